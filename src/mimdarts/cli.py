@@ -1,0 +1,108 @@
+"""The ``mimdarts`` command. Every config field is a flag generated from the dataclasses."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from . import __version__
+from .config import PRESETS, SECTIONS, field_index, resolve_config
+from .errors import MimdartsError
+
+DEFAULT_PRESET = "quick"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error message and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"mimdarts: error: {message}\n")
+
+
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default=None,
+                   help=f"named settings to start from (default: {DEFAULT_PRESET}); "
+                        "see `mimdarts presets`")
+    p.add_argument("--config", default=None, metavar="FILE.yaml",
+                   help="YAML file of settings (sections or flat keys); flags override it")
+    for section, cls in SECTIONS.items():
+        g = p.add_argument_group(f"{section} settings")
+        defaults = cls()
+        for name, (_, typ) in field_index().items():
+            if field_index()[name][0] != section:
+                continue
+            g.add_argument(f"--{name.replace('_', '-')}", dest=f"cfg__{name}", default=None,
+                           metavar=getattr(typ, "__name__", str(typ)).upper(),
+                           help=f"{section}.{name} (default {getattr(defaults, name)!r})")
+
+
+def _overrides(ns: argparse.Namespace) -> dict[str, Any]:
+    return {k[5:]: v for k, v in vars(ns).items() if k.startswith("cfg__") and v is not None}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mimdarts", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"mimdarts {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("search", help="run an architecture search",
+                       description="Bi-level DARTS search. With no arguments: the offline "
+                                   f"'{DEFAULT_PRESET}' preset on the bundled CIFAR-10 sample.")
+    _add_config_flags(p)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    p = sub.add_parser("config", help="print the resolved config as YAML (a config file template)")
+    _add_config_flags(p)
+
+    sub.add_parser("presets", help="list the presets")
+
+    p = sub.add_parser("genotype", help="validate and print a genotype")
+    p.add_argument("spec", help="a name (DARTS_V2), a genotype.json / text file, a run folder, "
+                                "or Genotype(...) text")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    return parser
+
+
+def _resolve(ns: argparse.Namespace):
+    preset = ns.preset if ns.preset is not None else (None if ns.config else DEFAULT_PRESET)
+    return resolve_config(preset, ns.config, _overrides(ns))
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    ns = build_parser().parse_args(argv)
+    if ns.command == "presets":
+        width = max(map(len, PRESETS))
+        for name, (desc, _) in sorted(PRESETS.items()):
+            print(f"{name:<{width}}  {desc}")
+        return 0
+    if ns.command == "config":
+        print(_resolve(ns).to_yaml(), end="")
+        return 0
+    if ns.command == "genotype":
+        from .spaces import load_genotype
+        g = load_genotype(ns.spec)
+        print(g.to_json() if ns.json else str(g))
+        return 0
+    if ns.command == "search":
+        from .search import search
+        cfg = _resolve(ns)
+        result = search(cfg, overwrite=ns.overwrite, progress=not ns.no_progress)
+        print(f"run folder: {result.run_dir}")
+        print(f"genotype: {result.genotype}")
+        return 0
+    raise AssertionError(ns.command)  # argparse only accepts the commands above
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: user errors become one line on stderr and exit status 2."""
+    try:
+        return run(argv)
+    except MimdartsError as e:
+        print(f"mimdarts: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mimdarts: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,320 @@
+"""One typed configuration per run.
+
+A run is described by a frozen :class:`SearchConfig` made of five sections. The defaults are
+the paper's DARTS protocol (CIFAR-10, first order); presets are named sets of overrides on
+top of them; a YAML file and command-line flags override further. Every field name is
+unique across sections, so every field is also a flat command-line flag (``--w-lr 0.05``)
+and a YAML key under its section (``optim: {w_lr: 0.05}``). Unknown keys are rejected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+DATASETS = ("cifar10-sample", "cifar10", "cifar100", "imagenet")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ConfigError(msg)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the images come from and how many are used."""
+
+    dataset: str = "cifar10"  # one of DATASETS; cifar10-sample is the bundled real subset
+    data_dir: str = "data"  # folder holding (or receiving) torchvision's dataset files
+    download: bool = True  # let torchvision download when the files are missing
+    train_images: int = 0  # use only the first N images of the (shuffled) train set; 0 = all
+    image_size: int = 32  # side of the (square) network input, pixels
+
+    def __post_init__(self) -> None:
+        _check(self.dataset in DATASETS,
+               f"dataset {self.dataset!r} is not known; choose one of {', '.join(DATASETS)}")
+        _check(self.train_images >= 0, f"train_images must be >= 0 (0 = all), got {self.train_images}")
+        _check(self.train_images != 1, "train_images must be 0 (all) or at least 2 to split in halves")
+        _check(self.image_size >= 8, f"image_size must be >= 8 pixels, got {self.image_size}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The search space and the size of its supernet."""
+
+    space: str = "darts"  # a registered search space (see mimdarts.spaces.SPACES)
+    channels: int = 16  # C: channels of the first cell (DARTS) or of the first stage (NB201)
+    layers: int = 8  # cells in the DARTS supernet; cells per stage in NAS-Bench-201
+    nodes: int = 4  # intermediate nodes per DARTS cell
+    skip_none: bool = True  # do not compute the `none` op (exact: its output is zero)
+
+    def __post_init__(self) -> None:
+        _check(self.channels >= 1, f"channels must be >= 1, got {self.channels}")
+        _check(self.layers >= 1, f"layers must be >= 1, got {self.layers}")
+        _check(self.nodes >= 1, f"nodes must be >= 1, got {self.nodes}")
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """The loss used by both the weight step and the architecture step."""
+
+    objective: str = "cls"  # a registered objective (see mimdarts.search.objective.OBJECTIVES)
+
+    def __post_init__(self) -> None:
+        _check(bool(self.objective), "objective must be a non-empty name")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Bi-level optimisation: SGD for weights w, Adam for architecture α."""
+
+    epochs: int = 50  # passes over the w half of the training set
+    batch_size: int = 64  # images per step, for both the w batch and the α batch
+    w_lr: float = 0.025  # SGD learning rate at epoch 0
+    w_lr_min: float = 0.001  # cosine schedule floor, reached after the last epoch
+    w_momentum: float = 0.9
+    w_weight_decay: float = 3e-4  # L2 on w (and on the objective's extra heads)
+    w_grad_clip: float = 5.0  # max global L2 norm of the w gradient; 0 disables
+    arch_lr: float = 3e-4  # Adam learning rate for α
+    arch_beta1: float = 0.5
+    arch_beta2: float = 0.999
+    arch_weight_decay: float = 1e-3
+    order: int = 1  # 1: first-order α gradient; 2: unrolled second-order (DARTS V2)
+    unrolled_eps: float = 0.01  # finite-difference step numerator: ε = unrolled_eps / ||v||
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        _check(self.w_lr > 0, f"w_lr must be > 0, got {self.w_lr}")
+        _check(0 <= self.w_lr_min <= self.w_lr,
+               f"w_lr_min must be in [0, w_lr={self.w_lr}], got {self.w_lr_min}")
+        _check(0 <= self.w_momentum < 1, f"w_momentum must be in [0, 1), got {self.w_momentum}")
+        _check(self.w_weight_decay >= 0, f"w_weight_decay must be >= 0, got {self.w_weight_decay}")
+        _check(self.w_grad_clip >= 0, f"w_grad_clip must be >= 0 (0 disables), got {self.w_grad_clip}")
+        _check(self.arch_lr > 0, f"arch_lr must be > 0, got {self.arch_lr}")
+        _check(0 <= self.arch_beta1 < 1 and 0 <= self.arch_beta2 < 1,
+               f"arch_beta1/arch_beta2 must be in [0, 1), got {self.arch_beta1}, {self.arch_beta2}")
+        _check(self.arch_weight_decay >= 0,
+               f"arch_weight_decay must be >= 0, got {self.arch_weight_decay}")
+        _check(self.order in (1, 2), f"order must be 1 (first order) or 2 (second order), got {self.order}")
+        _check(self.unrolled_eps > 0, f"unrolled_eps must be > 0, got {self.unrolled_eps}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Seed, device and where results go."""
+
+    seed: int = 2  # seeds the split, init, data order and augmentation
+    device: str = "auto"  # auto (cuda if available), cpu or cuda[:N]
+    out_dir: str = "runs"  # parent folder of run folders
+    run_name: str = ""  # run folder name; empty = <preset>-<space>-<objective>-s<seed>-<time>
+    log_every: int = 10  # steps between progress-bar loss updates (each one is a host sync)
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+
+    def __post_init__(self) -> None:
+        _check(self.device in DEVICES or self.device.startswith("cuda:"),
+               f"device {self.device!r} is not known; choose auto, cpu, cuda or cuda:N")
+        _check(self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}")
+        _check(self.threads >= 0, f"threads must be >= 0 (0 = default), got {self.threads}")
+        _check("/" not in self.run_name and self.run_name not in (".", ".."),
+               f"run_name must be a plain folder name, got {self.run_name!r}")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything that defines one search run."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    preset: str = ""  # the preset this config started from (informational)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "objective": ObjectiveConfig,
+    "optim": OptimConfig,
+    "run": RunConfig,
+}
+
+
+def field_index() -> dict[str, tuple[str, type]]:
+    """Map every field name to (section, type). Field names are unique across sections."""
+    index: dict[str, tuple[str, type]] = {}
+    for section, cls in SECTIONS.items():
+        hints = typing.get_type_hints(cls)
+        for f in fields(cls):
+            assert f.name not in index, f"duplicate config field {f.name}"
+            index[f.name] = (section, hints[f.name])
+    return index
+
+
+def parse_value(key: str, typ: type, raw: Any) -> Any:
+    """Convert a YAML or command-line value to the field's type, with a clear error."""
+    origin = typing.get_origin(typ)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(typ) if a is not type(None)]
+        if raw is None or (isinstance(raw, str) and raw.lower() in ("none", "null")):
+            return None
+        return parse_value(key, args[0], raw)
+    if typ is bool:
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.lower() in ("true", "1", "yes", "on"):
+            return True
+        if isinstance(raw, str) and raw.lower() in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(f"{key}: expected true or false, got {raw!r}")
+    if typ is int:
+        if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+            raise ConfigError(f"{key}: expected an integer, got {raw!r}")
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected an integer, got {raw!r}") from None
+    if typ is float:
+        if isinstance(raw, bool):
+            raise ConfigError(f"{key}: expected a number, got {raw!r}")
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected a number, got {raw!r}") from None
+    if typ is str:
+        if not isinstance(raw, (str, int, float)) or isinstance(raw, bool):
+            raise ConfigError(f"{key}: expected a string, got {raw!r}")
+        return str(raw)
+    raise ConfigError(f"{key}: unsupported field type {typ}")
+
+
+def apply_overrides(cfg: SearchConfig, overrides: Mapping[str, Any]) -> SearchConfig:
+    """Return ``cfg`` with ``overrides`` applied.
+
+    ``overrides`` is either nested by section (``{"optim": {"epochs": 3}}``, as in YAML) or
+    flat (``{"epochs": 3}``, as from the command line), or a mix of both.
+    """
+    index = field_index()
+    per_section: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
+    preset = cfg.preset
+    for key, value in overrides.items():
+        if key == "preset":
+            preset = str(value)
+        elif key in SECTIONS:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"config section {key!r} must be a mapping, got {value!r}")
+            known = {f.name for f in fields(SECTIONS[key])}
+            for sub, subval in value.items():
+                if sub not in known:
+                    raise ConfigError(f"unknown config key '{key}.{sub}'; "
+                                      f"known keys in '{key}': {', '.join(sorted(known))}")
+                per_section[key][sub] = subval
+        elif key in index:
+            per_section[index[key][0]][key] = value
+        else:
+            raise ConfigError(f"unknown config key {key!r}; sections: {', '.join(SECTIONS)}; "
+                              "run `mimdarts config` to see every key")
+    new = {}
+    for section, values in per_section.items():
+        current = getattr(cfg, section)
+        if values:
+            parsed = {k: parse_value(f"{section}.{k}", index[k][1], v) for k, v in values.items()}
+            current = replace(current, **parsed)
+        new[section] = current
+    return SearchConfig(preset=preset, **new)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file (a mapping of sections or flat keys)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {str(p)!r} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {str(p)!r} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(p)!r} must hold a mapping, got {type(data).__name__}")
+    return data
+
+
+# Presets: named overrides of the defaults (which are the paper's DARTS V1 protocol).
+# The reduced presets say what they reduce, so no one mistakes their numbers for the paper's.
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = {}
+
+
+def register_preset(name: str, description: str, overrides: dict[str, Any]) -> None:
+    """Add a named preset (used by the objective and space modules to add theirs)."""
+    if name in PRESETS:
+        raise ValueError(f"preset {name!r} registered twice")
+    PRESETS[name] = (description, overrides)
+
+
+# Offline, CPU-sized search on the bundled real CIFAR-10 sample: 2,000 images (1,000 for w,
+# 1,000 for α), C=8, 5 cells, batch 32, 6 epochs. A few minutes on 2 CPU cores.
+QUICK = {
+    "data": {"dataset": "cifar10-sample", "train_images": 2000},
+    "model": {"channels": 8, "layers": 5},
+    "optim": {"epochs": 6, "batch_size": 32},
+}
+register_preset("quick", "offline DARTS search on the bundled CIFAR-10 sample, reduced "
+                "(2k images, C=8, 5 cells, batch 32, 6 epochs)", QUICK)
+register_preset("tiny", "smoke test: 128 bundled images, C=4, 3 cells, 2 nodes, 1 epoch", {
+    "data": {"dataset": "cifar10-sample", "train_images": 128},
+    "model": {"channels": 4, "layers": 3, "nodes": 2},
+    "optim": {"epochs": 1, "batch_size": 16},
+})
+register_preset("darts-v1", "paper protocol: DARTS first order, CIFAR-10, 50 epochs, batch 64, "
+                "C=16, 8 cells", {})
+register_preset("darts-v2", "paper protocol: DARTS second order (unrolled), CIFAR-10",
+                {"optim": {"order": 2}})
+
+
+def get_preset(name: str) -> dict[str, Any]:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(sorted(PRESETS))}")
+    return PRESETS[name][1]
+
+
+def resolve_config(preset: str | None = None, config_file: str | Path | None = None,
+                   overrides: Mapping[str, Any] | None = None) -> SearchConfig:
+    """Defaults, then the preset, then the YAML file, then explicit overrides."""
+    cfg = SearchConfig()
+    if preset:
+        cfg = apply_overrides(cfg, {**get_preset(preset), "preset": preset})
+    if config_file:
+        file_values = load_yaml(config_file)
+        if "preset" in file_values and not preset:
+            cfg = apply_overrides(cfg, get_preset(str(file_values["preset"])))
+        cfg = apply_overrides(cfg, file_values)
+    if overrides:
+        cfg = apply_overrides(cfg, overrides)
+    return cfg
+
+
+def config_from_dict(data: Mapping[str, Any]) -> SearchConfig:
+    """Rebuild a config saved with :meth:`SearchConfig.to_dict` (unknown keys rejected)."""
+    return apply_overrides(SearchConfig(), data)

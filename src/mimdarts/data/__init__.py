@@ -1,0 +1,48 @@
+"""Data: dataset sources, the search split and device-resident batch loaders."""
+
+from __future__ import annotations
+
+import torch
+
+from ..config import DataConfig
+from .datasets import (INFOS, DatasetInfo, TensorData, image_folder, load_sample,
+                       load_tensor_split, search_split)
+from .loader import DeviceLoader, FolderLoader, normalize, random_crop_flip
+
+
+def dataset_info(cfg: DataConfig) -> DatasetInfo:
+    """Statistics of ``cfg.dataset`` at the configured input size."""
+    info = INFOS[cfg.dataset]
+    if cfg.image_size != info.image_size and cfg.dataset != "imagenet":
+        from ..errors import ConfigError
+        raise ConfigError(f"image_size={cfg.image_size} is not available for {cfg.dataset} "
+                          f"(its images are {info.image_size}x{info.image_size})")
+    return DatasetInfo(info.name, info.num_classes, info.mean, info.std, cfg.image_size)
+
+
+def build_search_loaders(cfg: DataConfig, batch_size: int, device: torch.device, seed: int
+                         ) -> tuple[DatasetInfo, DeviceLoader | FolderLoader,
+                                    DeviceLoader | FolderLoader]:
+    """The w loader and the α loader over the two halves of the training set."""
+    info = dataset_info(cfg)
+    if cfg.dataset == "imagenet":
+        ds = image_folder(cfg.data_dir, "train", cfg.image_size, train=True, info=info)
+        w_idx, a_idx = search_split(len(ds), seed, cfg.train_images)
+        sub = torch.utils.data.Subset
+        return (info, FolderLoader(sub(ds, w_idx.tolist()), batch_size, device, seed=seed),
+                FolderLoader(sub(ds, a_idx.tolist()), batch_size, device, seed=seed + 1))
+    data = load_tensor_split(cfg.dataset, "train", cfg.data_dir, cfg.download)
+    w_idx, a_idx = search_split(len(data), seed, cfg.train_images)
+    if len(w_idx) < batch_size:
+        from ..errors import ConfigError
+        raise ConfigError(f"batch_size={batch_size} is larger than each search half "
+                          f"({len(w_idx)} images); lower batch_size or raise train_images")
+    # Separate generators: the w and α streams (order and augmentation) are independent.
+    return (info,
+            DeviceLoader(data.subset(w_idx), info, batch_size, device, seed=seed),
+            DeviceLoader(data.subset(a_idx), info, batch_size, device, seed=seed + 1))
+
+
+__all__ = ["INFOS", "DatasetInfo", "DeviceLoader", "FolderLoader", "TensorData",
+           "build_search_loaders", "dataset_info", "image_folder", "load_sample",
+           "load_tensor_split", "normalize", "random_crop_flip", "search_split"]

@@ -1,0 +1,150 @@
+"""Dataset sources: the bundled CIFAR-10 sample, CIFAR-10/100 via torchvision, ImageNet folders.
+
+Small datasets (CIFAR and the sample) are returned whole as uint8 tensors ``[N, 3, H, W]``
+so that :mod:`mimdarts.data.loader` can keep them on the training device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What models and objectives need to know about a dataset."""
+
+    name: str
+    num_classes: int
+    mean: tuple[float, float, float]  # per-channel mean of [0, 1] pixels
+    std: tuple[float, float, float]
+    image_size: int
+
+    @property
+    def pixel_range(self) -> tuple[float, float]:
+        """Smallest and largest normalised pixel value (pixels 0 and 1 in every channel)."""
+        lo = min((0.0 - m) / s for m, s in zip(self.mean, self.std))
+        hi = max((1.0 - m) / s for m, s in zip(self.mean, self.std))
+        return lo, hi
+
+
+CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+INFOS = {
+    "cifar10-sample": DatasetInfo("cifar10-sample", 10, CIFAR10_MEAN, CIFAR10_STD, 32),
+    "cifar10": DatasetInfo("cifar10", 10, CIFAR10_MEAN, CIFAR10_STD, 32),
+    "cifar100": DatasetInfo("cifar100", 100, CIFAR100_MEAN, CIFAR100_STD, 32),
+    "imagenet": DatasetInfo("imagenet", 1000, IMAGENET_MEAN, IMAGENET_STD, 224),
+}
+
+# Files torchvision expects under <data_dir>/, named in the offline error message.
+_TORCHVISION_FILES = {
+    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]),
+    "cifar100": ("cifar-100-python", ["train", "test", "meta"]),
+}
+
+
+@dataclass(frozen=True)
+class TensorData:
+    """A whole split in memory: ``images`` uint8 ``[N, 3, H, W]``, ``labels`` int64 ``[N]``."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: torch.Tensor) -> TensorData:
+        return TensorData(self.images[index], self.labels[index])
+
+
+def _from_hwc(x: np.ndarray, y: np.ndarray | list[int]) -> TensorData:
+    images = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).contiguous()
+    return TensorData(images, torch.as_tensor(np.asarray(y), dtype=torch.int64))
+
+
+def load_sample(split: str) -> TensorData:
+    """The real CIFAR-10 subset shipped in the package: 5,000 train / 1,000 test images."""
+    name = {"train": "train_5k.npz", "test": "test_1k.npz"}[split]
+    with resources.as_file(resources.files("mimdarts.data") / "sample" / name) as path:
+        with np.load(path, allow_pickle=False) as d:
+            return _from_hwc(d["x"], d["y"])
+
+
+def load_torchvision_cifar(name: str, root: str | Path, split: str, download: bool) -> TensorData:
+    """CIFAR-10 or CIFAR-100 through torchvision; a clear error when the files are missing."""
+    import torchvision
+
+    folder, files = _TORCHVISION_FILES[name]
+    base = Path(root).expanduser() / folder
+    present = all((base / f).is_file() for f in files)
+    cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
+    if not present and not download:
+        raise DataError(f"{name} not found in {str(base)!r}: expected files {', '.join(files)} "
+                        "(set --download true to fetch it, or --data-dir to its parent folder)")
+    try:
+        ds = cls(str(Path(root).expanduser()), train=(split == "train"), download=not present)
+    except Exception as e:  # torchvision raises URLError, OSError or RuntimeError offline
+        raise DataError(f"{name} not found in {str(base)!r} (expected files {', '.join(files)}) "
+                        f"and the download failed: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
+                        ) from None
+    return _from_hwc(ds.data, ds.targets)
+
+
+def load_tensor_split(dataset: str, split: str, data_dir: str = "data",
+                      download: bool = True) -> TensorData:
+    """A whole split of a small dataset as uint8 tensors (see :class:`TensorData`)."""
+    if split not in ("train", "test"):
+        raise DataError(f"split must be 'train' or 'test', got {split!r}")
+    if dataset == "cifar10-sample":
+        return load_sample(split)
+    if dataset in _TORCHVISION_FILES:
+        return load_torchvision_cifar(dataset, data_dir, split, download)
+    raise DataError(f"dataset {dataset!r} is not an in-memory dataset; "
+                    f"choose one of cifar10-sample, {', '.join(_TORCHVISION_FILES)}")
+
+
+def image_folder(root: str | Path, split: str, image_size: int, train: bool,
+                 info: DatasetInfo = INFOS["imagenet"]):
+    """An ImageNet-style ``<root>/<split>/<class>/<image>`` folder with standard transforms."""
+    import torchvision
+    from torchvision import transforms as T
+
+    folder = Path(root).expanduser() / split
+    if not folder.is_dir():
+        raise DataError(f"ImageNet folder {str(folder)!r} not found: expected "
+                        f"{str(Path(root) / split)}/<class>/<image files>")
+    if train:
+        tf = T.Compose([T.RandomResizedCrop(image_size), T.RandomHorizontalFlip(), T.ToTensor(),
+                        T.Normalize(info.mean, info.std)])
+    else:
+        tf = T.Compose([T.Resize(round(image_size * 256 / 224)), T.CenterCrop(image_size),
+                        T.ToTensor(), T.Normalize(info.mean, info.std)])
+    try:
+        return torchvision.datasets.ImageFolder(str(folder), transform=tf)
+    except (FileNotFoundError, RuntimeError) as e:
+        raise DataError(f"ImageNet folder {str(folder)!r} is unusable: {e}") from None
+
+
+def search_split(n: int, seed: int, limit: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices of the w half and the α half of a training set of ``n`` images.
+
+    A seeded permutation of ``range(n)`` is cut to ``limit`` images (0 = all) and halved;
+    with an odd count the last image is left out so both halves have the same size.
+    """
+    if limit > n:
+        raise DataError(f"train_images={limit} exceeds the {n} training images available")
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(n, generator=g)
+    if limit:
+        perm = perm[:limit]
+    half = len(perm) // 2
+    return perm[:half], perm[half:2 * half]

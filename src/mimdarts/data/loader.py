@@ -1,0 +1,129 @@
+"""Batch loaders.
+
+:class:`DeviceLoader` keeps a small dataset as one uint8 tensor on the training device and
+augments whole batches there: no worker processes, no per-image Python, no host-to-device
+copy per step (the original DARTS code rebuilt such work for every batch).
+:class:`FolderLoader` wraps a torch DataLoader for datasets too big for that (ImageNet).
+Both yield ``(images, labels)``: float ``[B, 3, H, W]`` normalised, int64 ``[B]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+
+from .datasets import DatasetInfo, TensorData
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def random_crop_flip(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
+    """Random crop with zero padding plus a random horizontal flip, per image.
+
+    ``x``: ``[B, C, H, W]`` (any dtype) -> same shape. Each image is zero-padded by ``pad``
+    pixels and an ``H x W`` window is taken at a uniform offset in ``[0, 2 * pad]``, then it is
+    mirrored left-right with probability 1/2. All on ``x``'s device, one gather per batch.
+    """
+    B, C, H, W = x.shape
+    dev = x.device
+    if pad > 0:
+        xp = F.pad(x, (pad, pad, pad, pad))
+        oy = torch.randint(0, 2 * pad + 1, (B, 1), generator=generator, device=dev)
+        ox = torch.randint(0, 2 * pad + 1, (B, 1), generator=generator, device=dev)
+        rows = (oy + torch.arange(H, device=dev))[:, None, :, None]  # [B, 1, H, 1]
+        cols = (ox + torch.arange(W, device=dev))[:, None, None, :]  # [B, 1, 1, W]
+        b = torch.arange(B, device=dev)[:, None, None, None]
+        c = torch.arange(C, device=dev)[None, :, None, None]
+        x = xp[b, c, rows, cols]
+    flip = torch.rand(B, generator=generator, device=dev) < 0.5
+    return torch.where(flip[:, None, None, None], x.flip(3), x)
+
+
+def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """uint8 ``[B, 3, H, W]`` -> float ``(x / 255 - mean) / std``; mean/std ``[3]``."""
+    return (x.float().div_(255.0) - mean[:, None, None]) / std[:, None, None]
+
+
+class DeviceLoader:
+    """Shuffled batches of a dataset held on ``device``, augmented on the device.
+
+    Args:
+        data: the whole split as uint8 tensors.
+        info: dataset statistics for normalisation.
+        batch_size: images per batch.
+        train: shuffle and augment (crop with 4-pixel padding, flip) if True.
+        drop_last: drop the last incomplete batch (constant shapes help the allocator).
+        seed: seeds this loader's own generator (order and augmentation), so that the w
+            and α streams are reproducible independently of everything else.
+    """
+
+    def __init__(self, data: TensorData, info: DatasetInfo, batch_size: int, device: torch.device,
+                 train: bool = True, drop_last: bool = True, seed: int = 0, pad: int = 4) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.images = data.images.to(device)
+        self.labels = data.labels.to(device)
+        self.mean = torch.tensor(info.mean, device=device)
+        self.std = torch.tensor(info.std, device=device)
+        self.batch_size = batch_size
+        self.train = train
+        self.drop_last = drop_last
+        self.pad = pad
+        self.device = device
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+
+    def __len__(self) -> int:
+        n = len(self.labels)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    @property
+    def num_images(self) -> int:
+        return len(self.labels)
+
+    def __iter__(self) -> Iterator[Batch]:
+        n = len(self.labels)
+        if self.train:
+            order = torch.randperm(n, generator=self.generator, device=self.device)
+        else:
+            order = torch.arange(n, device=self.device)
+        for i in range(len(self)):
+            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            x = self.images[idx]
+            if self.train:
+                x = random_crop_flip(x, self.pad, self.generator)
+            yield normalize(x, self.mean, self.std), self.labels[idx]
+
+    def forever(self) -> Iterator[Batch]:
+        """An endless stream of batches, reshuffled at every pass (the α stream)."""
+        while True:
+            yield from self
+
+
+class FolderLoader:
+    """A torch DataLoader (worker processes, host transforms) behind the same interface."""
+
+    def __init__(self, dataset, batch_size: int, device: torch.device, train: bool = True,
+                 workers: int = 4, seed: int = 0, sampler=None) -> None:
+        g = torch.Generator().manual_seed(seed)
+        self.device = device
+        self.loader = torch.utils.data.DataLoader(
+            dataset, batch_size=batch_size, shuffle=train and sampler is None, sampler=sampler,
+            drop_last=train, num_workers=workers, generator=g,
+            pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    @property
+    def num_images(self) -> int:
+        return len(self.loader.dataset)
+
+    def __iter__(self) -> Iterator[Batch]:
+        for x, y in self.loader:
+            yield (x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True))
+
+    def forever(self) -> Iterator[Batch]:
+        while True:
+            yield from self

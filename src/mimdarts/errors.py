@@ -1,0 +1,21 @@
+"""Exceptions that the CLI turns into a one-line message and a non-zero exit."""
+
+
+class MimdartsError(Exception):
+    """Base class for user-facing errors (bad config, bad genotype, missing data...)."""
+
+
+class ConfigError(MimdartsError, ValueError):
+    """A configuration value, key or preset is invalid."""
+
+
+class GenotypeError(MimdartsError, ValueError):
+    """A genotype string, file or name is invalid."""
+
+
+class DataError(MimdartsError):
+    """A dataset cannot be found or read."""
+
+
+class RunDirError(MimdartsError):
+    """A run folder cannot be created, written or read."""

@@ -1,0 +1,129 @@
+"""The DARTS search space: mixed op, search cell and supernet (CIFAR shapes)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .genotype import Genotype, derive_genotype
+from .ops import DARTS_OPS, DARTS_PRIMITIVES, FactorizedReduce, ReLUConvBN
+from .supernet import Supernet
+
+
+class MixedOp(nn.Module):
+    """Sum of all candidate ops weighted by softmax(α) of one edge.
+
+    ``[B, C, H, W] -> [B, C, H/stride, W/stride]``. With ``skip_none`` the `none` op is not
+    computed: its output is zero, so leaving it out is exact, and its α still receives a
+    gradient through the softmax normalisation of the other weights.
+    """
+
+    def __init__(self, C: int, stride: int, skip_none: bool = True) -> None:
+        super().__init__()
+        self.stride = stride
+        self.op_index: list[int] = []
+        ops = []
+        for k, name in enumerate(DARTS_PRIMITIVES):
+            if skip_none and name == "none":
+                continue
+            op = DARTS_OPS.build(name, C, stride, affine=False)
+            if "pool" in name:  # the search net normalises pooled features (DARTS)
+                op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
+            ops.append(op)
+            self.op_index.append(k)
+        self.ops = nn.ModuleList(ops)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        out = None
+        for k, op in zip(self.op_index, self.ops):
+            y = weights[k] * op(x)
+            out = y if out is None else out + y
+        return out
+
+
+class SearchCell(nn.Module):
+    """A DARTS cell with a MixedOp on every one of its ``sum(2 + i)`` edges.
+
+    Inputs ``s0 = c_{k-2}`` and ``s1 = c_{k-1}``; output ``[B, multiplier * C, H', W']``.
+    """
+
+    def __init__(self, steps: int, multiplier: int, C_pp: int, C_p: int, C: int,
+                 reduction: bool, reduction_prev: bool, skip_none: bool = True) -> None:
+        super().__init__()
+        self.reduction = reduction
+        self.steps = steps
+        self.multiplier = multiplier
+        # If the previous cell reduced, c_{k-2} is at twice the resolution of c_{k-1}.
+        self.pre0 = (FactorizedReduce(C_pp, C, affine=False) if reduction_prev
+                     else ReLUConvBN(C_pp, C, 1, 1, 0, affine=False))
+        self.pre1 = ReLUConvBN(C_p, C, 1, 1, 0, affine=False)
+        self.edges = nn.ModuleList()
+        for i in range(steps):
+            for j in range(2 + i):
+                stride = 2 if reduction and j < 2 else 1
+                self.edges.append(MixedOp(C, stride, skip_none))
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        states = [self.pre0(s0), self.pre1(s1)]
+        offset = 0
+        for _ in range(self.steps):
+            s = sum(self.edges[offset + j](h, weights[offset + j]) for j, h in enumerate(states))
+            offset += len(states)
+            states.append(s)
+        return torch.cat(states[-self.multiplier:], dim=1)
+
+
+class DartsSupernet(Supernet):
+    """The DARTS search network: stem, ``layers`` cells (reductions at 1/3 and 2/3), head.
+
+    α are two registered parameters, ``alpha_normal`` and ``alpha_reduce``, each
+    ``[n_edges, 8]`` initialised to ``1e-3 * randn``.
+    """
+
+    space = "darts"
+    arch_names = ("alpha_normal", "alpha_reduce")
+
+    def __init__(self, C: int = 16, num_classes: int = 10, layers: int = 8, steps: int = 4,
+                 stem_multiplier: int = 3, skip_none: bool = True) -> None:
+        super().__init__()
+        self.steps = steps
+        multiplier = steps  # the cell output concatenates all intermediate nodes
+        C_curr = stem_multiplier * C
+        self.stem = nn.Sequential(nn.Conv2d(3, C_curr, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(C_curr))
+        C_pp, C_p, C_curr = C_curr, C_curr, C
+        self.cells = nn.ModuleList()
+        reduction_prev = False
+        reductions = {layers // 3, 2 * layers // 3}
+        for i in range(layers):
+            reduction = i in reductions
+            if reduction:
+                C_curr *= 2
+            self.cells.append(SearchCell(steps, multiplier, C_pp, C_p, C_curr, reduction,
+                                         reduction_prev, skip_none))
+            reduction_prev = reduction
+            C_pp, C_p = C_p, multiplier * C_curr
+        self.feature_channels = C_p
+        self.feature_stride = 2 ** len(reductions)
+        self.classifier = nn.Linear(C_p, num_classes)
+        n_edges = sum(2 + i for i in range(steps))
+        self.alpha_normal = nn.Parameter(1e-3 * torch.randn(n_edges, len(DARTS_PRIMITIVES)))
+        self.alpha_reduce = nn.Parameter(1e-3 * torch.randn(n_edges, len(DARTS_PRIMITIVES)))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, 3, H, W] -> [B, feature_channels, H / feature_stride, W / feature_stride]``."""
+        w_normal = F.softmax(self.alpha_normal, dim=-1)
+        w_reduce = F.softmax(self.alpha_reduce, dim=-1)
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1, w_reduce if cell.reduction else w_normal)
+        return s1
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        """Global average pool + linear: ``[B, C, h, w] -> [B, num_classes]``."""
+        return self.classifier(features.mean(dim=(2, 3)))
+
+    def genotype(self) -> Genotype:
+        w_normal, w_reduce = self.arch_weights().values()
+        return derive_genotype(w_normal, w_reduce, self.steps)

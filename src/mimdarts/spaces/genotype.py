@@ -1,0 +1,254 @@
+"""The DARTS genotype: a typed value, its text and JSON forms, validation and derivation.
+
+Text form is the one every DARTS codebase prints, so genotypes copied from papers' code
+parse as they are::
+
+    Genotype(normal=[('sep_conv_3x3', 1), ...], normal_concat=[2, 3, 4, 5],
+             reduce=[('max_pool_3x3', 0), ...], reduce_concat=[2, 3, 4, 5])
+
+Input indices: 0 = c_{k-2}, 1 = c_{k-1}, j >= 2 = intermediate node j-2.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import GenotypeError
+from .ops import DARTS_OPS, DARTS_PRIMITIVES
+
+Edge = tuple[str, int]
+_FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
+
+
+@dataclass(frozen=True)
+class Genotype:
+    """Two cells: per intermediate node two (op, input) edges, plus the concatenated nodes."""
+
+    normal: tuple[Edge, ...]
+    normal_concat: tuple[int, ...]
+    reduce: tuple[Edge, ...]
+    reduce_concat: tuple[int, ...]
+
+    space = "darts"
+
+    def __post_init__(self) -> None:
+        for cell in ("normal", "reduce"):
+            edges = getattr(self, cell)
+            concat = getattr(self, f"{cell}_concat")
+            if len(edges) == 0 or len(edges) % 2:
+                raise GenotypeError(f"{cell} cell must list 2 edges per node, got {len(edges)} edges")
+            steps = len(edges) // 2
+            for i, edge in enumerate(edges):
+                if not (isinstance(edge, tuple) and len(edge) == 2 and isinstance(edge[0], str)
+                        and isinstance(edge[1], int) and not isinstance(edge[1], bool)):
+                    raise GenotypeError(f"{cell} edge {i} must be (op_name, input_index), got {edge!r}")
+                op, inp = edge
+                DARTS_OPS.check(op)
+                if op == "none":
+                    raise GenotypeError(f"{cell} edge {i}: 'none' cannot be a chosen op")
+                node = i // 2
+                if not 0 <= inp < node + 2:
+                    raise GenotypeError(f"{cell} edge {i} (node {node}) has input {inp}; "
+                                        f"it must be in 0..{node + 1}")
+            if not concat or any(not 2 <= c < steps + 2 for c in concat):
+                raise GenotypeError(f"{cell}_concat {list(concat)} must list nodes in 2..{steps + 1}")
+
+    @property
+    def steps(self) -> int:
+        return len(self.normal) // 2
+
+    # --------------------------------------------------------------- construction
+    @classmethod
+    def make(cls, normal: Sequence[Sequence[Any]], normal_concat: Sequence[int],
+             reduce: Sequence[Sequence[Any]], reduce_concat: Sequence[int]) -> Genotype:
+        """Build from lists (as found in JSON or text), validating shapes and types."""
+        def edges(name: str, seq: Any) -> tuple[Edge, ...]:
+            if not isinstance(seq, (list, tuple)):
+                raise GenotypeError(f"{name} must be a list of (op, input) pairs, got {seq!r}")
+            out = []
+            for e in seq:
+                if not isinstance(e, (list, tuple)) or len(e) != 2:
+                    raise GenotypeError(f"{name}: each edge must be (op, input), got {e!r}")
+                out.append((e[0], e[1]))
+            return tuple(out)
+
+        def ints(name: str, seq: Any) -> tuple[int, ...]:
+            if not isinstance(seq, (list, tuple)) or not all(
+                    isinstance(c, int) and not isinstance(c, bool) for c in seq):
+                raise GenotypeError(f"{name} must be a list of node indices, got {seq!r}")
+            return tuple(seq)
+
+        return cls(edges("normal", normal), ints("normal_concat", normal_concat),
+                   edges("reduce", reduce), ints("reduce_concat", reduce_concat))
+
+    @classmethod
+    def parse(cls, text: str) -> Genotype:
+        """Parse the ``Genotype(normal=[...], ...)`` text form (literals only, no code runs)."""
+        src = text.strip()
+        try:
+            tree = ast.parse(src, mode="eval")
+        except SyntaxError:
+            raise GenotypeError(f"malformed genotype text: {_short(src)!r}") from None
+        call = tree.body
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+                and call.func.id == "Genotype" and not call.args):
+            raise GenotypeError("a genotype must look like Genotype(normal=[...], normal_concat=[...], "
+                                f"reduce=[...], reduce_concat=[...]); got {_short(src)!r}")
+        kwargs: dict[str, Any] = {}
+        for kw in call.keywords:
+            if kw.arg not in _FIELDS:
+                raise GenotypeError(f"unknown genotype field {kw.arg!r}; expected {', '.join(_FIELDS)}")
+            try:
+                kwargs[kw.arg] = ast.literal_eval(kw.value)
+            except ValueError:
+                raise GenotypeError(f"genotype field {kw.arg!r} is not a literal") from None
+        missing = [f for f in _FIELDS if f not in kwargs]
+        if missing:
+            raise GenotypeError(f"genotype is missing field(s) {', '.join(missing)}")
+        return cls.make(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "space": self.space,
+            "normal": [list(e) for e in self.normal],
+            "normal_concat": list(self.normal_concat),
+            "reduce": [list(e) for e in self.reduce],
+            "reduce_concat": list(self.reduce_concat),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Genotype:
+        if not isinstance(data, dict):
+            raise GenotypeError(f"a genotype JSON must be an object, got {type(data).__name__}")
+        space = data.get("space", "darts")
+        if space != "darts":
+            raise GenotypeError(f"genotype is for the {space!r} space, expected 'darts'")
+        missing = [f for f in _FIELDS if f not in data]
+        if missing:
+            raise GenotypeError(f"genotype JSON is missing field(s) {', '.join(missing)}")
+        extra = set(data) - set(_FIELDS) - {"space"}
+        if extra:
+            raise GenotypeError(f"genotype JSON has unknown field(s) {', '.join(sorted(extra))}")
+        return cls.make(**{f: data[f] for f in _FIELDS})
+
+    @classmethod
+    def from_json(cls, text: str) -> Genotype:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise GenotypeError(f"genotype JSON is malformed: {e}") from None
+        return cls.from_dict(data)
+
+    def __str__(self) -> str:
+        def edges(es: tuple[Edge, ...]) -> str:
+            return "[" + ", ".join(f"({op!r}, {i})" for op, i in es) + "]"
+        return (f"Genotype(normal={edges(self.normal)}, normal_concat={list(self.normal_concat)}, "
+                f"reduce={edges(self.reduce)}, reduce_concat={list(self.reduce_concat)})")
+
+    def count(self, op: str, cell: str = "normal") -> int:
+        """How many edges of ``cell`` use ``op`` (e.g. skip connections, a sign of collapse)."""
+        return sum(1 for o, _ in getattr(self, cell) if o == op)
+
+    def summary(self) -> dict[str, int]:
+        return {"n_skip_normal": self.count("skip_connect", "normal"),
+                "n_skip_reduce": self.count("skip_connect", "reduce")}
+
+
+def _short(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[:n] + "..."
+
+
+# ---------------------------------------------------------------- derivation
+
+
+def derive_cell(weights: torch.Tensor, primitives: Sequence[str] = DARTS_PRIMITIVES,
+                steps: int = 4, edges_per_node: int = 2) -> tuple[Edge, ...]:
+    """Derive one cell from mixing weights (usually softmax(α)), as DARTS does.
+
+    Args:
+        weights: ``[E, K]`` with ``E = sum(2 + i for i < steps)`` edges, ordered node by node
+            (for node i, its inputs 0 .. i+1), and ``K = len(primitives)`` ops.
+    Returns:
+        ``steps * edges_per_node`` (op, input) pairs. For each node, the edges whose best
+        non-`none` weight is largest are kept, strongest first; ties go to the lower index
+        (for edges and for ops).
+    """
+    n_edges = sum(2 + i for i in range(steps))
+    if weights.dim() != 2 or weights.shape != (n_edges, len(primitives)):
+        raise ValueError(f"weights must have shape [{n_edges}, {len(primitives)}], "
+                         f"got {list(weights.shape)}")
+    w = weights.detach().to("cpu", torch.float64).tolist()
+    candidates = [k for k, p in enumerate(primitives) if p != "none"]
+    out: list[Edge] = []
+    start = 0
+    for i in range(steps):
+        n_in = i + 2
+        rows = w[start:start + n_in]
+        # Python's sort is stable: among equal strengths the lower input index stays first.
+        order = sorted(range(n_in), key=lambda j: -max(rows[j][k] for k in candidates))
+        for j in order[:edges_per_node]:
+            best = max(candidates, key=lambda k: (rows[j][k], -k))
+            out.append((primitives[best], j))
+        start += n_in
+    return tuple(out)
+
+
+def derive_genotype(weights_normal: torch.Tensor, weights_reduce: torch.Tensor,
+                    steps: int = 4) -> Genotype:
+    """Genotype from the two cells' mixing weights; all intermediate nodes are concatenated."""
+    concat = tuple(range(2, steps + 2))
+    return Genotype(derive_cell(weights_normal, DARTS_PRIMITIVES, steps), concat,
+                    derive_cell(weights_reduce, DARTS_PRIMITIVES, steps), concat)
+
+
+# ---------------------------------------------------------------- published genotypes
+
+_C4 = (2, 3, 4, 5)
+GENOTYPES: dict[str, Genotype] = {
+    "DARTS_V1": Genotype(
+        normal=(("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 0), ("sep_conv_3x3", 1),
+                ("skip_connect", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 2)),
+        normal_concat=_C4,
+        reduce=(("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 0),
+                ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("avg_pool_3x3", 0)),
+        reduce_concat=_C4),
+    "DARTS_V2": Genotype(
+        normal=(("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
+                ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2)),
+        normal_concat=_C4,
+        reduce=(("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
+                ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1)),
+        reduce_concat=_C4),
+}
+GENOTYPES["DARTS"] = GENOTYPES["DARTS_V2"]
+
+
+def load_genotype(spec: str) -> Genotype:
+    """A genotype from a name (DARTS_V2), a JSON or text file, a run folder, or its text."""
+    if spec in GENOTYPES:
+        return GENOTYPES[spec]
+    path = Path(spec)
+    if path.is_dir():
+        path = path / "genotype.json"
+        if not path.is_file():
+            raise GenotypeError(f"run folder {spec!r} has no genotype.json")
+    if path.is_file():
+        text = path.read_text()
+        return Genotype.from_json(text) if text.lstrip().startswith("{") else Genotype.parse(text)
+    stripped = spec.strip()
+    if stripped.startswith("Genotype("):
+        return Genotype.parse(stripped)
+    if stripped.startswith("{"):
+        return Genotype.from_json(stripped)
+    raise GenotypeError(f"genotype {spec!r} is not a known name ({', '.join(GENOTYPES)}), "
+                        "an existing file or run folder, or a Genotype(...) / JSON text")

@@ -1,0 +1,154 @@
+"""Candidate operations and their registries.
+
+An op factory has the signature ``factory(C, stride, affine) -> nn.Module`` and maps
+``[B, C, H, W]`` to ``[B, C, H/stride, W/stride]``. Each search space has its own ordered
+registry; the order is the order of α's columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import nn
+
+from ..errors import GenotypeError
+
+OpFactory = Callable[[int, int, bool], nn.Module]
+
+
+class OpRegistry:
+    """An ordered name -> factory map; the order defines α's columns."""
+
+    def __init__(self, space: str) -> None:
+        self.space = space
+        self._ops: dict[str, OpFactory] = {}
+
+    def register(self, name: str) -> Callable[[OpFactory], OpFactory]:
+        def deco(factory: OpFactory) -> OpFactory:
+            if name in self._ops:
+                raise ValueError(f"op {name!r} registered twice in {self.space}")
+            self._ops[name] = factory
+            return factory
+        return deco
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._ops)
+
+    def index(self, name: str) -> int:
+        self.check(name)
+        return self.names.index(name)
+
+    def check(self, name: str) -> None:
+        if name not in self._ops:
+            raise GenotypeError(f"unknown op {name!r} for the {self.space} space; "
+                                f"known ops: {', '.join(self._ops)}")
+
+    def build(self, name: str, C: int, stride: int, affine: bool) -> nn.Module:
+        self.check(name)
+        return self._ops[name](C, stride, affine)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ops)
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+
+# ---------------------------------------------------------------- building blocks
+
+
+class Zero(nn.Module):
+    """The `none` op: zeros of the output shape (strided at stride 2)."""
+
+    def __init__(self, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride == 1:
+            return x.mul(0.0)
+        return x[:, :, :: self.stride, :: self.stride].mul(0.0)
+
+
+class Identity(nn.Module):
+    """skip_connect at stride 1. A class of its own so drop-path can recognise it."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class ReLUConvBN(nn.Sequential):
+    """ReLU -> Conv(k, stride, no bias) -> BN."""
+
+    def __init__(self, C_in: int, C_out: int, kernel: int, stride: int, padding: int,
+                 affine: bool, dilation: int = 1) -> None:
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(C_in, C_out, kernel, stride, padding, dilation=dilation, bias=False),
+            nn.BatchNorm2d(C_out, affine=affine),
+        )
+
+
+class DilConv(nn.Sequential):
+    """ReLU -> depthwise kxk (dilated) -> pointwise 1x1 -> BN."""
+
+    def __init__(self, C_in: int, C_out: int, kernel: int, stride: int, padding: int,
+                 dilation: int, affine: bool) -> None:
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(C_in, C_in, kernel, stride, padding, dilation=dilation, groups=C_in,
+                      bias=False),
+            nn.Conv2d(C_in, C_out, 1, bias=False),
+            nn.BatchNorm2d(C_out, affine=affine),
+        )
+
+
+class SepConv(nn.Sequential):
+    """Two DilConv(dilation=1) blocks; only the first one is strided."""
+
+    def __init__(self, C_in: int, C_out: int, kernel: int, stride: int, padding: int,
+                 affine: bool) -> None:
+        super().__init__(
+            DilConv(C_in, C_in, kernel, stride, padding, 1, affine),
+            DilConv(C_in, C_out, kernel, 1, padding, 1, affine),
+        )
+
+
+class FactorizedReduce(nn.Module):
+    """Halve the resolution without losing half the pixels: two 1x1 stride-2 convs on
+    inputs offset by one pixel, concatenated, then BN. ``[B, C_in, H, W] -> [B, C_out, H/2, W/2]``.
+    """
+
+    def __init__(self, C_in: int, C_out: int, affine: bool) -> None:
+        super().__init__()
+        if C_out % 2:
+            raise ValueError(f"FactorizedReduce needs an even C_out, got {C_out}")
+        self.relu = nn.ReLU(inplace=False)
+        self.conv_1 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, bias=False)
+        self.conv_2 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, bias=False)
+        self.bn = nn.BatchNorm2d(C_out, affine=affine)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(x)
+        # The second conv sees the input shifted by one pixel, so odd pixels are used too.
+        shifted = nn.functional.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))
+        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+
+
+# ---------------------------------------------------------------- DARTS space (order matters)
+
+DARTS_OPS = OpRegistry("darts")
+DARTS_OPS.register("none")(lambda C, stride, affine: Zero(stride))
+DARTS_OPS.register("max_pool_3x3")(lambda C, stride, affine: nn.MaxPool2d(3, stride, padding=1))
+DARTS_OPS.register("avg_pool_3x3")(
+    lambda C, stride, affine: nn.AvgPool2d(3, stride, padding=1, count_include_pad=False))
+DARTS_OPS.register("skip_connect")(
+    lambda C, stride, affine: Identity() if stride == 1 else FactorizedReduce(C, C, affine))
+DARTS_OPS.register("sep_conv_3x3")(lambda C, stride, affine: SepConv(C, C, 3, stride, 1, affine))
+DARTS_OPS.register("sep_conv_5x5")(lambda C, stride, affine: SepConv(C, C, 5, stride, 2, affine))
+DARTS_OPS.register("dil_conv_3x3")(lambda C, stride, affine: DilConv(C, C, 3, stride, 2, 2, affine))
+DARTS_OPS.register("dil_conv_5x5")(lambda C, stride, affine: DilConv(C, C, 5, stride, 4, 2, affine))
+
+DARTS_PRIMITIVES: tuple[str, ...] = DARTS_OPS.names
