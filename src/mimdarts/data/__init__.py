@@ -5,8 +5,15 @@ from __future__ import annotations
 import torch
 
 from ..config import DataConfig
-from .datasets import (INFOS, DatasetInfo, TensorData, image_folder, load_sample,
-                       load_tensor_split, search_split)
+from .datasets import (
+    INFOS,
+    DatasetInfo,
+    TensorData,
+    image_folder,
+    load_sample,
+    load_tensor_split,
+    search_split,
+)
 from .loader import DeviceLoader, FolderLoader, normalize, random_crop_flip
 
 

@@ -92,10 +92,12 @@ def load_torchvision_cifar(name: str, root: str | Path, split: str, download: bo
                         "(set --download true to fetch it, or --data-dir to its parent folder)")
     try:
         ds = cls(str(Path(root).expanduser()), train=(split == "train"), download=not present)
-    except Exception as e:  # torchvision raises URLError, OSError or RuntimeError offline
+    except Exception as e:  # torchvision raises URLError, OSError or RuntimeError
+        reason = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
+        if present:
+            raise DataError(f"{name} files in {str(base)!r} are unreadable ({reason})") from None
         raise DataError(f"{name} not found in {str(base)!r} (expected files {', '.join(files)}) "
-                        f"and the download failed: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
-                        ) from None
+                        f"and the download failed: {reason}") from None
     return _from_hwc(ds.data, ds.targets)
 
 

@@ -73,6 +73,7 @@ class DeviceLoader:
         self.pad = pad
         self.device = device
         self.generator = torch.Generator(device=device).manual_seed(seed)
+        self.channels_last = False  # yield NHWC-strided batches (set by the search loop)
 
     def __len__(self) -> int:
         n = len(self.labels)
@@ -93,7 +94,10 @@ class DeviceLoader:
             x = self.images[idx]
             if self.train:
                 x = random_crop_flip(x, self.pad, self.generator)
-            yield normalize(x, self.mean, self.std), self.labels[idx]
+            x = normalize(x, self.mean, self.std)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, self.labels[idx]
 
     def forever(self) -> Iterator[Batch]:
         """An endless stream of batches, reshuffled at every pass (the α stream)."""
@@ -108,6 +112,7 @@ class FolderLoader:
                  workers: int = 4, seed: int = 0, sampler=None) -> None:
         g = torch.Generator().manual_seed(seed)
         self.device = device
+        self.channels_last = False
         self.loader = torch.utils.data.DataLoader(
             dataset, batch_size=batch_size, shuffle=train and sampler is None, sampler=sampler,
             drop_last=train, num_workers=workers, generator=g,
@@ -121,8 +126,10 @@ class FolderLoader:
         return len(self.loader.dataset)
 
     def __iter__(self) -> Iterator[Batch]:
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         for x, y in self.loader:
-            yield (x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True))
+            yield (x.to(self.device, non_blocking=True, memory_format=fmt),
+                   y.to(self.device, non_blocking=True))
 
     def forever(self) -> Iterator[Batch]:
         while True:

@@ -1,9 +1,15 @@
 """Search: objectives, the architect (α update), schedules and the bi-level loop."""
 
 from .architect import Architect
-from .loop import SearchResult, Searcher, build_searcher, resolve_device, search, seed_everything
-from .objective import (OBJECTIVES, LossResult, Objective, PreparedBatch, build_objective,
-                        register_objective)
+from .loop import Searcher, SearchResult, build_searcher, resolve_device, search, seed_everything
+from .objective import (
+                        OBJECTIVES,
+                        LossResult,
+                        Objective,
+                        PreparedBatch,
+                        build_objective,
+                        register_objective,
+)
 from .schedule import cosine_lr
 
 __all__ = ["OBJECTIVES", "Architect", "LossResult", "Objective", "PreparedBatch", "SearchResult",

@@ -77,6 +77,9 @@ def build_searcher(cfg: SearchConfig) -> Searcher:
     info, w_loader, a_loader = build_search_loaders(cfg.data, cfg.optim.batch_size, device,
                                                     cfg.run.seed)
     model = space.build(cfg.model, info.num_classes).to(device)
+    if cfg.run.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        w_loader.channels_last = a_loader.channels_last = True
     objective = build_objective(cfg.objective, model, info, cfg.run.seed, device)
     o = cfg.optim
     w_params = model.weight_parameters() + list(objective.parameters())
@@ -140,7 +143,7 @@ def train_epoch(s: Searcher, bar: tqdm | None = None) -> dict[str, float]:
         meter.add_result("train", res, len(y))
         meter.add_result("val", a_res, len(ya))
         if bar is not None:
-            bar.update(1)
+            bar.update(len(y) + len(ya))
             if (step + 1) % cfg.run.log_every == 0:
                 bar.set_postfix(loss=f"{res.loss.item():.3f}", refresh=False)
     out = meter.means()
@@ -186,8 +189,8 @@ def search(cfg: SearchConfig, overwrite: bool = False, progress: bool = True,
         run.write_text("config.yaml", cfg.to_yaml())
     steps = len(s.w_loader)
     images_per_step = 2 * cfg.optim.batch_size  # an α batch and a w batch
-    bar = tqdm(total=cfg.optim.epochs * steps, disable=not progress, unit="step",
-               dynamic_ncols=True, file=sys.stderr, desc="search")
+    bar = tqdm(total=cfg.optim.epochs * steps * images_per_step, disable=not progress,
+               unit="img", dynamic_ncols=True, file=sys.stderr, desc="search")
     history: list[dict[str, Any]] = []
     arch = s.model.genotype()
     try:
@@ -211,8 +214,7 @@ def search(cfg: SearchConfig, overwrite: bool = False, progress: bool = True,
                                  for k, w in s.model.arch_weights().items()},
             }
             history.append(record)
-            bar.set_postfix(loss=f"{metrics.get('train_loss', float('nan')):.3f}",
-                            img_s=f"{record['images_per_s']:.0f}")
+            bar.set_postfix(loss=f"{metrics.get('train_loss', float('nan')):.3f}")
             if run is not None:
                 run.append_log(record)
                 run.write_text("genotype.json", json.dumps(arch.to_dict(), indent=1))

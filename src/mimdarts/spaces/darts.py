@@ -22,21 +22,21 @@ class MixedOp(nn.Module):
     def __init__(self, C: int, stride: int, skip_none: bool = True) -> None:
         super().__init__()
         self.stride = stride
-        self.op_index: list[int] = []
-        ops = []
+        # Keyed by op name, so checkpoints do not depend on skip_none.
+        self.ops = nn.ModuleDict()
+        self.op_index: list[int] = []  # column of α for each entry of self.ops
         for k, name in enumerate(DARTS_PRIMITIVES):
             if skip_none and name == "none":
                 continue
             op = DARTS_OPS.build(name, C, stride, affine=False)
             if "pool" in name:  # the search net normalises pooled features (DARTS)
                 op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
-            ops.append(op)
+            self.ops[name] = op
             self.op_index.append(k)
-        self.ops = nn.ModuleList(ops)
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         out = None
-        for k, op in zip(self.op_index, self.ops):
+        for k, op in zip(self.op_index, self.ops.values()):
             y = weights[k] * op(x)
             out = y if out is None else out + y
         return out

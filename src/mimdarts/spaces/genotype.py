@@ -237,6 +237,11 @@ def load_genotype(spec: str) -> Genotype:
     """A genotype from a name (DARTS_V2), a JSON or text file, a run folder, or its text."""
     if spec in GENOTYPES:
         return GENOTYPES[spec]
+    stripped = spec.strip()
+    if stripped.startswith("Genotype("):
+        return Genotype.parse(stripped)
+    if stripped.startswith("{"):
+        return Genotype.from_json(stripped)
     path = Path(spec)
     if path.is_dir():
         path = path / "genotype.json"
@@ -245,10 +250,5 @@ def load_genotype(spec: str) -> Genotype:
     if path.is_file():
         text = path.read_text()
         return Genotype.from_json(text) if text.lstrip().startswith("{") else Genotype.parse(text)
-    stripped = spec.strip()
-    if stripped.startswith("Genotype("):
-        return Genotype.parse(stripped)
-    if stripped.startswith("{"):
-        return Genotype.from_json(stripped)
     raise GenotypeError(f"genotype {spec!r} is not a known name ({', '.join(GENOTYPES)}), "
                         "an existing file or run folder, or a Genotype(...) / JSON text")

@@ -1,0 +1,117 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+from mimdarts.cli import main
+from mimdarts.config import config_from_dict
+from mimdarts.spaces import Genotype
+
+TINY = ["search", "--preset", "tiny", "--no-progress"]
+
+
+def run_tiny(tmp_path, name, *extra):
+    return main([*TINY, "--out-dir", str(tmp_path), "--run-name", name, *extra])
+
+
+def test_tiny_search_writes_a_valid_run_folder(tmp_path, capsys):
+    assert run_tiny(tmp_path, "a", "--epochs", "2") == 0
+    run = tmp_path / "a"
+    cfg = config_from_dict(yaml.safe_load((run / "config.yaml").read_text()))
+    assert cfg.preset == "tiny" and cfg.optim.epochs == 2
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2]
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s",
+                "images_per_s", "genotype", "n_skip_normal", "n_skip_reduce", "arch_weights"):
+        assert key in log[-1], key
+    assert len(log[-1]["arch_weights"]["alpha_normal"]) == 5  # 2 nodes: 2 + 3 edges
+    assert abs(sum(log[-1]["arch_weights"]["alpha_normal"][0]) - 1) < 1e-3
+    assert log[0]["lr"] > log[1]["lr"]  # cosine schedule
+    g = Genotype.from_json((run / "genotype.json").read_text())
+    assert str(g) == log[-1]["genotype"]
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert ckpt["epoch"] == 2 and "alpha_normal" in ckpt["model"]
+    assert Genotype.from_json(ckpt["genotype"]) == g
+    assert str(g) in capsys.readouterr().out
+
+
+def test_same_seed_same_alpha_and_genotype(tmp_path):
+    for name in ("s1", "s2"):
+        assert run_tiny(tmp_path, name, "--order", "2") == 0
+    c1, c2 = (torch.load(tmp_path / n / "checkpoint.pt", weights_only=True) for n in ("s1", "s2"))
+    for k in ("alpha_normal", "alpha_reduce"):
+        assert torch.equal(c1["model"][k], c2["model"][k])
+    assert c1["genotype"] == c2["genotype"]
+    assert run_tiny(tmp_path, "s3", "--order", "2", "--seed", "3") == 0
+    c3 = torch.load(tmp_path / "s3" / "checkpoint.pt", weights_only=True)
+    assert not torch.equal(c1["model"]["alpha_normal"], c3["model"]["alpha_normal"])
+
+
+BAD_INPUTS = {
+    "unknown op": (["genotype", "Genotype(normal=[('conv_9x9', 0), ('sep_conv_3x3', 1)], "
+                    "normal_concat=[2], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1)], "
+                    "reduce_concat=[2])"], "unknown op 'conv_9x9'"),
+    "malformed genotype": (["genotype", "Genotype(normal=[('sep_conv_3x3', 0)"],
+                           "malformed genotype"),
+    "unknown genotype name": (["genotype", "DARTS_V9"], "not a known name"),
+    "unknown preset": (["search", "--preset", "nope"], "unknown preset 'nope'"),
+    "unknown flag": (["search", "--epochz", "3"], "unrecognized arguments: --epochz"),
+    "batch size 0": (["search", "--preset", "tiny", "--batch-size", "0"],
+                     "batch_size must be >= 1, got 0"),
+    "missing data folder": (["search", "--dataset", "cifar10", "--data-dir", "/nonexistent/x",
+                             "--download", "false"], "cifar10 not found in '/nonexistent/x/"),
+    "unknown space": (["search", "--preset", "tiny", "--space", "foo"], "unknown search space"),
+    "unknown objective": (["search", "--preset", "tiny", "--objective", "foo"],
+                          "unknown objective 'foo'"),
+    "batch larger than the data": (["search", "--preset", "tiny", "--batch-size", "100"],
+                                   "batch_size=100 is larger than each search half"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_one_line_error(case, capsys, tmp_path):
+    argv, message = BAD_INPUTS[case]
+    if argv[0] == "search":
+        argv = [*argv, "--out-dir", str(tmp_path)]
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse errors exit directly
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1 and err.startswith("mimdarts: error: ")
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_unknown_config_key_in_file(tmp_path, capsys):
+    f = tmp_path / "c.yaml"
+    f.write_text("optim:\n  epochz: 3\n")
+    assert main(["config", "--config", str(f)]) == 2
+    assert "unknown config key 'optim.epochz'" in capsys.readouterr().err
+
+
+def test_existing_run_folder_is_refused(tmp_path, capsys):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "log.jsonl").write_text("{}\n")
+    assert run_tiny(tmp_path, "a") == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert (tmp_path / "a" / "log.jsonl").read_text() == "{}\n"
+
+
+def test_config_command_prints_a_loadable_file(tmp_path, capsys):
+    assert main(["config", "--preset", "darts-v2", "--seed", "9"]) == 0
+    f = tmp_path / "c.yaml"
+    f.write_text(capsys.readouterr().out)
+    assert main(["config", "--config", str(f)]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["run"]["seed"] == 9
+
+
+def test_entry_point_exit_status():
+    p = subprocess.run([sys.executable, "-m", "mimdarts", "search", "--preset", "nope"],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and p.stderr.strip().count("\n") == 0
+    assert "unknown preset" in p.stderr

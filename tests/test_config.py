@@ -1,0 +1,77 @@
+from dataclasses import fields
+
+import pytest
+
+from mimdarts.config import (
+    PRESETS,
+    SECTIONS,
+    SearchConfig,
+    apply_overrides,
+    config_from_dict,
+    field_index,
+    resolve_config,
+)
+from mimdarts.errors import ConfigError
+
+
+def test_defaults_are_the_papers_darts_protocol():
+    c = SearchConfig()
+    assert (c.optim.epochs, c.optim.batch_size, c.model.channels, c.model.layers) == (50, 64, 16, 8)
+    assert (c.optim.w_lr, c.optim.w_lr_min, c.optim.w_momentum, c.optim.w_weight_decay) == (
+        0.025, 0.001, 0.9, 3e-4)
+    assert (c.optim.arch_lr, c.optim.arch_beta1, c.optim.arch_beta2, c.optim.arch_weight_decay) == (
+        3e-4, 0.5, 0.999, 1e-3)
+    assert c.optim.order == 1 and c.optim.w_grad_clip == 5.0
+
+
+def test_presets_resolve_and_v2_is_second_order():
+    for name in PRESETS:
+        resolve_config(name)
+    assert resolve_config("darts-v2").optim.order == 2
+    assert resolve_config("darts-v1").optim.order == 1
+
+
+def test_precedence_preset_then_file_then_flags(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("optim:\n  epochs: 7\n  batch_size: 8\nseed: 5\n")
+    c = resolve_config("quick", f, {"epochs": "9"})
+    assert c.optim.epochs == 9 and c.optim.batch_size == 8 and c.run.seed == 5
+    assert c.data.dataset == "cifar10-sample"  # from the preset
+
+
+def test_saved_config_round_trips():
+    c = resolve_config("darts-v2", overrides={"seed": 7})
+    assert config_from_dict(c.to_dict()) == c
+
+
+def test_field_names_are_unique_flags():
+    assert len(field_index()) == sum(len(fields(cls)) for cls in SECTIONS.values())
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"optim": {"epochz": 3}}, "unknown config key 'optim.epochz'"),
+    ({"foo": 1}, "unknown config key 'foo'"),
+    ({"batch_size": 0}, "batch_size must be >= 1, got 0"),
+    ({"batch_size": "abc"}, "optim.batch_size: expected an integer, got 'abc'"),
+    ({"epochs": 2.5}, "expected an integer"),
+    ({"w_lr": -1}, "w_lr must be > 0"),
+    ({"order": 3}, "order must be 1"),
+    ({"dataset": "mnist"}, "dataset 'mnist' is not known"),
+    ({"download": "maybe"}, "expected true or false"),
+    ({"device": "tpu"}, "device 'tpu' is not known"),
+    ({"optim": 5}, "must be a mapping"),
+])
+def test_bad_values_are_clear_errors(overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        apply_overrides(SearchConfig(), overrides)
+
+
+def test_unknown_preset_and_bad_file(tmp_path):
+    with pytest.raises(ConfigError, match="unknown preset 'nope'; choose one of"):
+        resolve_config("nope")
+    with pytest.raises(ConfigError, match="does not exist"):
+        resolve_config(None, tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("optim: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        resolve_config(None, bad)
