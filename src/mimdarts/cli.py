@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from . import __version__
-from .config import PRESETS, SECTIONS, field_index, resolve_config
+from .config import PRESETS, SearchConfig, field_index, resolve_config, sections
 from .errors import MimdartsError
 
 DEFAULT_PRESET = "quick"
@@ -21,24 +21,27 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"mimdarts: error: {message}\n")
 
 
-def _add_config_flags(p: argparse.ArgumentParser) -> None:
+def add_config_flags(p: argparse.ArgumentParser, root: type = SearchConfig,
+                     default_preset: str = DEFAULT_PRESET) -> None:
+    """A --preset, a --config and one flag per field of the root config's sections."""
     p.add_argument("--preset", default=None,
-                   help=f"named settings to start from (default: {DEFAULT_PRESET}); "
+                   help=f"named settings to start from (default: {default_preset}); "
                         "see `mimdarts presets`")
     p.add_argument("--config", default=None, metavar="FILE.yaml",
                    help="YAML file of settings (sections or flat keys); flags override it")
-    for section, cls in SECTIONS.items():
+    index = field_index(root)
+    for section, cls in sections(root).items():
         g = p.add_argument_group(f"{section} settings")
         defaults = cls()
-        for name, (_, typ) in field_index().items():
-            if field_index()[name][0] != section:
+        for name, (sec, typ) in index.items():
+            if sec != section:
                 continue
             g.add_argument(f"--{name.replace('_', '-')}", dest=f"cfg__{name}", default=None,
                            metavar=getattr(typ, "__name__", str(typ)).upper(),
                            help=f"{section}.{name} (default {getattr(defaults, name)!r})")
 
 
-def _overrides(ns: argparse.Namespace) -> dict[str, Any]:
+def config_overrides(ns: argparse.Namespace) -> dict[str, Any]:
     return {k[5:]: v for k, v in vars(ns).items() if k.startswith("cfg__") and v is not None}
 
 
@@ -50,12 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="run an architecture search",
                        description="Bi-level DARTS search. With no arguments: the offline "
                                    f"'{DEFAULT_PRESET}' preset on the bundled CIFAR-10 sample.")
-    _add_config_flags(p)
+    add_config_flags(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     p = sub.add_parser("config", help="print the resolved config as YAML (a config file template)")
-    _add_config_flags(p)
+    add_config_flags(p)
 
     sub.add_parser("presets", help="list the presets")
 
@@ -68,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _resolve(ns: argparse.Namespace):
     preset = ns.preset if ns.preset is not None else (None if ns.config else DEFAULT_PRESET)
-    return resolve_config(preset, ns.config, _overrides(ns))
+    return resolve_config(preset, ns.config, config_overrides(ns))
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -132,16 +132,8 @@ class RunConfig:
                f"run_name must be a plain folder name, got {self.run_name!r}")
 
 
-@dataclass(frozen=True)
-class SearchConfig:
-    """Everything that defines one search run."""
-
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    run: RunConfig = field(default_factory=RunConfig)
-    preset: str = ""  # the preset this config started from (informational)
+class RootConfig:
+    """Serialisation shared by the root configs (search, train): dict, YAML and JSON."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -153,19 +145,31 @@ class SearchConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
-SECTIONS: dict[str, type] = {
-    "data": DataConfig,
-    "model": ModelConfig,
-    "objective": ObjectiveConfig,
-    "optim": OptimConfig,
-    "run": RunConfig,
-}
+@dataclass(frozen=True)
+class SearchConfig(RootConfig):
+    """Everything that defines one search run."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    preset: str = ""  # the preset this config started from (informational)
 
 
-def field_index() -> dict[str, tuple[str, type]]:
+def sections(root: type = SearchConfig) -> dict[str, type]:
+    """The section dataclasses of a root config, by field name."""
+    hints = typing.get_type_hints(root)
+    return {f.name: hints[f.name] for f in fields(root) if dataclasses.is_dataclass(hints[f.name])}
+
+
+SECTIONS: dict[str, type] = sections(SearchConfig)
+
+
+def field_index(root: type = SearchConfig) -> dict[str, tuple[str, type]]:
     """Map every field name to (section, type). Field names are unique across sections."""
     index: dict[str, tuple[str, type]] = {}
-    for section, cls in SECTIONS.items():
+    for section, cls in sections(root).items():
         hints = typing.get_type_hints(cls)
         for f in fields(cls):
             assert f.name not in index, f"duplicate config field {f.name}"
@@ -210,23 +214,25 @@ def parse_value(key: str, typ: type, raw: Any) -> Any:
     raise ConfigError(f"{key}: unsupported field type {typ}")
 
 
-def apply_overrides(cfg: SearchConfig, overrides: Mapping[str, Any]) -> SearchConfig:
+def apply_overrides(cfg: Any, overrides: Mapping[str, Any]) -> Any:
     """Return ``cfg`` with ``overrides`` applied.
 
     ``overrides`` is either nested by section (``{"optim": {"epochs": 3}}``, as in YAML) or
     flat (``{"epochs": 3}``, as from the command line), or a mix of both.
     """
-    index = field_index()
-    per_section: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
+    root = type(cfg)
+    secs = sections(root)
+    index = field_index(root)
+    per_section: dict[str, dict[str, Any]] = {s: {} for s in secs}
     preset = cfg.preset
     for key, value in overrides.items():
         if key == "preset":
             preset = str(value)
-        elif key in SECTIONS and (isinstance(value, Mapping) or key not in index):
+        elif key in secs and (isinstance(value, Mapping) or key not in index):
             # `objective` is both a section and a field: a mapping means the section
             if not isinstance(value, Mapping):
                 raise ConfigError(f"config section {key!r} must be a mapping, got {value!r}")
-            known = {f.name for f in fields(SECTIONS[key])}
+            known = {f.name for f in fields(secs[key])}
             for sub, subval in value.items():
                 if sub not in known:
                     raise ConfigError(f"unknown config key '{key}.{sub}'; "
@@ -235,8 +241,8 @@ def apply_overrides(cfg: SearchConfig, overrides: Mapping[str, Any]) -> SearchCo
         elif key in index:
             per_section[index[key][0]][key] = value
         else:
-            raise ConfigError(f"unknown config key {key!r}; sections: {', '.join(SECTIONS)}; "
-                              "run `mimdarts config` to see every key")
+            raise ConfigError(f"unknown config key {key!r}; sections: {', '.join(secs)}; "
+                              "`mimdarts config` prints every key")
     new = {}
     for section, values in per_section.items():
         current = getattr(cfg, section)
@@ -244,7 +250,7 @@ def apply_overrides(cfg: SearchConfig, overrides: Mapping[str, Any]) -> SearchCo
             parsed = {k: parse_value(f"{section}.{k}", index[k][1], v) for k, v in values.items()}
             current = replace(current, **parsed)
         new[section] = current
-    return SearchConfig(preset=preset, **new)
+    return root(preset=preset, **new)
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -268,11 +274,12 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {}
 
 
-def register_preset(name: str, description: str, overrides: dict[str, Any]) -> None:
-    """Add a named preset (used by the objective and space modules to add theirs)."""
-    if name in PRESETS:
+def register_preset(name: str, description: str, overrides: dict[str, Any],
+                    registry: dict[str, tuple[str, dict[str, Any]]] = PRESETS) -> None:
+    """Add a named preset (search presets by default; the trainer has its own registry)."""
+    if name in registry:
         raise ValueError(f"preset {name!r} registered twice")
-    PRESETS[name] = (description, overrides)
+    registry[name] = (description, overrides)
 
 
 # Offline, CPU-sized search on the bundled real CIFAR-10 sample: 1,600 images (800 for w,
@@ -295,28 +302,30 @@ register_preset("darts-v2", "paper protocol: DARTS second order (unrolled), CIFA
                 {"optim": {"order": 2}})
 
 
-def get_preset(name: str) -> dict[str, Any]:
-    if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(sorted(PRESETS))}")
-    return PRESETS[name][1]
+def get_preset(name: str, registry: dict[str, tuple[str, dict[str, Any]]] = PRESETS
+               ) -> dict[str, Any]:
+    if name not in registry:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(sorted(registry))}")
+    return registry[name][1]
 
 
 def resolve_config(preset: str | None = None, config_file: str | Path | None = None,
-                   overrides: Mapping[str, Any] | None = None) -> SearchConfig:
+                   overrides: Mapping[str, Any] | None = None, root: type = SearchConfig,
+                   presets: dict[str, tuple[str, dict[str, Any]]] = PRESETS) -> Any:
     """Defaults, then the preset, then the YAML file, then explicit overrides."""
-    cfg = SearchConfig()
+    cfg = root()
     if preset:
-        cfg = apply_overrides(cfg, {**get_preset(preset), "preset": preset})
+        cfg = apply_overrides(cfg, {**get_preset(preset, presets), "preset": preset})
     if config_file:
         file_values = load_yaml(config_file)
         if "preset" in file_values and not preset:
-            cfg = apply_overrides(cfg, get_preset(str(file_values["preset"])))
+            cfg = apply_overrides(cfg, get_preset(str(file_values["preset"]), presets))
         cfg = apply_overrides(cfg, file_values)
     if overrides:
         cfg = apply_overrides(cfg, overrides)
     return cfg
 
 
-def config_from_dict(data: Mapping[str, Any]) -> SearchConfig:
-    """Rebuild a config saved with :meth:`SearchConfig.to_dict` (unknown keys rejected)."""
-    return apply_overrides(SearchConfig(), data)
+def config_from_dict(data: Mapping[str, Any], root: type = SearchConfig) -> Any:
+    """Rebuild a config saved with ``to_dict`` (unknown keys rejected)."""
+    return apply_overrides(root(), data)
