@@ -115,3 +115,16 @@ def test_entry_point_exit_status():
                        capture_output=True, text=True)
     assert p.returncode == 2 and p.stderr.strip().count("\n") == 0
     assert "unknown preset" in p.stderr
+
+
+def test_tiny_mim_search_logs_terms_and_pictures(tmp_path):
+    assert run_tiny(tmp_path, "m", "--objective", "mim-darts", "--snapshot-every", "1",
+                    "--beta-weight", "50") == 0
+    rec = json.loads((tmp_path / "m" / "log.jsonl").read_text().splitlines()[-1])
+    for key in ("train_cls", "train_rec", "train_lambda", "val_cls", "val_rec", "val_lambda",
+                "eval_clean_acc", "eval_input_acc", "val_arch_reg"):
+        assert key in rec, key
+    png = (tmp_path / "m" / "recon_e001.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    ckpt = torch.load(tmp_path / "m" / "checkpoint.pt", weights_only=True)
+    assert any(k.startswith("decoder.") for k in ckpt["objective"])

@@ -25,8 +25,12 @@ def test_defaults_are_the_papers_darts_protocol():
 
 
 def test_presets_resolve_and_v2_is_second_order():
+    from mimdarts.search.objective import check_objective
+    from mimdarts.spaces import get_space
     for name in PRESETS:
-        resolve_config(name)
+        c = resolve_config(name)
+        check_objective(c.objective.objective)
+        get_space(c.model.space)
     assert resolve_config("darts-v2").optim.order == 2
     assert resolve_config("darts-v1").optim.order == 1
 
@@ -75,3 +79,12 @@ def test_unknown_preset_and_bad_file(tmp_path):
     bad.write_text("optim: [1, 2\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         resolve_config(None, bad)
+
+
+def test_mim_presets_follow_the_paper():
+    c10, c100 = resolve_config("mim-darts-c10"), resolve_config("mim-darts-c100")
+    assert (c10.objective.objective, c10.objective.patch_size, c10.objective.mask_ratio) == (
+        "mim-darts", 8, 0.6)
+    assert (c100.data.dataset, c100.objective.mask_ratio) == ("cifar100", 0.7)
+    assert c10.objective.mask_fill == 1.0 and c10.optim.order == 1
+    assert resolve_config("beta-darts").objective.beta_weight == 50.0

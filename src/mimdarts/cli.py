@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p)
 
     sub.add_parser("presets", help="list the presets")
+    sub.add_parser("objectives", help="list the search objectives")
 
     p = sub.add_parser("genotype", help="validate and print a genotype")
     p.add_argument("spec", help="a name (DARTS_V2), a genotype.json / text file, a run folder, "
@@ -79,6 +80,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     if ns.command == "presets":
         width = max(map(len, PRESETS))
         for name, (desc, _) in sorted(PRESETS.items()):
+            print(f"{name:<{width}}  {desc}")
+        return 0
+    if ns.command == "objectives":
+        from .search import OBJECTIVES
+        width = max(map(len, OBJECTIVES))
+        for name, (desc, _) in OBJECTIVES.items():
             print(f"{name:<{width}}  {desc}")
         return 0
     if ns.command == "config":

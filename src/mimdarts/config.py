@@ -69,10 +69,24 @@ class ModelConfig:
 class ObjectiveConfig:
     """The loss used by both the weight step and the architecture step."""
 
-    objective: str = "cls"  # a registered objective (see mimdarts.search.objective.OBJECTIVES)
+    objective: str = "cls"  # a registered objective (see `mimdarts objectives`)
+    patch_size: int = 8  # P: side of a masked patch, pixels (must divide the image size)
+    mask_ratio: float = 0.6  # r: fraction of patches masked; floor(L * (1 - r)) stay visible
+    mask_fill: float = 1.0  # masked pixel value in normalised space (authors' code 1.0; text 0.0)
+    aux_weight: float = 0.0  # λ on the second loss term; 0 = balanced: λ = L_cls / L_aux per batch
+    beta_weight: float = 0.0  # β-DARTS regulariser on α: max λ_β (50 in β-DARTS); 0 = off
+    beta_ramp_epochs: int = 100  # λ_β = beta_weight * epoch / beta_ramp_epochs (β-DARTS: 100)
+    snapshot_every: int = 5  # epochs between reconstruction PNGs in the run folder; 0 = never
 
     def __post_init__(self) -> None:
         _check(bool(self.objective), "objective must be a non-empty name")
+        _check(self.patch_size >= 1, f"patch_size must be >= 1, got {self.patch_size}")
+        _check(0.0 < self.mask_ratio < 1.0,
+               f"mask_ratio must be strictly between 0 and 1, got {self.mask_ratio}")
+        _check(self.aux_weight >= 0, f"aux_weight must be >= 0 (0 = balanced), got {self.aux_weight}")
+        _check(self.beta_weight >= 0, f"beta_weight must be >= 0 (0 = off), got {self.beta_weight}")
+        _check(self.beta_ramp_epochs >= 1, f"beta_ramp_epochs must be >= 1, got {self.beta_ramp_epochs}")
+        _check(self.snapshot_every >= 0, f"snapshot_every must be >= 0, got {self.snapshot_every}")
 
 
 @dataclass(frozen=True)
@@ -122,12 +136,14 @@ class RunConfig:
     log_every: int = 10  # steps between progress-bar loss updates (each one is a host sync)
     threads: int = 0  # torch CPU threads; 0 = torch's default
     channels_last: bool = True  # NHWC activations: faster convs on CPU and tensor cores
+    eval_images: int = 512  # α-half images scored clean and transformed after each epoch; 0 = off
 
     def __post_init__(self) -> None:
         _check(self.device in DEVICES or self.device.startswith("cuda:"),
                f"device {self.device!r} is not known; choose auto, cpu, cuda or cuda:N")
         _check(self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}")
         _check(self.threads >= 0, f"threads must be >= 0 (0 = default), got {self.threads}")
+        _check(self.eval_images >= 0, f"eval_images must be >= 0 (0 = off), got {self.eval_images}")
         _check("/" not in self.run_name and self.run_name not in (".", ".."),
                f"run_name must be a plain folder name, got {self.run_name!r}")
 
@@ -288,6 +304,7 @@ QUICK = {
     "data": {"dataset": "cifar10-sample", "train_images": 1600},
     "model": {"channels": 8, "layers": 5},
     "optim": {"epochs": 5, "batch_size": 32},
+    "run": {"eval_images": 256},
 }
 register_preset("quick", "offline DARTS search on the bundled CIFAR-10 sample, reduced "
                 "(1.6k images, C=8, 5 cells, batch 32, 5 epochs)", QUICK)
@@ -300,6 +317,34 @@ register_preset("darts-v1", "paper protocol: DARTS first order, CIFAR-10, 50 epo
                 "C=16, 8 cells", {})
 register_preset("darts-v2", "paper protocol: DARTS second order (unrolled), CIFAR-10",
                 {"optim": {"order": 2}})
+
+# MIM-DARTS (paper section 4.1): first order, patch 8; ratio 0.6 on CIFAR-10, 0.7 on CIFAR-100.
+register_preset("mim-darts-c10", "paper protocol: MIM-DARTS on CIFAR-10 (P=8, r=0.6)",
+                {"objective": {"objective": "mim-darts", "patch_size": 8, "mask_ratio": 0.6}})
+register_preset("mim-darts-c100", "paper protocol: MIM-DARTS on CIFAR-100 (P=8, r=0.7)",
+                {"data": {"dataset": "cifar100"},
+                 "objective": {"objective": "mim-darts", "patch_size": 8, "mask_ratio": 0.7}})
+register_preset("mim-quick", "offline MIM-DARTS search on the bundled CIFAR-10 sample, reduced "
+                "like `quick`", {**QUICK, "objective": {"objective": "mim-darts"}})
+register_preset("beta-darts", "β-DARTS baseline: DARTS + β-decay regulariser (λ_β up to 50)",
+                {"objective": {"beta_weight": 50.0}})
+
+# Table 7 (ablations on CIFAR-10): Cls / Rec / mask combinations.
+for _name, _obj, _desc in (
+        ("cls", "cls", "classification of clean images (= DARTS)"),
+        ("cls-mask", "cls-masked", "classification of masked images"),
+        ("rec", "rec", "reconstruction of clean images only"),
+        ("rec-mask", "mim", "reconstruction of masked patches only"),
+        ("cls-rec-mask", "mim-darts", "classification + masked reconstruction (= MIM-DARTS)")):
+    register_preset(f"table7-{_name}", f"paper Table 7 row: {_desc}, CIFAR-10",
+                    {"objective": {"objective": _obj}})
+
+# Table 6 (self-supervised baselines): Cls + Rot / Col / Jig, searched on CIFAR-10 or -100.
+for _task, _desc in (("rot", "rotation"), ("col", "colorization"), ("jig", "jigsaw")):
+    for _ds, _tag in (("cifar10", "c10"), ("cifar100", "c100")):
+        register_preset(f"table6-{_task}-{_tag}", f"paper Table 6 row: Cls + {_desc}, "
+                        f"searched on {_ds}", {"data": {"dataset": _ds},
+                                               "objective": {"objective": f"cls-{_task}"}})
 
 
 def get_preset(name: str, registry: dict[str, tuple[str, dict[str, Any]]] = PRESETS

@@ -104,6 +104,15 @@ class DeviceLoader:
         while True:
             yield from self
 
+    def head(self, n: int) -> Iterator[Batch]:
+        """The first ``n`` images, in order, without augmentation (a fixed evaluation set)."""
+        for i in range(0, min(n, len(self.labels)), self.batch_size):
+            j = min(i + self.batch_size, n)
+            x = normalize(self.images[i:j], self.mean, self.std)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, self.labels[i:j]
+
 
 class FolderLoader:
     """A torch DataLoader (worker processes, host transforms) behind the same interface."""
@@ -134,3 +143,12 @@ class FolderLoader:
     def forever(self) -> Iterator[Batch]:
         while True:
             yield from self
+
+    def head(self, n: int) -> Iterator[Batch]:
+        """About ``n`` images of one pass (with the loader's own transforms)."""
+        seen = 0
+        for x, y in self:
+            if seen >= n:
+                break
+            seen += len(y)
+            yield x, y

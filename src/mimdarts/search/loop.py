@@ -21,8 +21,8 @@ from ..data import DatasetInfo, DeviceLoader, FolderLoader, build_search_loaders
 from ..errors import ConfigError
 from ..rundir import RunDir
 from ..spaces import Architecture, Supernet, get_space
-from .architect import Architect
-from .objective import LossResult, Objective, accuracy, build_objective, check_objective
+from .architect import Architect, Regularizer
+from .objective import LossResult, Objective, accuracy, beta_regularizer, build_objective, check_objective
 from .schedule import cosine_lr
 
 
@@ -118,6 +118,39 @@ class _Meter:
         return {k: v / self.counts[k] for k, v in zip(keys, values)}
 
 
+def arch_regularizer(s: Searcher) -> Regularizer | None:
+    """The β-DARTS term for this epoch, or None: λ_β = beta_weight * epoch / beta_ramp_epochs."""
+    o = s.cfg.objective
+    if o.beta_weight <= 0:
+        return None
+    weight = o.beta_weight * s.epoch / o.beta_ramp_epochs
+    return lambda alphas: beta_regularizer(alphas, weight)
+
+
+@torch.no_grad()
+def evaluate(s: Searcher) -> dict[str, float]:
+    """Top-1 accuracy on the first ``eval_images`` of the α half, clean and as the objective
+    transforms them (masked, rotated...), with a fixed generator so epochs compare."""
+    n = s.cfg.run.eval_images
+    if n == 0:
+        return {}
+    s.model.eval()
+    g = torch.Generator(s.device).manual_seed(0)
+    correct = {"clean": torch.zeros((), device=s.device), "input": torch.zeros((), device=s.device)}
+    total = 0
+    for x, y in s.a_loader.head(n):
+        correct["clean"] += accuracy(s.model(x), y)
+        prepared = s.objective.prepare(x, y, g)
+        if prepared.inputs is not x:
+            correct["input"] += accuracy(s.model(prepared.inputs), y)
+        total += len(y)
+    s.model.train()
+    out = {"eval_clean_acc": 100.0 * float(correct["clean"]) / max(total, 1)}
+    if float(correct["input"]) > 0:
+        out["eval_input_acc"] = 100.0 * float(correct["input"]) / max(total, 1)
+    return out
+
+
 def train_epoch(s: Searcher, bar: tqdm | None = None) -> dict[str, float]:
     """One epoch over the w half; returns mean losses/accuracies of both steps."""
     cfg = s.cfg
@@ -128,11 +161,12 @@ def train_epoch(s: Searcher, bar: tqdm | None = None) -> dict[str, float]:
     s.objective.train()
     meter = _Meter()
     clip = cfg.optim.w_grad_clip
+    regularizer = arch_regularizer(s)
     for step, (x, y) in enumerate(s.w_loader):
         xa, ya = next(s.a_stream)
         train = s.objective.prepare(x, y)
         val = s.objective.prepare(xa, ya)
-        a_res = s.architect.step(train, val, lr)
+        a_res = s.architect.step(train, val, lr, regularizer)
         s.w_optimizer.zero_grad(set_to_none=True)
         res = s.objective.loss(s.model, train)
         # Only w needs gradients here: α's are not accumulated by this backward.
@@ -202,6 +236,7 @@ def search(cfg: SearchConfig, overwrite: bool = False, progress: bool = True,
                 torch.cuda.synchronize(s.device)  # once per epoch, for an honest epoch time
             dt = time.perf_counter() - t0
             s.epoch += 1
+            metrics.update(evaluate(s))
             arch = s.model.genotype()
             record = {
                 "epoch": s.epoch,
@@ -219,6 +254,10 @@ def search(cfg: SearchConfig, overwrite: bool = False, progress: bool = True,
                 run.append_log(record)
                 run.write_text("genotype.json", json.dumps(arch.to_dict(), indent=1))
                 run.save_checkpoint(checkpoint_state(s, arch))
+                every = cfg.objective.snapshot_every
+                if every and (s.epoch % every == 0 or s.epoch == cfg.optim.epochs):
+                    x, y = next(iter(s.a_loader.head(8)))
+                    s.objective.snapshot(s.model, x[:8], y[:8], run.path / f"recon_e{s.epoch:03d}.png")
     finally:
         bar.close()
     return SearchResult(arch, run.path if run else None, history)

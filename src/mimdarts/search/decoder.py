@@ -1,0 +1,44 @@
+"""The MIM reconstruction decoder, attached to the supernet's last feature map."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def _conv_bn_relu(c_in: int, c_out: int, transpose: bool = False) -> list[nn.Module]:
+    conv = (nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1) if transpose
+            else nn.Conv2d(c_in, c_out, 3, padding=1))
+    return [conv, nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+
+class ReconstructionDecoder(nn.Module):
+    """Feature map ``[B, C, h, w]`` -> image ``[B, 3, h * stride, w * stride]``.
+
+    As in the paper and the authors' code, with C = encoder output channels:
+    Conv3x3 C->4C, Conv1x1 4C->C (spread information over space, then channels); then per
+    upsampling stage (``log2(stride)`` of them) Conv3x3 c->c + BN + ReLU and
+    ConvTranspose(k4, s2, p1) c->c/2 + BN + ReLU; a final Conv3x3 ->3 and a HardTanh clipping
+    to the range of normalised pixel values. Convs have biases; BN is affine.
+    """
+
+    def __init__(self, channels: int, stride: int, pixel_range: tuple[float, float]) -> None:
+        super().__init__()
+        stages = round(math.log2(stride))
+        if stride < 1 or 2 ** stages != stride:
+            raise ValueError(f"decoder stride must be a power of 2, got {stride}")
+        if channels % (2 ** stages):
+            raise ValueError(f"decoder channels {channels} must be divisible by {2 ** stages}")
+        layers: list[nn.Module] = [nn.Conv2d(channels, 4 * channels, 3, padding=1),
+                                   nn.Conv2d(4 * channels, channels, 1)]
+        c = channels
+        for _ in range(stages):
+            layers += _conv_bn_relu(c, c) + _conv_bn_relu(c, c // 2, transpose=True)
+            c //= 2
+        layers += [nn.Conv2d(c, 3, 3, padding=1), nn.Hardtanh(*pixel_range)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features)

@@ -1,0 +1,218 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mimdarts.config import ObjectiveConfig
+from mimdarts.data import INFOS
+from mimdarts.errors import ConfigError
+from mimdarts.search import Architect, build_objective
+from mimdarts.search.decoder import ReconstructionDecoder
+from mimdarts.search.masking import (
+    apply_mask,
+    check_patching,
+    mask_to_pixels,
+    masked_patch_mse,
+    patchify,
+    random_patch_mask,
+    unpatchify,
+)
+from mimdarts.search.objective import OBJECTIVES, balanced_sum, beta_regularizer
+from mimdarts.search.pretext import JIGSAW_PERMUTATIONS, color_bins, color_labels, jigsaw_batch, rotate_batch
+from mimdarts.spaces import DartsSupernet
+
+INFO = INFOS["cifar10-sample"]
+
+
+# ------------------------------------------------------------------ masking
+
+def test_p8_r06_masks_10_of_16_patches_aligned_and_per_image():
+    g = torch.Generator().manual_seed(0)
+    mask = random_patch_mask(64, check_patching(32, 8, 0.6), 0.6, g)
+    assert mask.shape == (64, 16) and (mask.sum(1) == 10).all()
+    assert len({tuple(m.tolist()) for m in mask}) > 50  # different per image
+    x = torch.randn(64, 3, 32, 32)
+    y = apply_mask(x, mask, 8, fill=1.0)
+    pix = mask_to_pixels(mask, 8, 32, 32).expand_as(x)
+    assert (y[pix] == 1.0).all() and torch.equal(y[~pix], x[~pix])
+    # aligned to the patch grid: each 8x8 block is entirely masked or entirely visible
+    blocks = patchify(pix.float(), 8)
+    assert ((blocks == 0) | (blocks == 1)).all() and (blocks.amin(-1) == blocks.amax(-1)).all()
+
+
+def test_masks_reproducible_with_a_seed():
+    a = random_patch_mask(8, 64, 0.4, torch.Generator().manual_seed(3))
+    b = random_patch_mask(8, 64, 0.4, torch.Generator().manual_seed(3))
+    c = random_patch_mask(8, 64, 0.4, torch.Generator().manual_seed(4))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert (a.sum(1) == 64 - int(64 * 0.6)).all()
+
+
+@pytest.mark.parametrize("p, r, match", [(5, 0.6, "patch_size=5 must divide the image size 32"),
+                                         (8, 0.0, "strictly between 0 and 1"),
+                                         (8, 1.0, "strictly between 0 and 1")])
+def test_bad_patching_is_a_clear_error(p, r, match):
+    with pytest.raises(ConfigError, match=match):
+        check_patching(32, p, r)
+
+
+def test_patchify_round_trip():
+    x = torch.randn(2, 3, 32, 32)
+    p = patchify(x, 8)
+    assert p.shape == (2, 16, 192)
+    assert torch.equal(unpatchify(p, 8, 3, 32, 32), x)
+    assert torch.equal(p[0, 1].reshape(8, 8, 3).permute(2, 0, 1), x[0, :, 0:8, 8:16])
+
+
+def test_loss_ignores_predictions_on_visible_patches():
+    g = torch.Generator().manual_seed(0)
+    target, pred = torch.randn(4, 3, 32, 32), torch.randn(4, 3, 32, 32)
+    mask = random_patch_mask(4, 16, 0.6, g)
+    before = masked_patch_mse(pred, target, mask, 8)
+    visible = ~mask_to_pixels(mask, 8, 32, 32).expand_as(pred)
+    changed = pred.clone()
+    changed[visible] += 100.0
+    assert torch.equal(masked_patch_mse(changed, target, mask, 8), before)
+    # and equals the per-patch mean squared error averaged over masked patches
+    per = ((pred - target) ** 2).reshape(4, 3, 4, 8, 4, 8).mean(dim=(1, 3, 5)).reshape(4, 16)
+    torch.testing.assert_close(before, per[mask].mean())
+
+
+def test_balanced_lambda_matches_and_blocks_gradient():
+    cls = torch.tensor(2.3, requires_grad=True)
+    rec = torch.tensor(0.7, requires_grad=True)
+    total, lam = balanced_sum(cls, rec)
+    torch.testing.assert_close(lam * rec.detach(), cls.detach())
+    total.backward()
+    assert cls.grad == 1.0  # no gradient through λ into L_cls
+    torch.testing.assert_close(rec.grad, lam)
+    _, lam0 = balanced_sum(cls.detach(), torch.tensor(0.0))
+    assert torch.isfinite(lam0)
+    _, fixed = balanced_sum(cls.detach(), rec.detach(), weight=0.5)
+    assert fixed == 0.5
+
+
+# ------------------------------------------------------------------ decoder
+
+def test_decoder_shapes_and_bounds():
+    m = DartsSupernet()  # paper shape: 256 x 8 x 8 for 32x32
+    dec = ReconstructionDecoder(m.feature_channels, m.feature_stride, INFO.pixel_range)
+    feats = m.features(torch.randn(2, 3, 32, 32))
+    assert feats.shape == (2, 256, 8, 8)
+    out = dec(feats)
+    assert out.shape == (2, 3, 32, 32)
+    lo, hi = INFO.pixel_range
+    assert -2.0 < lo < -1.98 and 2.12 < hi < 2.13
+    with torch.no_grad():
+        dec.net[-2].bias[:] = torch.tensor([10.0, -10.0, 0.0])  # push outputs past both bounds
+    out = dec(feats)
+    assert torch.all(out[:, 0] == hi) and torch.all(out[:, 1] == lo)
+    big = m.features(torch.randn(1, 3, 64, 64))  # a 64x64 input: 256 x 16 x 16 -> 3 x 64 x 64
+    assert dec(big).shape == (1, 3, 64, 64)
+    nb201 = ReconstructionDecoder(64, 4, INFO.pixel_range)  # NAS-Bench-201: 64 x 8 x 8
+    assert nb201(torch.randn(2, 64, 8, 8)).shape == (2, 3, 32, 32)
+    convs = [mod for mod in dec.net if isinstance(mod, torch.nn.Conv2d)]
+    assert (convs[0].in_channels, convs[0].out_channels, convs[1].out_channels) == (256, 1024, 256)
+    assert convs[-1].in_channels == 64 and convs[-1].out_channels == 3
+
+
+# ------------------------------------------------------------------ objectives in the search
+
+def tiny_setup(name, order, seed=0, **cfg):
+    torch.manual_seed(seed)
+    model = DartsSupernet(C=4, num_classes=10, layers=3, steps=2)
+    obj = build_objective(ObjectiveConfig(objective=name, **cfg), model, INFO, seed=seed)
+    w = model.weight_parameters() + list(obj.parameters())
+    w_opt = torch.optim.SGD(w, lr=0.025, momentum=0.9, weight_decay=3e-4)
+    a_opt = torch.optim.Adam(model.arch_parameters(), lr=3e-4)
+    return model, obj, Architect(model, obj, a_opt, w_opt, order=order)
+
+
+@pytest.mark.parametrize("name", list(OBJECTIVES))
+def test_every_objective_runs_a_search_step(name):
+    model, obj, arch = tiny_setup(name, order=1)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(4, 3, 32, 32, generator=g), torch.randint(0, 10, (4,), generator=g)
+    res = arch.step(obj.prepare(x, y), obj.prepare(x, y), 0.025)
+    assert torch.isfinite(res.loss)
+    train = obj.prepare(x, y)
+    loss = obj.loss(model, train).loss
+    w = model.weight_parameters() + list(obj.parameters())
+    grads = torch.autograd.grad(loss, w, allow_unused=True)
+    extra = list(obj.parameters())
+    assert all(g is not None for g in grads[len(w) - len(extra):])  # the heads learn
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_mim_term_reaches_alpha(order):
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(8, 3, 32, 32, generator=g), torch.randint(0, 10, (8,), generator=g)
+    grads = {}
+    for name in ("cls", "mim-darts"):
+        model, obj, arch = tiny_setup(name, order)
+        grads[name], _ = arch.alpha_grads(obj.prepare(x, y), obj.prepare(x, y), 0.025)
+    for a, b in zip(grads["cls"], grads["mim-darts"]):
+        assert (a - b).norm() > 0.05 * a.norm()
+
+
+def test_fresh_independent_masks_per_call():
+    _, obj, _ = tiny_setup("mim-darts", 1)
+    x, y = torch.randn(4, 3, 32, 32), torch.zeros(4, dtype=torch.long)
+    m1, m2 = obj.prepare(x, y).extras["mask"], obj.prepare(x, y).extras["mask"]
+    assert not torch.equal(m1, m2)
+    _, obj0, _ = tiny_setup("mim-darts", 1, mask_fill=0.0)
+    assert (obj0.prepare(x, y).inputs == 0).sum() >= 4 * 10 * 64 * 3
+
+
+def test_beta_regularizer():
+    a = torch.zeros(6, 5, requires_grad=True)
+    reg = beta_regularizer([a], 50.0)
+    torch.testing.assert_close(reg, torch.tensor(50.0 * torch.log(torch.tensor(5.0)).item()))
+    reg.backward()
+    torch.testing.assert_close(a.grad, torch.full((6, 5), 50.0 / 6 / 5))
+
+
+# ------------------------------------------------------------------ pretext tasks
+
+def test_rotation_labels_for_a_known_image():
+    x = torch.zeros(4, 1, 4, 4)
+    x[:, 0, 0, 3] = 1.0  # top-right pixel
+    y = rotate_batch(x, torch.tensor([0, 1, 2, 3]))
+    corners = [(0, 3), (0, 0), (3, 0), (3, 3)]  # counter-clockwise quarter turns
+    for i, (r, c) in enumerate(corners):
+        assert y[i, 0, r, c] == 1.0 and y[i].sum() == 1.0
+
+
+def test_jigsaw_permutations_and_labels():
+    assert len(set(JIGSAW_PERMUTATIONS)) == 24 and all(sorted(p) == [0, 1, 2, 3]
+                                                       for p in JIGSAW_PERMUTATIONS)
+    x = torch.arange(4.0).reshape(1, 1, 2, 2).repeat_interleave(2, 2).repeat_interleave(2, 3)
+    for k, perm in enumerate(JIGSAW_PERMUTATIONS):
+        y = jigsaw_batch(x, torch.tensor([k]))
+        tiles = y[0, 0, ::2, ::2].flatten().tolist()  # the tile value in each slot
+        assert tiles == [float(t) for t in perm]
+
+
+def test_color_labels():
+    bins = color_bins()
+    assert bins.shape[1] == 2 and 250 < len(bins) < 320
+    gray = torch.full((1, 3, 8, 8), 0.5)
+    red = torch.zeros(1, 3, 8, 8)
+    red[:, 0] = 1.0
+    lg, lr = color_labels(gray, 4), color_labels(red, 4)
+    assert lg.shape == (1, 2, 2)
+    assert bins[lg[0, 0, 0]].abs().max() <= 5  # gray: a ≈ b ≈ 0
+    a, b = bins[lr[0, 0, 0]].tolist()
+    assert a > 70 and b > 60  # sRGB red is about (80, 67) in ab
+
+
+def test_pretext_objective_task_labels_are_consistent():
+    _, obj, _ = tiny_setup("cls-rot", 1)
+    x = torch.randn(6, 3, 32, 32)
+    b = obj.prepare(x, torch.zeros(6, dtype=torch.long))
+    assert torch.equal(b.inputs, rotate_batch(x, b.extras["task"]))
+    _, obj, _ = tiny_setup("cls-col", 1)
+    b = obj.prepare(x.clamp(-1, 1), torch.zeros(6, dtype=torch.long))
+    assert b.extras["task"].shape == (6, 8, 8)
+    assert torch.allclose(b.inputs[:, 0] * INFO.std[0] + INFO.mean[0],
+                          b.inputs[:, 1] * INFO.std[1] + INFO.mean[1], atol=1e-5)  # grayscale
+    assert F.cross_entropy(torch.zeros(1, 10), torch.zeros(1, dtype=torch.long)) > 0
