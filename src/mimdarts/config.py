@@ -136,6 +136,7 @@ class RunConfig:
     log_every: int = 10  # steps between progress-bar loss updates (each one is a host sync)
     threads: int = 0  # torch CPU threads; 0 = torch's default
     channels_last: bool = True  # NHWC activations: faster convs on CPU and tensor cores
+    dtype: str = "auto"  # autocast dtype: auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16
     eval_images: int = 512  # α-half images scored clean and transformed after each epoch; 0 = off
 
     def __post_init__(self) -> None:
@@ -143,6 +144,8 @@ class RunConfig:
                f"device {self.device!r} is not known; choose auto, cpu, cuda or cuda:N")
         _check(self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}")
         _check(self.threads >= 0, f"threads must be >= 0 (0 = default), got {self.threads}")
+        _check(self.dtype in ("auto", "fp32", "bf16"),
+               f"dtype {self.dtype!r} is not known; choose auto, fp32 or bf16")
         _check(self.eval_images >= 0, f"eval_images must be >= 0 (0 = off), got {self.eval_images}")
         _check("/" not in self.run_name and self.run_name not in (".", ".."),
                f"run_name must be a plain folder name, got {self.run_name!r}")

@@ -29,7 +29,8 @@ class Architect:
     """Owns the α optimizer and computes α gradients with the objective's loss."""
 
     def __init__(self, model: Supernet, objective: Objective, arch_optimizer: torch.optim.Optimizer,
-                 w_optimizer: torch.optim.SGD, order: int = 1, unrolled_eps: float = 0.01) -> None:
+                 w_optimizer: torch.optim.SGD, order: int = 1, unrolled_eps: float = 0.01,
+                 amp_dtype: torch.dtype | None = None) -> None:
         self.model = model
         self.objective = objective
         self.optimizer = arch_optimizer
@@ -40,9 +41,17 @@ class Architect:
         # w = network weights + the objective's own heads (decoder...): both are trained by SGD.
         self.weights = model.weight_parameters() + list(objective.parameters())
         self.modules: list[nn.Module] = [model, objective]
+        self.amp_dtype = amp_dtype
+        self.device_type = next(model.parameters()).device.type
+
+    def autocast(self) -> torch.autocast:
+        """Mixed precision for the network's forward (α, softmax and losses stay in fp32)."""
+        return torch.autocast(self.device_type, dtype=self.amp_dtype or torch.float32,
+                              enabled=self.amp_dtype is not None)
 
     def _loss(self, batch: PreparedBatch) -> LossResult:
-        return self.objective.loss(self.model, batch)
+        with self.autocast():
+            return self.objective.loss(self.model, batch)
 
     def alpha_grads(self, train: PreparedBatch, val: PreparedBatch, w_lr: float,
                     regularizer: Regularizer | None = None) -> tuple[list[torch.Tensor], LossResult]:

@@ -35,6 +35,16 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def autocast_dtype(name: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for a `run.dtype` setting, or None for plain fp32.
+
+    ``auto`` is bf16 on CUDA and fp32 on CPU (CPU bf16 kernels are often slower than fp32).
+    """
+    if name == "bf16" or (name == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -87,7 +97,8 @@ def build_searcher(cfg: SearchConfig) -> Searcher:
                             weight_decay=o.w_weight_decay)
     a_opt = torch.optim.Adam(model.arch_parameters(), lr=o.arch_lr,
                              betas=(o.arch_beta1, o.arch_beta2), weight_decay=o.arch_weight_decay)
-    architect = Architect(model, objective, a_opt, w_opt, o.order, o.unrolled_eps)
+    architect = Architect(model, objective, a_opt, w_opt, o.order, o.unrolled_eps,
+                          amp_dtype=autocast_dtype(cfg.run.dtype, device))
     return Searcher(cfg, device, info, model, objective, architect, w_opt, w_loader, a_loader)
 
 
@@ -151,6 +162,24 @@ def evaluate(s: Searcher) -> dict[str, float]:
     return out
 
 
+def search_iteration(s: Searcher, x: torch.Tensor, y: torch.Tensor, xa: torch.Tensor,
+                     ya: torch.Tensor, lr: float, regularizer: Regularizer | None = None
+                     ) -> tuple[LossResult, LossResult]:
+    """One bi-level iteration: an α step on (xa, ya), then a w step on (x, y)."""
+    train = s.objective.prepare(x, y)
+    val = s.objective.prepare(xa, ya)
+    a_res = s.architect.step(train, val, lr, regularizer)
+    s.w_optimizer.zero_grad(set_to_none=True)
+    with s.architect.autocast():
+        res = s.objective.loss(s.model, train)
+    # Only w needs gradients here: α's are not accumulated by this backward.
+    torch.autograd.backward(res.loss, inputs=s.w_params)
+    if s.cfg.optim.w_grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(s.w_params, s.cfg.optim.w_grad_clip)
+    s.w_optimizer.step()
+    return res, a_res
+
+
 def train_epoch(s: Searcher, bar: tqdm | None = None) -> dict[str, float]:
     """One epoch over the w half; returns mean losses/accuracies of both steps."""
     cfg = s.cfg
@@ -160,20 +189,10 @@ def train_epoch(s: Searcher, bar: tqdm | None = None) -> dict[str, float]:
     s.model.train()
     s.objective.train()
     meter = _Meter()
-    clip = cfg.optim.w_grad_clip
     regularizer = arch_regularizer(s)
     for step, (x, y) in enumerate(s.w_loader):
         xa, ya = next(s.a_stream)
-        train = s.objective.prepare(x, y)
-        val = s.objective.prepare(xa, ya)
-        a_res = s.architect.step(train, val, lr, regularizer)
-        s.w_optimizer.zero_grad(set_to_none=True)
-        res = s.objective.loss(s.model, train)
-        # Only w needs gradients here: α's are not accumulated by this backward.
-        torch.autograd.backward(res.loss, inputs=s.w_params)
-        if clip > 0:
-            torch.nn.utils.clip_grad_norm_(s.w_params, clip)
-        s.w_optimizer.step()
+        res, a_res = search_iteration(s, x, y, xa, ya, lr, regularizer)
         meter.add_result("train", res, len(y))
         meter.add_result("val", a_res, len(ya))
         if bar is not None:

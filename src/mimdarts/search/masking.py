@@ -73,7 +73,8 @@ def masked_patch_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
     ``pred``, ``target``: ``[B, C, H, W]``; ``mask``: bool ``[B, L]`` (all True = every patch
     counts, for clean-image reconstruction). Predictions on visible patches do not matter.
     """
-    per_patch = (patchify(pred, p) - patchify(target, p)).pow(2).mean(dim=-1)  # [B, L]
+    # in fp32 even under autocast: squared errors of bf16 values lose too many digits
+    per_patch = (patchify(pred.float(), p) - patchify(target.float(), p)).pow(2).mean(dim=-1)
     m = mask.to(per_patch.dtype)
     # clamp: a mask with no masked patch (impossible for 0 < r < 1) must not divide by zero
     return (per_patch * m).sum() / m.sum().clamp_min(1.0)

@@ -1,0 +1,140 @@
+"""Search-step benchmark: time one full iteration (α step + w step), fast vs reference path.
+
+Each case runs in its own subprocess so that its peak memory (RSS on CPU, max allocated on
+GPU) is its own, and the cases of one invocation run side by side on the same machine:
+
+    python -m mimdarts.bench --shape paper --objectives cls mim-darts --orders 1
+
+The reference path is the straightforward implementation (fp32, NCHW, every op including
+`none` computed); the fast path uses this library's switches (skip `none`, channels_last,
+bf16 autocast on GPU). Figures are medians over ``--steps`` iterations after ``--warmup``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+import torch
+
+from .config import SearchConfig, apply_overrides
+
+# (batch, C, cells) per space and shape name; DARTS "paper" = batch 64, C=16, 8 cells.
+SHAPES: dict[str, dict[str, tuple[int, int, int]]] = {
+    "paper": {"darts": (64, 16, 8), "nb201": (64, 16, 5)},
+    "small": {"darts": (16, 8, 5), "nb201": (16, 8, 1)},
+}
+PATHS = {
+    "fast": {"skip_none": True, "channels_last": True, "dtype": "auto"},
+    "reference": {"skip_none": False, "channels_last": False, "dtype": "fp32"},
+}
+
+
+def case_config(space: str, objective: str, order: int, shape: str, path: str,
+                device: str) -> SearchConfig:
+    batch, C, layers = SHAPES[shape][space]
+    p = PATHS[path]
+    return apply_overrides(SearchConfig(), {
+        "data": {"dataset": "cifar10-sample", "train_images": 2 * batch},
+        "model": {"space": space, "channels": C, "layers": layers, "skip_none": p["skip_none"]},
+        "objective": {"objective": objective},
+        "optim": {"batch_size": batch, "order": order},
+        "run": {"device": device, "channels_last": p["channels_last"], "dtype": p["dtype"],
+                "eval_images": 0},
+    })
+
+
+def time_search_step(cfg: SearchConfig, steps: int, warmup: int) -> dict[str, Any]:
+    """Median seconds per search iteration, images/s (both batches) and peak memory."""
+    from .search.loop import build_searcher, search_iteration
+
+    s = build_searcher(cfg)
+    dev = s.device
+    x, y = next(iter(s.w_loader))
+    xa, ya = next(iter(s.a_loader))
+    times = []
+    for i in range(warmup + steps):
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        t0 = time.perf_counter()
+        search_iteration(s, x, y, xa, ya, s.cfg.optim.w_lr)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    med = statistics.median(times)
+    out = {"s_per_iter": med, "images_per_s": 2 * cfg.optim.batch_size / med}
+    if dev.type == "cuda":
+        out["peak_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
+    else:  # ru_maxrss is in KiB on Linux
+        out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def _run_case(args: argparse.Namespace, space: str, objective: str, order: int, path: str
+              ) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "mimdarts.bench", "--one", json.dumps(
+        {"space": space, "objective": objective, "order": order, "path": path,
+         "shape": args.shape, "device": args.device, "steps": args.steps,
+         "warmup": args.warmup})]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        return {"error": p.stderr.strip().splitlines()[-1] if p.stderr.strip() else "failed"}
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m mimdarts.bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shape", choices=list(SHAPES), default="small")
+    ap.add_argument("--spaces", nargs="+", default=["darts"])
+    ap.add_argument("--objectives", nargs="+", default=["cls", "mim-darts"])
+    ap.add_argument("--orders", nargs="+", type=int, default=[1])
+    ap.add_argument("--paths", nargs="+", choices=list(PATHS), default=["reference", "fast"])
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one case, print JSON
+    args = ap.parse_args(argv)
+    if args.one:
+        c = json.loads(args.one)
+        cfg = case_config(c["space"], c["objective"], c["order"], c["shape"], c["path"], c["device"])
+        print(json.dumps(time_search_step(cfg, c["steps"], c["warmup"])))
+        return 0
+    dev = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
+    if dev == "auto":
+        dev = "cpu"
+    name = torch.cuda.get_device_name() if dev.startswith("cuda") else f"CPU x{torch.get_num_threads()}"
+    print(f"device: {name}; torch {torch.__version__}; shape {args.shape}; "
+          f"median of {args.steps} after {args.warmup} warm-up")
+    print("| space | objective | order | batch, C, cells | path | s/iter | images/s | peak MB | speed-up |")
+    print("| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: |")
+    for space in args.spaces:
+        for objective in args.objectives:
+            for order in args.orders:
+                results = {}
+                for path in args.paths:
+                    r = _run_case(args, space, objective, order, path)
+                    results[path] = r
+                    shape = ", ".join(map(str, SHAPES[args.shape][space]))
+                    if "error" in r:
+                        print(f"| {space} | {objective} | {order} | {shape} | {path} | error: "
+                              f"{r['error'][:80]} | | | |")
+                        continue
+                    ref = results.get("reference", {})
+                    ratio = (f"{ref['s_per_iter'] / r['s_per_iter']:.2f}x"
+                             if "s_per_iter" in ref else "")
+                    print(f"| {space} | {objective} | {order} | {shape} | {path} | "
+                          f"{r['s_per_iter']:.3f} | {r['images_per_s']:.1f} | {r['peak_mb']:.0f} | "
+                          f"{ratio} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
