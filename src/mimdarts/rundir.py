@@ -116,3 +116,29 @@ class RunDir:
         except Exception as e:
             raise RunDirError(f"checkpoint {str(p)!r} is unreadable (truncated or corrupted?): "
                               f"{type(e).__name__}") from None
+
+
+def run_metadata(seed: int, device: str) -> dict[str, Any]:
+    """How a run's numbers were made: library, torch and Python versions, git state, device."""
+    import platform
+    import subprocess
+
+    from . import __version__
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], capture_output=True, text=True, timeout=5,
+                                  cwd=Path(__file__).parent).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    dev = device
+    if device.startswith("cuda") and torch.cuda.is_available():
+        dev = f"{device} ({torch.cuda.get_device_name()})"
+    elif device == "cpu":
+        dev = f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return {
+        "mimdarts": __version__, "torch": torch.__version__, "python": platform.python_version(),
+        "git_commit": git("rev-parse", "HEAD"), "git_dirty": bool(git("status", "--porcelain")),
+        "seed": seed, "device": dev, "host": platform.node(),
+    }

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from ..config import SearchConfig
 from ..data import DatasetInfo, DeviceLoader, FolderLoader, build_search_loaders
 from ..errors import ConfigError
-from ..rundir import RunDir
+from ..rundir import RunDir, run_metadata
 from ..spaces import Architecture, Supernet, get_space
 from .architect import Architect, Regularizer
 from .objective import LossResult, Objective, accuracy, beta_regularizer, build_objective, check_objective
@@ -240,6 +240,7 @@ def search(cfg: SearchConfig, overwrite: bool = False, progress: bool = True,
     run = RunDir.create(Path(cfg.run.out_dir) / _run_name(cfg), overwrite) if write else None
     if run is not None:
         run.write_text("config.yaml", cfg.to_yaml())
+        run.write_text("meta.json", json.dumps(run_metadata(cfg.run.seed, str(s.device)), indent=1))
     steps = len(s.w_loader)
     images_per_step = 2 * cfg.optim.batch_size  # an α batch and a w batch
     bar = tqdm(total=cfg.optim.epochs * steps * images_per_step, disable=not progress,
@@ -279,4 +280,10 @@ def search(cfg: SearchConfig, overwrite: bool = False, progress: bool = True,
                     s.objective.snapshot(s.model, x[:8], y[:8], run.path / f"recon_e{s.epoch:03d}.png")
     finally:
         bar.close()
+    if run is not None:  # written last: its presence marks a finished run (sweeps skip those)
+        run.write_text("result.json", json.dumps({
+            "space": cfg.model.space, "genotype": arch.to_dict(), "genotype_text": str(arch),
+            "epochs": s.epoch, "search_hours": sum(r["epoch_time_s"] for r in history) / 3600,
+            "device": str(s.device), **{k: history[-1][k] for k in history[-1]
+                                        if k.endswith("_acc") or k.startswith("n_")}}, indent=1))
     return SearchResult(arch, run.path if run else None, history)

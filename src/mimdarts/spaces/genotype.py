@@ -163,6 +163,18 @@ class Genotype:
         return {"n_skip_normal": self.count("skip_connect", "normal"),
                 "n_skip_reduce": self.count("skip_connect", "reduce")}
 
+    def graph(self) -> dict[str, tuple[tuple[list[str], list[tuple[int, int, str]]], int]]:
+        """Per cell: (node names, (src, dst, op) edges) and the number of input nodes, for
+        drawing. Concatenated nodes feed the output node through unlabelled edges."""
+        out = {}
+        for cell in ("normal", "reduce"):
+            edges, concat = getattr(self, cell), getattr(self, f"{cell}_concat")
+            names = ["c_{k-2}", "c_{k-1}"] + [str(i) for i in range(self.steps)] + ["c_{k}"]
+            graph_edges = [(j, i // 2 + 2, op) for i, (op, j) in enumerate(edges)]
+            graph_edges += [(c, len(names) - 1, "") for c in concat]
+            out[cell] = ((names, graph_edges), 2)
+        return out
+
 
 def _short(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[:n] + "..."
