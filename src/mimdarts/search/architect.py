@@ -13,7 +13,7 @@ buffer (BatchNorm statistics) is restored too, and the weight optimizer is never
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -23,13 +23,16 @@ from .objective import LossResult, Objective, PreparedBatch
 
 # reg(alphas) -> scalar added to the α loss (e.g. the β-DARTS regulariser)
 Regularizer = Callable[[list[torch.Tensor]], torch.Tensor]
+# sync(tensors): average gradients across data-parallel processes, in place
+GradSync = Callable[[Sequence[torch.Tensor]], object]
 
 
 class Architect:
     """Owns the α optimizer and computes α gradients with the objective's loss."""
 
     def __init__(self, model: Supernet, objective: Objective, arch_optimizer: torch.optim.Optimizer,
-                 w_optimizer: torch.optim.SGD, order: int = 1, unrolled_eps: float = 0.01) -> None:
+                 w_optimizer: torch.optim.SGD, order: int = 1, unrolled_eps: float = 0.01,
+                 grad_sync: GradSync | None = None) -> None:
         self.model = model
         self.objective = objective
         self.optimizer = arch_optimizer
@@ -40,6 +43,15 @@ class Architect:
         # w = network weights + the objective's own heads (decoder...): both are trained by SGD.
         self.weights = model.weight_parameters() + list(objective.parameters())
         self.modules: list[nn.Module] = [model, objective]
+        # Data-parallel search (mimdarts.distributed): every gradient this class computes from
+        # a batch is averaged over processes, so all of them take the same α (and virtual w)
+        # step. None on one process.
+        self.grad_sync = grad_sync
+
+    def _sync(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
+        if self.grad_sync is not None:
+            self.grad_sync(grads)
+        return grads
 
     def _loss(self, batch: PreparedBatch) -> LossResult:
         return self.objective.loss(self.model, batch)
@@ -56,7 +68,7 @@ class Architect:
             reg = regularizer(self.alphas)
             grads = [g + r for g, r in zip(grads, self._grads(reg, self.alphas))]
             res.terms["arch_reg"] = reg.detach()
-        return grads, res
+        return self._sync(grads), res
 
     def step(self, train: PreparedBatch, val: PreparedBatch, w_lr: float,
              regularizer: Regularizer | None = None) -> LossResult:
@@ -84,7 +96,7 @@ class Architect:
         momentum, wd = group["momentum"], group["weight_decay"]
         try:
             # 1. virtual step w -> w'
-            g_train = self._grads(self._loss(train).loss, w)
+            g_train = self._sync(self._grads(self._loss(train).loss, w))
             with torch.no_grad():
                 for p, g in zip(w, g_train):
                     buf = self.w_optimizer.state.get(p, {}).get("momentum_buffer")
@@ -96,7 +108,7 @@ class Architect:
             res = self._loss(val)
             n_a = len(self.alphas)
             grads = self._grads(res.loss, self.alphas + w)
-            d_alpha, v = grads[:n_a], grads[n_a:]
+            d_alpha, v = grads[:n_a], self._sync(grads[n_a:])  # d_alpha: synced by the caller
             # 3. finite-difference Hessian-vector product around the ORIGINAL w
             v_norm = torch.sqrt(sum((g * g).sum() for g in v))
             eps = self.unrolled_eps / v_norm.clamp_min(1e-12)
