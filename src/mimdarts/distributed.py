@@ -87,7 +87,8 @@ class Dist:
         keys = sorted(values)
         t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=self.device)
         tdist.all_reduce(t)
-        return {k: v / self.world_size for k, v in zip(keys, t.tolist())}
+        mean = {k: v / self.world_size for k, v in zip(keys, t.tolist())}
+        return {k: mean[k] for k in values}  # the caller's key order
 
     def broadcast_module(self, *modules: nn.Module) -> None:
         """Copy rank 0's parameters and buffers into every rank's modules."""
