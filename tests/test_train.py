@@ -247,6 +247,29 @@ def test_cli_reports_params_and_final_accuracy(trained_run, tmp_path, capsys):
     assert load_architecture(cfg)[1] == GENOTYPES["DARTS_V1"]
 
 
+def test_imagenet_folder_training(tmp_path):
+    # the ImageNet path end to end on a tiny folder: FolderLoader, RandomResizedCrop + jitter,
+    # the ImageNet network at 224, warm-up schedule, label smoothing, top-5
+    from PIL import Image
+    g = torch.Generator().manual_seed(0)
+    for split, n in (("train", 4), ("val", 2)):
+        for c in ("cat", "dog"):
+            (tmp_path / split / c).mkdir(parents=True)
+            for i in range(n):
+                px = torch.randint(0, 256, (40, 48, 3), generator=g, dtype=torch.uint8).numpy()
+                Image.fromarray(px).save(tmp_path / split / c / f"{i}.png")
+    cfg = resolve_config("imagenet-pcdarts", overrides={
+        "data_dir": str(tmp_path), "workers": 0, "channels": 16, "layers": 5, "batch_size": 4,
+        "epochs": 2, "warmup_epochs": 1, "threads": 1, "out_dir": str(tmp_path / "runs"),
+        "run_name": "in"}, root=TrainConfig, presets=TRAIN_PRESETS)
+    from mimdarts.train import train
+    r = train(cfg, progress=False)
+    assert r.trainer.info.num_classes == 2  # sized by the folder
+    assert r.history[-1]["test_top5"] == 100.0  # top-5 of 2 classes
+    assert r.summary["image_size"] == 224 and r.summary["epochs_done"] == 2
+    assert [h["lr"] for h in r.history] == [0.5, 0.5]  # 1 warm-up epoch, then decay from 0.5
+
+
 # ---------------------------------------------------------------- export
 
 

@@ -7,6 +7,8 @@ flip, cutout on the device); ImageNet folders go through worker processes
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from ..data import DatasetInfo, DeviceLoader, FolderLoader, dataset_info, image_folder
@@ -35,6 +37,11 @@ def build_train_loaders(cfg: TrainDataConfig, batch_size: int, device: torch.dev
         train_ds = image_folder(cfg.data_dir, "train", cfg.image_size, train=True, info=info,
                                 color_jitter=cfg.color_jitter)
         test_ds = image_folder(cfg.data_dir, cfg.test_split, cfg.image_size, train=False, info=info)
+        if test_ds.classes != train_ds.classes:
+            raise DataError(f"the {cfg.test_split!r} and 'train' folders of {cfg.data_dir!r} hold "
+                            f"different classes ({len(test_ds.classes)} vs {len(train_ds.classes)})")
+        # The classifier is sized by the folder's classes (1000 for ImageNet-1k, fewer for a subset).
+        info = dataclasses.replace(info, num_classes=len(train_ds.classes))
         sub = torch.utils.data.Subset
         n = _first(len(train_ds), cfg.train_images, "train_images")
         if n < len(train_ds):

@@ -16,6 +16,7 @@ eval-mode network with input ``images`` ``[batch, 3, H, W]`` (normalised) and ou
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -111,7 +112,8 @@ def load_trained(path: str | Path, device: str | torch.device = "cpu") -> Traine
     arch = get_space(spec.space).load_arch(state["genotype"])
     model = build_network(cfg, arch, state["num_classes"])
     model.load_state_dict(state["weights"])
-    return TrainedModel(model.to(device).eval(), arch, cfg, dataset_info(cfg.data), state["epoch"])
+    info = dataclasses.replace(dataset_info(cfg.data), num_classes=state["num_classes"])
+    return TrainedModel(model.to(device).eval(), arch, cfg, info, state["epoch"])
 
 
 def save_trained(run_dir: str | Path, out: str | Path | None = None) -> Path:

@@ -145,17 +145,17 @@ def train_epoch(t: Trainer, bar: tqdm | None = None) -> dict[str, float]:
 def evaluate(t: Trainer) -> dict[str, float]:
     """Cross-entropy, top-1 and top-5 accuracy (%) on the whole test split (all ranks)."""
     t.model.eval()
-    dev = t.device
-    sums = torch.zeros(4, device=dev, dtype=torch.float64)  # loss, top-1, top-5, images
+    sums = torch.zeros(3, device=t.device, dtype=torch.float64)  # loss, top-1, top-5 hits
+    seen = 0
     k = min(5, t.info.num_classes)
     for x, y in t.test_loader:
         logits, _ = t.model(x)
-        top = logits.topk(k, dim=1).indices  # [B, k]
-        hit = top == y[:, None]
-        sums += torch.stack([F.cross_entropy(logits, y, reduction="sum").double(),
-                             hit[:, 0].sum().double(), hit.any(1).sum().double(),
-                             torch.tensor(float(len(y)), device=dev, dtype=torch.float64)])
-    loss, top1, top5, n = t.dist.sum_(sums).tolist()
+        hit = logits.topk(k, dim=1).indices == y[:, None]  # [B, k]
+        sums += torch.stack([F.cross_entropy(logits, y, reduction="sum"),
+                             hit[:, 0].sum(), hit.any(1).sum()]).double()
+        seen += len(y)
+    totals = torch.cat([sums, torch.tensor([float(seen)], dtype=torch.float64, device=t.device)])
+    loss, top1, top5, n = t.dist.sum_(totals).tolist()
     return {"test_loss": loss / n, "test_top1": 100.0 * top1 / n, "test_top5": 100.0 * top5 / n}
 
 
