@@ -12,6 +12,7 @@ from .config import PRESETS, SearchConfig, field_index, resolve_config, sections
 from .errors import MimdartsError
 
 DEFAULT_PRESET = "quick"
+DEFAULT_TRAIN_PRESET = "train-quick"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,6 +61,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config", help="print the resolved config as YAML (a config file template)")
     add_config_flags(p)
 
+    from .train.config import TrainConfig
+    p = sub.add_parser("train", help="train a found cell from scratch",
+                       description="Train the network of a genotype (--genotype: a search run "
+                                   "folder, a name such as DARTS_V2, a genotype JSON/text file or "
+                                   "Genotype(...) text). With no arguments: the offline "
+                                   f"'{DEFAULT_TRAIN_PRESET}' preset on the bundled CIFAR-10 "
+                                   "sample. Distributed: torchrun --nproc_per_node N -m mimdarts train ...")
+    add_config_flags(p, TrainConfig, default_preset=DEFAULT_TRAIN_PRESET)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved config as YAML and exit (a config file template)")
+
+    p = sub.add_parser("export", help="package a training run as one model file (and ONNX)",
+                       description="Write RUN_DIR's trained network as a single .pt file (weights, "
+                                   "genotype, config; load it with mimdarts.train.export.load_trained) "
+                                   "and optionally as ONNX (needs the 'export' extra: onnx).")
+    p.add_argument("run_dir", help="a `mimdarts train` run folder (holding checkpoint.pt)")
+    p.add_argument("--out", default=None, metavar="FILE.pt",
+                   help="single-file model to write (default: RUN_DIR/model.pt)")
+    p.add_argument("--onnx", default=None, metavar="FILE.onnx", help="also write an ONNX model")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+
     sub.add_parser("presets", help="list the presets")
     sub.add_parser("objectives", help="list the search objectives")
 
@@ -70,17 +94,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _resolve(ns: argparse.Namespace):
-    preset = ns.preset if ns.preset is not None else (None if ns.config else DEFAULT_PRESET)
-    return resolve_config(preset, ns.config, config_overrides(ns))
+def _resolve(ns: argparse.Namespace, root: type = SearchConfig, presets: dict = PRESETS,
+             default_preset: str = DEFAULT_PRESET):
+    preset = ns.preset if ns.preset is not None else (None if ns.config else default_preset)
+    return resolve_config(preset, ns.config, config_overrides(ns), root=root, presets=presets)
 
 
 def run(argv: Sequence[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
     if ns.command == "presets":
-        width = max(map(len, PRESETS))
-        for name, (desc, _) in sorted(PRESETS.items()):
-            print(f"{name:<{width}}  {desc}")
+        from .train.config import TRAIN_PRESETS
+        width = max(map(len, [*PRESETS, *TRAIN_PRESETS]))
+        for title, registry in (("search", PRESETS), ("train", TRAIN_PRESETS)):
+            print(f"{title} presets (mimdarts {title} --preset NAME):")
+            for name, (desc, _) in sorted(registry.items()):
+                print(f"  {name:<{width}}  {desc}")
         return 0
     if ns.command == "objectives":
         from .search import OBJECTIVES
@@ -97,13 +125,49 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(g.to_json() if ns.json else str(g))
         return 0
     if ns.command == "search":
+        from . import distributed
         from .search import search
         cfg = _resolve(ns)
-        result = search(cfg, overwrite=ns.overwrite, progress=not ns.no_progress)
-        print(f"run folder: {result.run_dir}")
-        print(f"genotype: {result.genotype}")
+        try:
+            result = search(cfg, overwrite=ns.overwrite, progress=not ns.no_progress)
+        finally:
+            distributed.cleanup()
+        if distributed.env_world()[0] == 0:  # torchrun: rank 0 reports
+            print(f"run folder: {result.run_dir}")
+            print(f"genotype: {result.genotype}")
+        return 0
+    if ns.command == "train":
+        return _train(ns)
+    if ns.command == "export":
+        from .train.export import export_run
+        written = export_run(ns.run_dir, ns.out, ns.onnx, ns.opset)
+        for path in written:
+            print(f"wrote {path}")
         return 0
     raise AssertionError(ns.command)  # argparse only accepts the commands above
+
+
+def _train(ns: argparse.Namespace) -> int:
+    from . import distributed
+    from .train import TRAIN_PRESETS, TrainConfig, train
+    from .train.loop import load_architecture
+    cfg = _resolve(ns, TrainConfig, TRAIN_PRESETS, DEFAULT_TRAIN_PRESET)
+    if ns.print_config:
+        print(cfg.to_yaml(), end="")
+        return 0
+    load_architecture(cfg)  # a bad --genotype is reported before anything starts
+    try:
+        result = train(cfg, overwrite=ns.overwrite, progress=not ns.no_progress)
+    finally:
+        distributed.cleanup()
+    if result.trainer.dist.is_main:
+        s = result.summary
+        print(f"run folder: {result.run_dir}")
+        print(f"params: {s['params_M']:.3f}M (without aux head), multiply-adds: {s['madds_M']:.1f}M")
+        top5 = f", top-5 {s['final_test_top5']:.2f}%" if cfg.data.dataset == "imagenet" else ""
+        print(f"final-epoch test top-1 {s['final_test_top1']:.2f}%{top5} "
+              f"after {s['epochs_done']} epochs")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from .datasets import (
     load_tensor_split,
     search_split,
 )
-from .loader import DeviceLoader, FolderLoader, normalize, random_crop_flip
+from .loader import DeviceLoader, FolderLoader, cutout, normalize, random_crop_flip
 
 
 def dataset_info(cfg: DataConfig) -> DatasetInfo:
@@ -27,17 +27,35 @@ def dataset_info(cfg: DataConfig) -> DatasetInfo:
     return DatasetInfo(info.name, info.num_classes, info.mean, info.std, cfg.image_size)
 
 
-def build_search_loaders(cfg: DataConfig, batch_size: int, device: torch.device, seed: int
+def build_search_loaders(cfg: DataConfig, batch_size: int, device: torch.device, seed: int,
+                         rank: int = 0, world_size: int = 1
                          ) -> tuple[DatasetInfo, DeviceLoader | FolderLoader,
                                     DeviceLoader | FolderLoader]:
-    """The w loader and the α loader over the two halves of the training set."""
+    """The w loader and the α loader over the two halves of the training set.
+
+    Distributed (``world_size > 1``): ``batch_size`` is the global batch; each rank gets
+    ``batch_size / world_size`` images per step from its own disjoint shard of each half.
+    """
     info = dataset_info(cfg)
+    if batch_size % world_size:
+        from ..errors import ConfigError
+        raise ConfigError(f"batch_size={batch_size} does not split evenly over {world_size} "
+                          f"processes; use a multiple of {world_size}")
     if cfg.dataset == "imagenet":
         ds = image_folder(cfg.data_dir, "train", cfg.image_size, train=True, info=info)
         w_idx, a_idx = search_split(len(ds), seed, cfg.train_images)
         sub = torch.utils.data.Subset
-        return (info, FolderLoader(sub(ds, w_idx.tolist()), batch_size, device, seed=seed),
-                FolderLoader(sub(ds, a_idx.tolist()), batch_size, device, seed=seed + 1))
+        b = batch_size // world_size
+        w_ds, a_ds = sub(ds, w_idx.tolist()), sub(ds, a_idx.tolist())
+        if world_size == 1:
+            return (info, FolderLoader(w_ds, b, device, seed=seed),
+                    FolderLoader(a_ds, b, device, seed=seed + 1))
+        dsampler = torch.utils.data.DistributedSampler
+        return (info,
+                FolderLoader(w_ds, b, device, seed=seed, sampler=dsampler(
+                    w_ds, world_size, rank, shuffle=True, seed=seed, drop_last=True)),
+                FolderLoader(a_ds, b, device, seed=seed + 1, sampler=dsampler(
+                    a_ds, world_size, rank, shuffle=True, seed=seed + 1, drop_last=True)))
     data = load_tensor_split(cfg.dataset, "train", cfg.data_dir, cfg.download)
     w_idx, a_idx = search_split(len(data), seed, cfg.train_images)
     if len(w_idx) < batch_size:
@@ -45,11 +63,12 @@ def build_search_loaders(cfg: DataConfig, batch_size: int, device: torch.device,
         raise ConfigError(f"batch_size={batch_size} is larger than each search half "
                           f"({len(w_idx)} images); lower batch_size or raise train_images")
     # Separate generators: the w and α streams (order and augmentation) are independent.
+    b, shard = batch_size // world_size, {"rank": rank, "world_size": world_size}
     return (info,
-            DeviceLoader(data.subset(w_idx), info, batch_size, device, seed=seed),
-            DeviceLoader(data.subset(a_idx), info, batch_size, device, seed=seed + 1))
+            DeviceLoader(data.subset(w_idx), info, b, device, seed=seed, **shard),
+            DeviceLoader(data.subset(a_idx), info, b, device, seed=seed + 1, **shard))
 
 
 __all__ = ["INFOS", "DatasetInfo", "DeviceLoader", "FolderLoader", "TensorData",
-           "build_search_loaders", "dataset_info", "image_folder", "load_sample",
+           "build_search_loaders", "cutout", "dataset_info", "image_folder", "load_sample",
            "load_tensor_split", "normalize", "random_crop_flip", "search_split"]

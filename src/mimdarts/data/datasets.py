@@ -115,8 +115,12 @@ def load_tensor_split(dataset: str, split: str, data_dir: str = "data",
 
 
 def image_folder(root: str | Path, split: str, image_size: int, train: bool,
-                 info: DatasetInfo = INFOS["imagenet"]):
-    """An ImageNet-style ``<root>/<split>/<class>/<image>`` folder with standard transforms."""
+                 info: DatasetInfo = INFOS["imagenet"], color_jitter: float = 0.0):
+    """An ImageNet-style ``<root>/<split>/<class>/<image>`` folder with standard transforms.
+
+    Train: RandomResizedCrop, flip, optional ColorJitter(j, j, j, j / 2) (PC-DARTS uses
+    j = 0.4); test: Resize to ``image_size * 256 / 224`` then CenterCrop.
+    """
     import torchvision
     from torchvision import transforms as T
 
@@ -125,8 +129,10 @@ def image_folder(root: str | Path, split: str, image_size: int, train: bool,
         raise DataError(f"ImageNet folder {str(folder)!r} not found: expected "
                         f"{str(Path(root) / split)}/<class>/<image files>")
     if train:
-        tf = T.Compose([T.RandomResizedCrop(image_size), T.RandomHorizontalFlip(), T.ToTensor(),
-                        T.Normalize(info.mean, info.std)])
+        jitter = ([T.ColorJitter(color_jitter, color_jitter, color_jitter, color_jitter / 2)]
+                  if color_jitter > 0 else [])
+        tf = T.Compose([T.RandomResizedCrop(image_size), T.RandomHorizontalFlip(), *jitter,
+                        T.ToTensor(), T.Normalize(info.mean, info.std)])
     else:
         tf = T.Compose([T.Resize(round(image_size * 256 / 224)), T.CenterCrop(image_size),
                         T.ToTensor(), T.Normalize(info.mean, info.std)])

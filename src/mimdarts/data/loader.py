@@ -41,6 +41,27 @@ def random_crop_flip(x: torch.Tensor, pad: int, generator: torch.Generator) -> t
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
+def cutout(x: torch.Tensor, length: int, generator: torch.Generator) -> torch.Tensor:
+    """Zero one ``length x length`` square per image (DeVries & Taylor), as DARTS does.
+
+    ``x``: float ``[B, C, H, W]`` (normalised, so 0 is the mean colour) -> same shape, new
+    tensor. Each square's centre is uniform over the ``H x W`` pixels and the square is
+    clipped at the border (rows ``cy - length // 2 <= y < cy + length // 2``, same for
+    columns), so squares near an edge cover fewer pixels. All channels are zeroed.
+    """
+    if length <= 0:
+        return x
+    B, _, H, W = x.shape
+    dev = x.device
+    cy = torch.randint(0, H, (B, 1, 1), generator=generator, device=dev)
+    cx = torch.randint(0, W, (B, 1, 1), generator=generator, device=dev)
+    ys = torch.arange(H, device=dev)[None, :, None]  # [1, H, 1]
+    xs = torch.arange(W, device=dev)[None, None, :]  # [1, 1, W]
+    half = length // 2
+    inside = (ys >= cy - half) & (ys < cy + half) & (xs >= cx - half) & (xs < cx + half)
+    return x.masked_fill(inside[:, None], 0.0)  # [B, 1, H, W] broadcast over channels
+
+
 def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """uint8 ``[B, 3, H, W]`` -> float ``(x / 255 - mean) / std``; mean/std ``[3]``."""
     return (x.float().div_(255.0) - mean[:, None, None]) / std[:, None, None]
@@ -57,10 +78,16 @@ class DeviceLoader:
         drop_last: drop the last incomplete batch (constant shapes help the allocator).
         seed: seeds this loader's own generator (order and augmentation), so that the w
             and α streams are reproducible independently of everything else.
+        cutout: side of the square cut out of each training image after normalisation; 0 = off.
+        rank, world_size: distributed sharding. Every rank draws the same seeded permutation
+            and keeps every ``world_size``-th image from position ``rank``: disjoint shards,
+            the same number of batches on every rank (training), and together the whole
+            split (evaluation). Augmentation draws from a per-rank generator.
     """
 
     def __init__(self, data: TensorData, info: DatasetInfo, batch_size: int, device: torch.device,
-                 train: bool = True, drop_last: bool = True, seed: int = 0, pad: int = 4) -> None:
+                 train: bool = True, drop_last: bool = True, seed: int = 0, pad: int = 4,
+                 cutout: int = 0, rank: int = 0, world_size: int = 1) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.images = data.images.to(device)
@@ -72,11 +99,28 @@ class DeviceLoader:
         self.drop_last = drop_last
         self.pad = pad
         self.device = device
-        self.generator = torch.Generator(device=device).manual_seed(seed)
+        self.cutout = cutout
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, world_size={world_size}), got {rank}")
+        self.rank, self.world_size = rank, world_size
+        # Augmentation: per rank. Order: the same permutation on every rank, so the shards are
+        # disjoint; on one process it is the same generator (the single-process stream).
+        aug_seed = seed if world_size == 1 else seed + 1_000_003 * (rank + 1)
+        self.generator = torch.Generator(device=device).manual_seed(aug_seed)
+        self.order_generator = (self.generator if world_size == 1
+                                else torch.Generator(device=device).manual_seed(seed))
         self.channels_last = False  # yield NHWC-strided batches (set by the search loop)
 
-    def __len__(self) -> int:
+    @property
+    def shard_size(self) -> int:
+        """Images this rank visits per pass (training shards are cut to equal sizes)."""
         n = len(self.labels)
+        if self.world_size == 1:
+            return n
+        return n // self.world_size if self.train else len(range(self.rank, n, self.world_size))
+
+    def __len__(self) -> int:
+        n = self.shard_size
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     @property
@@ -86,15 +130,19 @@ class DeviceLoader:
     def __iter__(self) -> Iterator[Batch]:
         n = len(self.labels)
         if self.train:
-            order = torch.randperm(n, generator=self.generator, device=self.device)
+            order = torch.randperm(n, generator=self.order_generator, device=self.device)
         else:
             order = torch.arange(n, device=self.device)
+        if self.world_size > 1:
+            order = order[self.rank::self.world_size][:self.shard_size]
         for i in range(len(self)):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
             x = self.images[idx]
             if self.train:
                 x = random_crop_flip(x, self.pad, self.generator)
             x = normalize(x, self.mean, self.std)
+            if self.train and self.cutout:
+                x = cutout(x, self.cutout, self.generator)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, self.labels[idx]
@@ -122,6 +170,7 @@ class FolderLoader:
         g = torch.Generator().manual_seed(seed)
         self.device = device
         self.channels_last = False
+        self.passes = 0  # reshuffles a DistributedSampler differently at every pass
         self.loader = torch.utils.data.DataLoader(
             dataset, batch_size=batch_size, shuffle=train and sampler is None, sampler=sampler,
             drop_last=train, num_workers=workers, generator=g,
@@ -136,6 +185,10 @@ class FolderLoader:
 
     def __iter__(self) -> Iterator[Batch]:
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        sampler = self.loader.sampler
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(self.passes)
+        self.passes += 1
         for x, y in self.loader:
             yield (x.to(self.device, non_blocking=True, memory_format=fmt),
                    y.to(self.device, non_blocking=True))

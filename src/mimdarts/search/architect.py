@@ -13,7 +13,7 @@ buffer (BatchNorm statistics) is restored too, and the weight optimizer is never
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -23,6 +23,8 @@ from .objective import LossResult, Objective, PreparedBatch
 
 # reg(alphas) -> scalar added to the α loss (e.g. the β-DARTS regulariser)
 Regularizer = Callable[[list[torch.Tensor]], torch.Tensor]
+# sync(tensors): average gradients across data-parallel processes, in place
+GradSync = Callable[[Sequence[torch.Tensor]], object]
 
 
 class Architect:
@@ -30,7 +32,7 @@ class Architect:
 
     def __init__(self, model: Supernet, objective: Objective, arch_optimizer: torch.optim.Optimizer,
                  w_optimizer: torch.optim.SGD, order: int = 1, unrolled_eps: float = 0.01,
-                 amp_dtype: torch.dtype | None = None) -> None:
+                 amp_dtype: torch.dtype | None = None, grad_sync: GradSync | None = None) -> None:
         self.model = model
         self.objective = objective
         self.optimizer = arch_optimizer
@@ -43,11 +45,20 @@ class Architect:
         self.modules: list[nn.Module] = [model, objective]
         self.amp_dtype = amp_dtype
         self.device_type = next(model.parameters()).device.type
+        # Data-parallel search (mimdarts.distributed): every gradient this class computes from
+        # a batch is averaged over processes, so all of them take the same α (and virtual w)
+        # step. None on one process.
+        self.grad_sync = grad_sync
 
     def autocast(self) -> torch.autocast:
         """Mixed precision for the network's forward (α, softmax and losses stay in fp32)."""
         return torch.autocast(self.device_type, dtype=self.amp_dtype or torch.float32,
                               enabled=self.amp_dtype is not None)
+
+    def _sync(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
+        if self.grad_sync is not None:
+            self.grad_sync(grads)
+        return grads
 
     def _loss(self, batch: PreparedBatch) -> LossResult:
         with self.autocast():
@@ -65,7 +76,7 @@ class Architect:
             reg = regularizer(self.alphas)
             grads = [g + r for g, r in zip(grads, self._grads(reg, self.alphas))]
             res.terms["arch_reg"] = reg.detach()
-        return grads, res
+        return self._sync(grads), res
 
     def step(self, train: PreparedBatch, val: PreparedBatch, w_lr: float,
              regularizer: Regularizer | None = None) -> LossResult:
@@ -93,7 +104,7 @@ class Architect:
         momentum, wd = group["momentum"], group["weight_decay"]
         try:
             # 1. virtual step w -> w'
-            g_train = self._grads(self._loss(train).loss, w)
+            g_train = self._sync(self._grads(self._loss(train).loss, w))
             with torch.no_grad():
                 for p, g in zip(w, g_train):
                     buf = self.w_optimizer.state.get(p, {}).get("momentum_buffer")
@@ -105,7 +116,7 @@ class Architect:
             res = self._loss(val)
             n_a = len(self.alphas)
             grads = self._grads(res.loss, self.alphas + w)
-            d_alpha, v = grads[:n_a], grads[n_a:]
+            d_alpha, v = grads[:n_a], self._sync(grads[n_a:])  # d_alpha: synced by the caller
             # 3. finite-difference Hessian-vector product around the ORIGINAL w
             v_norm = torch.sqrt(sum((g * g).sum() for g in v))
             eps = self.unrolled_eps / v_norm.clamp_min(1e-12)

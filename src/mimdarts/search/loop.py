@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .. import distributed
 from ..config import SearchConfig
 from ..data import DatasetInfo, DeviceLoader, FolderLoader, build_search_loaders
 from ..errors import ConfigError
@@ -65,6 +66,7 @@ class Searcher:
     w_loader: DeviceLoader | FolderLoader
     a_loader: DeviceLoader | FolderLoader
     epoch: int = 0  # completed epochs
+    dist: distributed.Dist = field(default_factory=distributed.Dist)  # data-parallel rank
     a_stream: Iterator = field(init=False)
 
     def __post_init__(self) -> None:
@@ -82,15 +84,18 @@ def build_searcher(cfg: SearchConfig) -> Searcher:
     check_objective(cfg.objective.objective)
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
-    device = resolve_device(cfg.run.device)
+    dist = distributed.setup(resolve_device(cfg.run.device))  # 1 process unless torchrun
+    device = dist.device
     seed_everything(cfg.run.seed)
     info, w_loader, a_loader = build_search_loaders(cfg.data, cfg.optim.batch_size, device,
-                                                    cfg.run.seed)
+                                                    cfg.run.seed, dist.rank, dist.world_size)
     model = space.build(cfg.model, info.num_classes).to(device)
     if cfg.run.channels_last:
         model = model.to(memory_format=torch.channels_last)
         w_loader.channels_last = a_loader.channels_last = True
-    objective = build_objective(cfg.objective, model, info, cfg.run.seed, device)
+    objective = build_objective(cfg.objective, model, info, cfg.run.seed + 1_000_003 * dist.rank,
+                                device)
+    dist.broadcast_module(model, objective)  # identical w and α on every rank
     o = cfg.optim
     w_params = model.weight_parameters() + list(objective.parameters())
     w_opt = torch.optim.SGD(w_params, lr=o.w_lr, momentum=o.w_momentum,
@@ -98,8 +103,10 @@ def build_searcher(cfg: SearchConfig) -> Searcher:
     a_opt = torch.optim.Adam(model.arch_parameters(), lr=o.arch_lr,
                              betas=(o.arch_beta1, o.arch_beta2), weight_decay=o.arch_weight_decay)
     architect = Architect(model, objective, a_opt, w_opt, o.order, o.unrolled_eps,
-                          amp_dtype=autocast_dtype(cfg.run.dtype, device))
-    return Searcher(cfg, device, info, model, objective, architect, w_opt, w_loader, a_loader)
+                          amp_dtype=autocast_dtype(cfg.run.dtype, device),
+                          grad_sync=dist.average_ if dist.enabled else None)
+    return Searcher(cfg, device, info, model, objective, architect, w_opt, w_loader, a_loader,
+                    dist=dist)
 
 
 class _Meter:
@@ -174,6 +181,7 @@ def search_iteration(s: Searcher, x: torch.Tensor, y: torch.Tensor, xa: torch.Te
         res = s.objective.loss(s.model, train)
     # Only w needs gradients here: α's are not accumulated by this backward.
     torch.autograd.backward(res.loss, inputs=s.w_params)
+    s.dist.average_gradients(s.w_params)  # no-op on one process
     if s.cfg.optim.w_grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(s.w_params, s.cfg.optim.w_grad_clip)
     s.w_optimizer.step()
@@ -196,7 +204,7 @@ def train_epoch(s: Searcher, bar: tqdm | None = None) -> dict[str, float]:
         meter.add_result("train", res, len(y))
         meter.add_result("val", a_res, len(ya))
         if bar is not None:
-            bar.update(len(y) + len(ya))
+            bar.update((len(y) + len(ya)) * s.dist.world_size)
             if (step + 1) % cfg.run.log_every == 0:
                 bar.set_postfix(loss=f"{res.loss.item():.3f}", refresh=False)
     out = meter.means()
@@ -237,13 +245,15 @@ def search(cfg: SearchConfig, overwrite: bool = False, progress: bool = True,
            write: bool = True) -> SearchResult:
     """Run a whole search; with ``write`` every epoch is logged to a new run folder."""
     s = build_searcher(cfg)
+    write = write and s.dist.is_main  # distributed: only rank 0 writes
     run = RunDir.create(Path(cfg.run.out_dir) / _run_name(cfg), overwrite) if write else None
     if run is not None:
         run.write_text("config.yaml", cfg.to_yaml())
         run.write_text("meta.json", json.dumps(run_metadata(cfg.run.seed, str(s.device)), indent=1))
     steps = len(s.w_loader)
     images_per_step = 2 * cfg.optim.batch_size  # an α batch and a w batch
-    bar = tqdm(total=cfg.optim.epochs * steps * images_per_step, disable=not progress,
+    bar = tqdm(total=cfg.optim.epochs * steps * images_per_step,
+               disable=not (progress and s.dist.is_main),
                unit="img", dynamic_ncols=True, file=sys.stderr, desc="search")
     history: list[dict[str, Any]] = []
     arch = s.model.genotype()
@@ -251,7 +261,7 @@ def search(cfg: SearchConfig, overwrite: bool = False, progress: bool = True,
         while s.epoch < cfg.optim.epochs:
             bar.set_description(f"epoch {s.epoch + 1}/{cfg.optim.epochs}")
             t0 = time.perf_counter()
-            metrics = train_epoch(s, bar)
+            metrics = s.dist.mean_dict(train_epoch(s, bar))
             if s.device.type == "cuda":
                 torch.cuda.synchronize(s.device)  # once per epoch, for an honest epoch time
             dt = time.perf_counter() - t0

@@ -1,0 +1,145 @@
+"""Data-parallel runs over several processes, one per device (``torchrun``).
+
+``torchrun --nproc_per_node N -m mimdarts train|search ...`` starts N processes with the
+environment variables ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and
+``MASTER_PORT``; :func:`setup` reads them and joins the process group (NCCL on GPUs, Gloo on
+CPUs). Without them it returns a single-process :class:`Dist` whose collectives are no-ops,
+so the training and search code has one path for both cases.
+
+The conventions:
+- the configured batch size is the global batch, split evenly across ranks;
+- every rank reads a disjoint shard of the data (same seeded permutation on all ranks);
+- gradients are averaged across ranks before clipping and the optimizer step, so weights
+  (and in a search, α) stay identical everywhere; the initial state is broadcast from rank 0;
+- BatchNorm statistics are per rank (as with plain DDP);
+- metrics are averaged (or summed) across ranks; only rank 0 writes files and shows progress.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as tdist
+from torch import nn
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Dist:
+    """This process's place in the run. ``world_size == 1``: every collective is a no-op."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def split_batch(self, batch_size: int) -> int:
+        """This rank's share of a global batch (an error unless it divides evenly)."""
+        if batch_size % self.world_size:
+            raise ConfigError(f"batch_size={batch_size} does not split evenly over "
+                              f"{self.world_size} processes; use a multiple of {self.world_size}")
+        return batch_size // self.world_size
+
+    # ------------------------------------------------------------ collectives
+    def average_gradients(self, params: Iterable[torch.Tensor]) -> None:
+        """Replace each ``p.grad`` by its mean over ranks (one flat all-reduce)."""
+        if not self.enabled:
+            return
+        grads = [p.grad for p in params if p.grad is not None]
+        self.average_(grads)
+
+    def average_(self, tensors: Sequence[torch.Tensor]) -> Sequence[torch.Tensor]:
+        """Average tensors across ranks in place; returns them. One collective per call."""
+        if not self.enabled or not tensors:
+            return tensors
+        flat = torch.cat([t.reshape(-1) for t in tensors])
+        tdist.all_reduce(flat)
+        flat /= self.world_size
+        offset = 0
+        for t in tensors:
+            n = t.numel()
+            t.copy_(flat[offset:offset + n].view_as(t))
+            offset += n
+        return tensors
+
+    def sum_(self, t: torch.Tensor) -> torch.Tensor:
+        """Sum a tensor across ranks in place."""
+        if self.enabled:
+            tdist.all_reduce(t)
+        return t
+
+    def mean_dict(self, values: Mapping[str, float]) -> dict[str, float]:
+        """Average a dict of floats across ranks (keys must match on all ranks)."""
+        if not self.enabled or not values:
+            return dict(values)
+        keys = sorted(values)
+        t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=self.device)
+        tdist.all_reduce(t)
+        mean = {k: v / self.world_size for k, v in zip(keys, t.tolist())}
+        return {k: mean[k] for k in values}  # the caller's key order
+
+    def broadcast_module(self, *modules: nn.Module) -> None:
+        """Copy rank 0's parameters and buffers into every rank's modules."""
+        if not self.enabled:
+            return
+        for m in modules:
+            for t in list(m.parameters()) + list(m.buffers()):
+                tdist.broadcast(t.data, src=0)
+
+    def barrier(self) -> None:
+        if self.enabled:
+            tdist.barrier()
+
+
+def env_world() -> tuple[int, int, int]:
+    """(rank, world_size, local_rank) from torchrun's environment; (0, 1, 0) without it."""
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    except ValueError:
+        raise ConfigError("RANK, WORLD_SIZE and LOCAL_RANK must be integers "
+                          "(they are set by torchrun)") from None
+    if world < 1 or not 0 <= rank < world:
+        raise ConfigError(f"invalid distributed environment: RANK={rank}, WORLD_SIZE={world}")
+    return rank, world, local
+
+
+def setup(device: torch.device) -> Dist:
+    """Join the process group torchrun describes (idempotent); returns this process's Dist.
+
+    ``device`` is the resolved training device; on a GPU each rank moves to ``cuda:LOCAL_RANK``.
+    One process per device: NCCL refuses two ranks on one GPU.
+    """
+    rank, world, local = env_world()
+    if world == 1:
+        return Dist(device=device)
+    if device.type == "cuda":
+        if local >= torch.cuda.device_count():
+            raise ConfigError(f"LOCAL_RANK={local} but only {torch.cuda.device_count()} GPU(s) "
+                              "are visible: start one process per GPU")
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    if not tdist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        kwargs = {"device_id": device} if device.type == "cuda" else {}
+        tdist.init_process_group(backend, rank=rank, world_size=world, **kwargs)
+    return Dist(rank, world, local, device)
+
+
+def cleanup() -> None:
+    """Leave the process group (safe to call when none was joined)."""
+    if tdist.is_available() and tdist.is_initialized():
+        tdist.destroy_process_group()

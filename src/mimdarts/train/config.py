@@ -1,0 +1,169 @@
+"""The configuration of a from-scratch training run (``mimdarts train``).
+
+A frozen :class:`TrainConfig` with four sections (data, model, optim, run), on the same
+generic machinery as the search config (:mod:`mimdarts.config`): every field is a flat
+command-line flag, presets live in :data:`TRAIN_PRESETS`. Defaults are the DARTS CIFAR-10
+evaluation protocol (600 epochs, batch 96, C=36, 20 cells, DARTS_V2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import DATASETS, RootConfig, RunConfig, _check, register_preset
+
+LR_SCHEDULE_NAMES = ("cosine", "linear-warmup", "exponential")
+
+
+@dataclass(frozen=True)
+class TrainDataConfig:
+    """Images, augmentation and how many are used."""
+
+    dataset: str = "cifar10"  # one of DATASETS; cifar10-sample is the bundled real subset
+    data_dir: str = "data"  # torchvision's CIFAR files, or an ImageNet folder with train/ and val/
+    download: bool = True  # let torchvision download CIFAR when the files are missing
+    train_images: int = 0  # train on the first N images of a seeded permutation; 0 = all
+    test_images: int = 0  # evaluate on the first N test images (in order); 0 = all
+    image_size: int = 32  # network input side: 32 for CIFAR, 224 for ImageNet
+    cutout: int = 16  # side of the cutout square (CIFAR, on the device); 0 disables
+    color_jitter: float = 0.0  # ImageNet: ColorJitter(j, j, j, j / 2) after the crop; 0 disables
+    test_split: str = "val"  # ImageNet folder holding the evaluation images
+    workers: int = 8  # ImageNet loader worker processes
+
+    def __post_init__(self) -> None:
+        _check(self.dataset in DATASETS,
+               f"dataset {self.dataset!r} is not known; choose one of {', '.join(DATASETS)}")
+        _check(self.train_images >= 0, f"train_images must be >= 0 (0 = all), got {self.train_images}")
+        _check(self.test_images >= 0, f"test_images must be >= 0 (0 = all), got {self.test_images}")
+        _check(self.image_size >= 8, f"image_size must be >= 8 pixels, got {self.image_size}")
+        _check(self.cutout >= 0, f"cutout must be >= 0 (0 disables), got {self.cutout}")
+        _check(0 <= self.color_jitter <= 1, f"color_jitter must be in [0, 1], got {self.color_jitter}")
+        _check(self.workers >= 0, f"workers must be >= 0, got {self.workers}")
+
+
+@dataclass(frozen=True)
+class TrainModelConfig:
+    """Which network, built from which found cell, at which size."""
+
+    network: str = "darts-cifar"  # a registered network (mimdarts.train.networks.NETWORKS)
+    genotype: str = "DARTS_V2"  # a name, a genotype JSON/text file, a search run folder or text
+    channels: int = 36  # C: channels of the first cell
+    layers: int = 20  # cells
+    auxiliary: bool = True  # build the auxiliary head (trained with aux_weight)
+
+    def __post_init__(self) -> None:
+        _check(bool(self.genotype.strip()), "genotype must not be empty")
+        _check(self.channels >= 1, f"channels must be >= 1, got {self.channels}")
+        _check(self.layers >= 3, f"layers must be >= 3 (two of them reduce), got {self.layers}")
+
+
+@dataclass(frozen=True)
+class TrainOptimConfig:
+    """SGD with momentum, a per-epoch schedule and the regularisers of the DARTS protocol."""
+
+    epochs: int = 600
+    batch_size: int = 96  # global batch: split evenly across processes when distributed
+    lr: float = 0.025  # learning rate at the schedule's peak
+    lr_schedule: str = "cosine"  # one of LR_SCHEDULE_NAMES
+    lr_min: float = 0.0  # cosine floor
+    warmup_epochs: int = 0  # linear-warmup: epochs of linear increase before the linear decay
+    lr_gamma: float = 0.97  # exponential: factor per epoch
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0  # max global L2 norm of the gradient; 0 disables
+    aux_weight: float = 0.4  # weight of the auxiliary head's loss
+    label_smoothing: float = 0.0
+    drop_path: float = 0.2  # final drop-path probability, ramped linearly from 0 over the epochs
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        _check(self.lr > 0, f"lr must be > 0, got {self.lr}")
+        _check(self.lr_schedule in LR_SCHEDULE_NAMES,
+               f"lr_schedule {self.lr_schedule!r} is not known; choose one of "
+               f"{', '.join(LR_SCHEDULE_NAMES)}")
+        _check(0 <= self.lr_min <= self.lr, f"lr_min must be in [0, lr={self.lr}], got {self.lr_min}")
+        _check(0 <= self.warmup_epochs < self.epochs,
+               f"warmup_epochs must be in [0, epochs={self.epochs}), got {self.warmup_epochs}")
+        _check(0 < self.lr_gamma <= 1, f"lr_gamma must be in (0, 1], got {self.lr_gamma}")
+        _check(0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}")
+        _check(not self.nesterov or self.momentum > 0, "nesterov needs momentum > 0")
+        _check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
+        _check(self.grad_clip >= 0, f"grad_clip must be >= 0 (0 disables), got {self.grad_clip}")
+        _check(self.aux_weight >= 0, f"aux_weight must be >= 0, got {self.aux_weight}")
+        _check(0 <= self.label_smoothing < 1,
+               f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        _check(0 <= self.drop_path < 1, f"drop_path must be in [0, 1), got {self.drop_path}")
+
+
+@dataclass(frozen=True)
+class TrainConfig(RootConfig):
+    """Everything that defines one training run of a found cell."""
+
+    data: TrainDataConfig = field(default_factory=TrainDataConfig)
+    model: TrainModelConfig = field(default_factory=TrainModelConfig)
+    optim: TrainOptimConfig = field(default_factory=TrainOptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    preset: str = ""  # the preset this config started from (informational)
+
+
+# ---------------------------------------------------------------- presets
+
+TRAIN_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {}
+
+
+def _register(name: str, description: str, overrides: dict[str, Any]) -> None:
+    register_preset(name, description, overrides, registry=TRAIN_PRESETS)
+
+
+# The DARTS CIFAR protocol is the default config; the presets name it and its variants.
+_register("cifar10", "paper protocol: CIFAR-10, 600 epochs, batch 96, SGD 0.025 cosine, wd 3e-4, "
+          "cutout 16, drop-path 0.2, aux 0.4, C=36, 20 cells", {})
+_register("cifar100", "paper protocol on CIFAR-100 (as cifar10, wd 5e-4)",
+          {"data": {"dataset": "cifar100"}, "optim": {"weight_decay": 5e-4}})
+
+_IMAGENET_MODEL = {"network": "darts-imagenet", "channels": 48, "layers": 14}
+_IMAGENET_DATA = {"dataset": "imagenet", "image_size": 224, "cutout": 0}
+_register("imagenet-pcdarts", "paper's Table 5 recipe (PC-DARTS): ImageNet mobile, C=48, 14 cells, "
+          "batch 1024, lr 0.5, 5-epoch warm-up then linear decay, wd 3e-5, 250 epochs, "
+          "label smoothing 0.1, aux 0.4, color jitter 0.4", {
+              "data": {**_IMAGENET_DATA, "color_jitter": 0.4},
+              "model": _IMAGENET_MODEL,
+              "optim": {"epochs": 250, "batch_size": 1024, "lr": 0.5, "lr_schedule": "linear-warmup",
+                        "warmup_epochs": 5, "weight_decay": 3e-5, "label_smoothing": 0.1,
+                        "drop_path": 0.0},
+          })
+_register("imagenet-darts", "original DARTS ImageNet recipe: C=48, 14 cells, batch 128, lr 0.1 "
+          "x0.97 per epoch, wd 3e-5, 250 epochs, label smoothing 0.1, aux 0.4", {
+              "data": _IMAGENET_DATA,
+              "model": _IMAGENET_MODEL,
+              "optim": {"epochs": 250, "batch_size": 128, "lr": 0.1, "lr_schedule": "exponential",
+                        "lr_gamma": 0.97, "weight_decay": 3e-5, "label_smoothing": 0.1,
+                        "drop_path": 0.0},
+          })
+# Offline, CPU-sized: the bundled real CIFAR-10 sample (5k train / 1k test), C=8, 5 cells,
+# 5 epochs: a few minutes on 2 CPU cores. Its accuracy says the pipeline learns, nothing more.
+_register("train-quick", "offline training on the bundled CIFAR-10 sample, reduced (5k images, "
+          "C=8, 5 cells, batch 64, 5 epochs, lr 0.05)", {
+              "data": {"dataset": "cifar10-sample", "cutout": 8},
+              "model": {"channels": 8, "layers": 5},
+              "optim": {"epochs": 5, "batch_size": 64, "lr": 0.05},
+          })
+_register("train-tiny", "smoke test: 256 bundled images, 200 test images, C=4, 3 cells, 1 epoch", {
+    "data": {"dataset": "cifar10-sample", "train_images": 256, "test_images": 200, "cutout": 8},
+    "model": {"channels": 4, "layers": 3},
+    "optim": {"epochs": 1, "batch_size": 32},
+})
+
+# Slot for NAS-Bench-201 cells: the benchmark's own 200-epoch recipe. The `nb201` network is
+# registered by the NAS-Bench-201 space module (mimdarts.train.networks.register_network);
+# register this preset there, next to the network, so it never points at a missing network.
+NB201_RECIPE: dict[str, Any] = {
+    "data": {"cutout": 0},
+    "model": {"network": "nb201", "channels": 16, "layers": 5, "auxiliary": False},  # 5 cells/stage
+    "optim": {"epochs": 200, "batch_size": 256, "lr": 0.1, "lr_schedule": "cosine", "lr_min": 0.0,
+              "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4, "grad_clip": 0.0,
+              "aux_weight": 0.0, "drop_path": 0.0},
+}

@@ -1,0 +1,176 @@
+"""Packaging a trained network: one ``.pt`` file, and ONNX.
+
+The ``.pt`` model file holds the weights as plain tensors and the genotype, the training
+config and the dataset statistics as JSON strings, so it loads with
+``torch.load(weights_only=True)`` (no pickled code) and :func:`load_trained` rebuilds the
+network in one call::
+
+    from mimdarts.train.export import load_trained
+    m = load_trained("model.pt")            # or a run folder
+    logits = m.model(m.normalize(images))   # images: uint8 or [0, 1] float [B, 3, H, W]
+
+ONNX export (optional extra ``export``: ``pip install 'mimdarts[export]'``) writes the
+eval-mode network with input ``images`` ``[batch, 3, H, W]`` (normalised) and output
+``logits`` ``[batch, classes]``, with a dynamic batch axis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..config import config_from_dict
+from ..data import DatasetInfo, dataset_info
+from ..errors import RunDirError
+from ..rundir import RunDir, atomic_write_bytes
+from ..spaces import Architecture, get_space
+from .config import TrainConfig
+from .loop import CHECKPOINT_FORMAT, build_network
+from .networks import get_network
+
+MODEL_FORMAT = "mimdarts-model-v1"
+
+
+@dataclass
+class TrainedModel:
+    """A trained network in eval mode with what is needed to use it."""
+
+    model: nn.Module  # returns (logits, None) in eval mode
+    genotype: Architecture
+    config: TrainConfig
+    info: DatasetInfo  # classes, normalisation statistics, input size
+    epoch: int  # epochs the weights were trained for
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 or [0, 1] float ``[B, 3, H, W]`` -> the normalised input the network expects."""
+        x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+        mean = torch.tensor(self.info.mean, device=x.device)[:, None, None]
+        std = torch.tensor(self.info.std, device=x.device)[:, None, None]
+        return (x - mean) / std
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        """Class indices ``[B]`` for raw images (see :meth:`normalize`)."""
+        p = next(self.model.parameters())
+        logits, _ = self.model(self.normalize(images.to(p.device)))
+        return logits.argmax(1)
+
+
+def model_state(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The single-file model content from a training checkpoint (weights only, no optimizer)."""
+    if checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise RunDirError(f"checkpoint format {checkpoint.get('format')!r} is not a training "
+                          f"checkpoint ({CHECKPOINT_FORMAT}); was it written by `mimdarts train`?")
+    return {
+        "format": MODEL_FORMAT,
+        "epoch": checkpoint["epoch"],
+        "network": checkpoint["network"],
+        "num_classes": checkpoint["num_classes"],
+        "config": checkpoint["config"],
+        "genotype": checkpoint["genotype"],
+        "weights": checkpoint["model"],
+    }
+
+
+def _read(path: str | Path) -> dict[str, Any]:
+    """A model file's content, or a run folder's checkpoint converted to it."""
+    p = Path(path)
+    if p.is_dir():
+        return model_state(RunDir(p).load_checkpoint())
+    if not p.is_file():
+        raise RunDirError(f"model file {str(p)!r} does not exist (expected a .pt written by "
+                          "`mimdarts export` or a training run folder)")
+    try:
+        state = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise RunDirError(f"model file {str(p)!r} is unreadable: {type(e).__name__}") from None
+    if not isinstance(state, dict):
+        raise RunDirError(f"{str(p)!r} is not a mimdarts model file")
+    if state.get("format") == CHECKPOINT_FORMAT:
+        return model_state(state)
+    if state.get("format") != MODEL_FORMAT:
+        raise RunDirError(f"{str(p)!r} is not a mimdarts model file (format "
+                          f"{state.get('format')!r}, expected {MODEL_FORMAT!r})")
+    return state
+
+
+def load_trained(path: str | Path, device: str | torch.device = "cpu") -> TrainedModel:
+    """Rebuild a trained network from a model file (or a training run folder), in eval mode."""
+    state = _read(path)
+    cfg: TrainConfig = config_from_dict(json.loads(state["config"]), TrainConfig)
+    spec = get_network(state["network"])
+    arch = get_space(spec.space).load_arch(state["genotype"])
+    model = build_network(cfg, arch, state["num_classes"])
+    model.load_state_dict(state["weights"])
+    info = dataclasses.replace(dataset_info(cfg.data), num_classes=state["num_classes"])
+    return TrainedModel(model.to(device).eval(), arch, cfg, info, state["epoch"])
+
+
+def save_trained(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Write ``run_dir``'s final weights as one model file (default ``run_dir/model.pt``)."""
+    if not Path(run_dir).is_dir():
+        raise RunDirError(f"run folder {str(run_dir)!r} does not exist")
+    state = model_state(RunDir(run_dir).load_checkpoint())
+    out_path = Path(out) if out is not None else Path(run_dir) / "model.pt"
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(out_path, buf.getvalue())
+    return out_path
+
+
+class _Logits(nn.Module):
+    """The network's eval-mode logits alone (ONNX has no use for the absent aux output)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)[0]
+
+
+def export_onnx(trained: TrainedModel, out: str | Path, opset: int = 17) -> Path:
+    """Write ``trained`` as ONNX: input ``images`` [batch, 3, S, S], output ``logits``."""
+    try:
+        import onnx  # noqa: F401  (the exporter needs it; fail early with a clear message)
+    except ImportError:
+        raise RunDirError("ONNX export needs the 'onnx' package: pip install 'mimdarts[export]'") \
+            from None
+    out_path = Path(out)
+    size = trained.info.image_size
+    model = _Logits(trained.model).cpu().eval()
+    dummy = torch.zeros(2, 3, size, size)
+    fd, tmp = tempfile.mkstemp(dir=out_path.parent if str(out_path.parent) else ".",
+                               prefix=f".{out_path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+            torch.onnx.export(model, (dummy,), tmp, dynamo=False, opset_version=opset,
+                              input_names=["images"], output_names=["logits"],
+                              dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
+        os.replace(tmp, out_path)
+    except OSError as e:
+        raise RunDirError(f"cannot write {str(out_path)!r}: {e.strerror or e}") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return out_path
+
+
+def export_run(run_dir: str | Path, out: str | Path | None = None, onnx_out: str | Path | None = None,
+               opset: int = 17) -> list[Path]:
+    """``mimdarts export``: the single-file model, and ONNX when ``onnx_out`` is given."""
+    written = [save_trained(run_dir, out)]
+    if onnx_out is not None:
+        written.append(export_onnx(load_trained(written[0]), onnx_out, opset))
+    return written

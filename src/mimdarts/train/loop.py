@@ -1,0 +1,271 @@
+"""Training a found cell from scratch: a small loop, one epoch at a time.
+
+Per epoch: set the learning rate and the drop-path probability (pure functions of the
+epoch), one pass over the training split (cross-entropy + aux_weight * auxiliary
+cross-entropy, label smoothing, gradient clipping), then top-1 / top-5 on the test split.
+Each epoch appends a line to ``log.jsonl`` and rewrites ``checkpoint.pt`` and
+``summary.json`` in the run folder. The reported figure is the test accuracy of the FINAL
+epoch; the best epoch is kept in the summary only under a label that says it was picked on
+the test set.
+
+Distributed (``torchrun``): one process per device, the model wrapped in DDP, a disjoint
+data shard per rank, metrics summed over ranks, files written by rank 0 only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from .. import distributed
+from ..data import DatasetInfo
+from ..rundir import RunDir
+from ..search.loop import resolve_device, seed_everything
+from ..spaces import GENOTYPES, Architecture, get_space
+from .config import TrainConfig
+from .data import Loader, build_train_loaders
+from .networks import NetworkSpec, count_multiply_adds, count_parameters, get_network
+from .schedule import lr_at
+
+CHECKPOINT_FORMAT = "mimdarts-train-v1"
+
+
+def load_architecture(cfg: TrainConfig) -> tuple[NetworkSpec, Architecture]:
+    """The network family and the architecture its ``genotype`` spec names (validated)."""
+    spec = get_network(cfg.model.network)
+    return spec, get_space(spec.space).load_arch(cfg.model.genotype)
+
+
+def build_network(cfg: TrainConfig, arch: Architecture, num_classes: int) -> nn.Module:
+    """The evaluation network of ``cfg`` for ``arch`` (returns ``(logits, aux_logits)``)."""
+    spec = get_network(cfg.model.network)
+    return spec.build(arch, cfg.model.channels, cfg.model.layers, cfg.model.auxiliary, num_classes)
+
+
+@dataclass
+class Trainer:
+    """Everything a training run owns; built once by :func:`build_trainer`."""
+
+    cfg: TrainConfig
+    dist: distributed.Dist
+    info: DatasetInfo
+    arch: Architecture
+    model: nn.Module  # the network itself (what is saved)
+    net: nn.Module  # what is called in training: ``model``, or DDP(model)
+    optimizer: torch.optim.SGD
+    train_loader: Loader
+    test_loader: Loader
+    params: int  # without the auxiliary head
+    madds: int  # one image at cfg.data.image_size
+    epoch: int = 0  # completed epochs
+
+    @property
+    def device(self) -> torch.device:
+        return self.dist.device
+
+
+def build_trainer(cfg: TrainConfig) -> Trainer:
+    """Validate the genotype, load data, build the network and optimizer (writes nothing)."""
+    _, arch = load_architecture(cfg)  # a bad genotype fails before any data is read
+    if cfg.run.threads:
+        torch.set_num_threads(cfg.run.threads)
+    dist = distributed.setup(resolve_device(cfg.run.device))
+    device = dist.device
+    seed_everything(cfg.run.seed)
+    batch = dist.split_batch(cfg.optim.batch_size)
+    info, train_loader, test_loader = build_train_loaders(
+        cfg.data, batch, device, cfg.run.seed, dist.rank, dist.world_size)
+    model = build_network(cfg, arch, info.num_classes).to(device)
+    params = count_parameters(model)
+    madds = count_multiply_adds(model, cfg.data.image_size)
+    if cfg.run.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        train_loader.channels_last = test_loader.channels_last = True
+    net: nn.Module = model
+    if dist.enabled:
+        dist.broadcast_module(model)
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device] if device.type == "cuda" else None)
+        seed_everything(cfg.run.seed + 1_000_003 * dist.rank)  # independent drop-path masks
+    o = cfg.optim
+    optimizer = torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum,
+                                nesterov=o.nesterov, weight_decay=o.weight_decay)
+    return Trainer(cfg, dist, info, arch, model, net, optimizer, train_loader, test_loader,
+                   params, madds)
+
+
+def train_epoch(t: Trainer, bar: tqdm | None = None) -> dict[str, float]:
+    """One pass over the training split; returns the epoch's mean loss and accuracy."""
+    o = t.cfg.optim
+    lr = lr_at(t.epoch, o)
+    for g in t.optimizer.param_groups:
+        g["lr"] = lr
+    drop = o.drop_path * t.epoch / o.epochs  # linear ramp from 0
+    t.model.drop_path_prob = drop
+    t.net.train()
+    dev = t.device
+    loss_sum = torch.zeros((), device=dev)
+    correct = torch.zeros((), device=dev)
+    seen = 0
+    for step, (x, y) in enumerate(t.train_loader):
+        logits, aux = t.net(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=o.label_smoothing)
+        if aux is not None:  # also at weight 0, so DDP sees every parameter used
+            loss = loss + o.aux_weight * F.cross_entropy(aux, y, label_smoothing=o.label_smoothing)
+        t.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if o.grad_clip > 0:
+            nn.utils.clip_grad_norm_(t.model.parameters(), o.grad_clip)
+        t.optimizer.step()
+        loss_sum += loss.detach() * len(y)
+        correct += (logits.detach().argmax(1) == y).sum()
+        seen += len(y)
+        if bar is not None:
+            bar.update(len(y) * t.dist.world_size)
+            if (step + 1) % t.cfg.run.log_every == 0:
+                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+    totals = torch.stack([loss_sum, correct, torch.tensor(float(seen), device=dev)])
+    loss_total, correct_total, n = t.dist.sum_(totals).tolist()
+    return {"lr": lr, "drop_path": drop, "train_loss": loss_total / n,
+            "train_acc": 100.0 * correct_total / n}
+
+
+@torch.no_grad()
+def evaluate(t: Trainer) -> dict[str, float]:
+    """Cross-entropy, top-1 and top-5 accuracy (%) on the whole test split (all ranks)."""
+    t.model.eval()
+    sums = torch.zeros(3, device=t.device, dtype=torch.float64)  # loss, top-1, top-5 hits
+    seen = 0
+    k = min(5, t.info.num_classes)
+    for x, y in t.test_loader:
+        logits, _ = t.model(x)
+        hit = logits.topk(k, dim=1).indices == y[:, None]  # [B, k]
+        sums += torch.stack([F.cross_entropy(logits, y, reduction="sum"),
+                             hit[:, 0].sum(), hit.any(1).sum()]).double()
+        seen += len(y)
+    totals = torch.cat([sums, torch.tensor([float(seen)], dtype=torch.float64, device=t.device)])
+    loss, top1, top5, n = t.dist.sum_(totals).tolist()
+    return {"test_loss": loss / n, "test_top1": 100.0 * top1 / n, "test_top5": 100.0 * top5 / n}
+
+
+def checkpoint_state(t: Trainer) -> dict[str, Any]:
+    """Tensors, numbers and JSON strings only (loadable with ``weights_only=True``)."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "epoch": t.epoch,
+        "network": t.cfg.model.network,
+        "num_classes": t.info.num_classes,
+        "config": t.cfg.to_json(),
+        "genotype": json.dumps(t.arch.to_dict()),
+        "model": t.model.state_dict(),
+        "optimizer": t.optimizer.state_dict(),
+    }
+
+
+def _genotype_label(spec: str) -> str:
+    if spec in GENOTYPES:
+        return spec
+    p = Path(spec)
+    label = p.stem if p.exists() else "genotype"
+    if p.is_dir():
+        label = p.resolve().name
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", label)[:40] or "genotype"
+
+
+def run_name(cfg: TrainConfig) -> str:
+    if cfg.run.run_name:
+        return cfg.run.run_name
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return (f"{cfg.preset or 'custom'}-{cfg.model.network}-{_genotype_label(cfg.model.genotype)}"
+            f"-s{cfg.run.seed}-{stamp}")
+
+
+@dataclass
+class TrainResult:
+    summary: dict[str, Any]
+    history: list[dict[str, Any]]
+    run_dir: Path | None
+    trainer: Trainer
+
+
+def _summary(t: Trainer, history: list[dict[str, Any]], t_start: float) -> dict[str, Any]:
+    last = history[-1] if history else {}
+    out: dict[str, Any] = {
+        "network": t.cfg.model.network,
+        "genotype": str(t.arch),
+        "dataset": t.info.name,
+        "params": t.params,
+        "params_M": round(t.params / 1e6, 3),  # without the auxiliary head
+        "madds_M": round(t.madds / 1e6, 1),  # one image at image_size
+        "image_size": t.cfg.data.image_size,
+        "epochs": t.cfg.optim.epochs,
+        "epochs_done": t.epoch,
+        "world_size": t.dist.world_size,
+        "final_test_top1": last.get("test_top1"),
+        "final_test_top5": last.get("test_top5"),
+        "final_test_loss": last.get("test_loss"),
+        "train_time_s": round(sum(r["train_time_s"] for r in history), 2),
+        "total_time_s": round(time.perf_counter() - t_start, 2),
+    }
+    if history:
+        best = max(history, key=lambda r: r["test_top1"])
+        out["best_epoch_test_top1"] = {
+            "epoch": best["epoch"], "test_top1": best["test_top1"],
+            "note": "best epoch picked on the test set: optimistic, not the reported figure"}
+    return out
+
+
+def _round(d: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 6) if isinstance(v, float) else v for k, v in d.items()}
+
+
+def train(cfg: TrainConfig, overwrite: bool = False, progress: bool = True,
+          write: bool = True) -> TrainResult:
+    """Train ``cfg.model.genotype`` from scratch; with ``write``, rank 0 fills a run folder."""
+    t_start = time.perf_counter()
+    t = build_trainer(cfg)
+    run = None
+    if write and t.dist.is_main:
+        run = RunDir.create(Path(cfg.run.out_dir) / run_name(cfg), overwrite)
+        run.write_text("config.yaml", cfg.to_yaml())
+        run.write_text("genotype.json", json.dumps(t.arch.to_dict(), indent=1))
+    epochs = cfg.optim.epochs
+    steps = len(t.train_loader)
+    images = steps * cfg.optim.batch_size  # per epoch, all ranks together
+    bar = tqdm(total=epochs * images, disable=not (progress and t.dist.is_main), unit="img",
+               unit_scale=True, dynamic_ncols=True, file=sys.stderr, desc="train")
+    history: list[dict[str, Any]] = []
+    try:
+        while t.epoch < epochs:
+            bar.set_description(f"epoch {t.epoch + 1}/{epochs}")
+            t0 = time.perf_counter()
+            metrics = train_epoch(t, bar)  # ends with a host sync (the reduced sums)
+            t1 = time.perf_counter()
+            metrics.update(evaluate(t))
+            t2 = time.perf_counter()
+            t.epoch += 1
+            record = {"epoch": t.epoch, **_round(metrics),
+                      "train_time_s": round(t1 - t0, 3), "eval_time_s": round(t2 - t1, 3),
+                      "epoch_time_s": round(t2 - t0, 3),
+                      "images_per_s": round(images / (t1 - t0), 2)}
+            history.append(record)
+            bar.set_postfix(loss=f"{metrics['train_loss']:.3f}", top1=f"{metrics['test_top1']:.2f}")
+            if run is not None:
+                run.append_log(record)
+                run.save_checkpoint(checkpoint_state(t))
+                run.write_text("summary.json", json.dumps(_summary(t, history, t_start), indent=1))
+    finally:
+        bar.close()
+    return TrainResult(_summary(t, history, t_start), history, run.path if run else None, t)
+
