@@ -123,7 +123,7 @@ def top(k: int, metric: str = "cifar10_test", proxy: bool = False) -> list[NB201
     """The ``k`` best cells by ``metric``, best first (ties: lower benchmark index first)."""
     check_metric(metric)
     if k < 1:
-        raise ConfigError(f"k must be >= 1, got {k}")
+        raise ConfigError(f"the number of cells k (--top) must be >= 1, got {k}")
     rows = load_table(proxy).rows
     return sorted(rows, key=lambda r: (-getattr(r, metric), r.index))[:k]
 
