@@ -338,8 +338,9 @@ register_preset("nb201-darts-v1", "paper protocol: NAS-Bench-201 space, DARTS fi
 register_preset("nb201-darts-v2", "paper protocol: NAS-Bench-201 space, DARTS second order "
                 "(unrolled), CIFAR-10, 100 epochs", {**_NB201, "optim": {"epochs": 100, "order": 2}})
 # Offline, CPU-sized NB201 search: 2,000 bundled images (1,000 for w, 1,000 for α), C=8,
-# 2 cells per stage, batch 64, 15 epochs (15 α and 15 w steps per epoch): about 2.5 minutes
-# on 2 CPU cores.
+# 2 cells per stage, batch 64, 15 epochs (15 α and 15 w steps per epoch). Measured on a shared
+# 2-core machine: 249 s for one run with --threads 1 under load ~4; a 1-epoch probe with 2
+# threads under load ~1 took 10 s/epoch (about 2.5 minutes for the run).
 register_preset("nb201-quick", "offline NAS-Bench-201 DARTS search on the bundled CIFAR-10 "
                 "sample, reduced (2k images, C=8, 2 cells per stage, batch 64, 15 epochs)", {
     "data": {"dataset": "cifar10-sample", "train_images": 2000},
