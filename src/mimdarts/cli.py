@@ -91,6 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", help="a name (DARTS_V2), a genotype.json / text file, a run folder, "
                                 "or Genotype(...) text")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    p = sub.add_parser("nb201", help="NAS-Bench-201 accuracies of a cell, or the best cells",
+                       description="Look up the bundled NAS-Bench-201 table (200-epoch accuracy, "
+                                   "mean over seeds).")
+    p.add_argument("arch", nargs="?", default=None,
+                   help="a cell |op~0|+|op~0|op~1|+|op~0|op~1|op~2|, a genotype.json or a run folder")
+    p.add_argument("--top", type=int, default=None, metavar="K", help="print the K best cells instead")
+    p.add_argument("--metric", default="cifar10_test", help="ranking column for --top (default "
+                   "cifar10_test; also cifar10_valid, cifar100_*, imagenet16_120_*)")
+    p.add_argument("--proxy", action="store_true",
+                   help="use the 12-epoch table: a cheap proxy, not the benchmark's accuracy")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
     return parser
 
 
@@ -124,6 +136,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         g = load_genotype(ns.spec)
         print(g.to_json() if ns.json else str(g))
         return 0
+    if ns.command == "nb201":
+        return _nb201(ns)
     if ns.command == "search":
         from . import distributed
         from .search import search
@@ -167,6 +181,25 @@ def _train(ns: argparse.Namespace) -> int:
         top5 = f", top-5 {s['final_test_top5']:.2f}%" if cfg.data.dataset == "imagenet" else ""
         print(f"final-epoch test top-1 {s['final_test_top1']:.2f}%{top5} "
               f"after {s['epochs_done']} epochs")
+    return 0
+
+
+def _nb201(ns: argparse.Namespace) -> int:
+    import json
+
+    from . import nasbench201 as nb
+    from .errors import ConfigError
+    from .spaces import load_arch
+    if (ns.arch is None) == (ns.top is None):
+        raise ConfigError("give either a cell (mimdarts nb201 '|op~0|+...') or --top K, not both or neither")
+    if ns.top is not None:
+        rows = nb.top(ns.top, ns.metric, proxy=ns.proxy)
+        print(json.dumps([r.to_dict() for r in rows], indent=1) if ns.json
+              else nb.format_top(rows, ns.metric))
+        return 0
+    nb.check_metric(ns.metric)
+    r = nb.lookup(load_arch("nb201", ns.arch), proxy=ns.proxy)
+    print(json.dumps(r.to_dict(), indent=1) if ns.json else nb.format_result(r))
     return 0
 
 

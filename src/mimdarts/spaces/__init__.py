@@ -6,9 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..config import ModelConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, GenotypeError
 from .darts import DartsSupernet
 from .genotype import GENOTYPES, Genotype, derive_cell, derive_genotype, load_genotype
+from .nb201 import NB201Arch, NB201Network, NB201Supernet, derive_nb201, load_nb201_arch
 from .supernet import Architecture, Supernet
 
 
@@ -26,8 +27,16 @@ def _build_darts(cfg: ModelConfig, num_classes: int) -> Supernet:
                          steps=cfg.nodes, skip_none=cfg.skip_none)
 
 
+def _build_nb201(cfg: ModelConfig, num_classes: int) -> Supernet:
+    # channels = C of the first stage, layers = cells per stage; `nodes` does not apply
+    # (the NAS-Bench-201 cell is fixed: 4 nodes, 6 edges).
+    return NB201Supernet(C=cfg.channels, num_classes=num_classes, N=cfg.layers,
+                         skip_none=cfg.skip_none)
+
+
 SPACES: dict[str, SearchSpace] = {
     "darts": SearchSpace("darts", _build_darts, load_genotype),
+    "nb201": SearchSpace("nb201", _build_nb201, load_nb201_arch),
 }
 
 
@@ -37,5 +46,26 @@ def get_space(name: str) -> SearchSpace:
     return SPACES[name]
 
 
-__all__ = ["GENOTYPES", "SPACES", "Architecture", "DartsSupernet", "Genotype", "SearchSpace",
-           "Supernet", "derive_cell", "derive_genotype", "get_space", "load_genotype"]
+def load_arch(space: str, spec: str) -> Architecture:
+    """Load ``spec`` as an architecture of ``space``; one of another space is named as such."""
+    target = get_space(space)
+    try:
+        return target.load_arch(spec)
+    except GenotypeError:
+        for other in SPACES.values():
+            if other.name == space:
+                continue
+            try:
+                other.load_arch(spec)
+            except GenotypeError:
+                continue
+            shown = spec if len(spec) <= 80 else spec[:80] + "..."
+            raise GenotypeError(f"{shown!r} is a {other.name} architecture, but the search "
+                                f"space is {space!r}") from None
+        raise
+
+
+__all__ = ["GENOTYPES", "SPACES", "Architecture", "DartsSupernet", "Genotype", "NB201Arch",
+           "NB201Network", "NB201Supernet", "SearchSpace", "Supernet", "derive_cell",
+           "derive_genotype", "derive_nb201", "get_space", "load_arch", "load_genotype",
+           "load_nb201_arch"]

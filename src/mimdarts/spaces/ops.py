@@ -152,3 +152,20 @@ DARTS_OPS.register("dil_conv_3x3")(lambda C, stride, affine: DilConv(C, C, 3, st
 DARTS_OPS.register("dil_conv_5x5")(lambda C, stride, affine: DilConv(C, C, 5, stride, 4, 2, affine))
 
 DARTS_PRIMITIVES: tuple[str, ...] = DARTS_OPS.names
+
+
+# ---------------------------------------------------------------- NAS-Bench-201 space (order matters)
+# nor_conv = ReLU -> Conv(no bias) -> BN; the pool has no BN after it (unlike DARTS's search net).
+# Cells of the benchmark only use stride 1; stride 2 is supported so every op keeps the
+# factory contract (skip_connect reduces with FactorizedReduce, as in the DARTS registry).
+
+NB201_OPS = OpRegistry("nb201")
+NB201_OPS.register("none")(lambda C, stride, affine: Zero(stride))
+NB201_OPS.register("skip_connect")(
+    lambda C, stride, affine: Identity() if stride == 1 else FactorizedReduce(C, C, affine))
+NB201_OPS.register("nor_conv_1x1")(lambda C, stride, affine: ReLUConvBN(C, C, 1, stride, 0, affine))
+NB201_OPS.register("nor_conv_3x3")(lambda C, stride, affine: ReLUConvBN(C, C, 3, stride, 1, affine))
+NB201_OPS.register("avg_pool_3x3")(
+    lambda C, stride, affine: nn.AvgPool2d(3, stride, padding=1, count_include_pad=False))
+
+NB201_PRIMITIVES: tuple[str, ...] = NB201_OPS.names

@@ -21,7 +21,9 @@ class Architecture(Protocol):
 
     def to_dict(self) -> dict[str, Any]: ...
 
-    def summary(self) -> dict[str, int]: ...
+    def summary(self) -> dict[str, float]:
+        """Numbers logged with every search epoch (edge counts, benchmark accuracies...)."""
+        ...
 
 
 class Supernet(nn.Module, metaclass=ABCMeta):
