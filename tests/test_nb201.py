@@ -309,3 +309,23 @@ def test_nb201_command_errors(case, capsys):
     captured = capsys.readouterr()
     assert message in captured.err and captured.out == ""
     assert captured.err.count("\n") == 1 and captured.err.startswith("mimdarts: error: ")
+
+
+def test_mim_darts_search_on_nb201_logs_benchmark_figures(tmp_path):
+    from mimdarts.cli import main
+    assert main(["search", "--preset", "nb201-tiny", "--objective", "mim-darts", "--no-progress",
+                 "--out-dir", str(tmp_path), "--run-name", "m", "--snapshot-every", "1"]) == 0
+    rec = json.loads((tmp_path / "m" / "log.jsonl").read_text().splitlines()[-1])
+    assert "train_rec" in rec and "nb201_cifar10_test" in rec
+    assert (tmp_path / "m" / "recon_e001.png").is_file()
+
+
+def test_train_an_nb201_cell(tmp_path):
+    from mimdarts.cli import main
+    cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    assert main(["train", "--preset", "train-tiny", "--network", "nb201", "--genotype", cell,
+                 "--channels", "4", "--layers", "1", "--no-progress", "--out-dir", str(tmp_path),
+                 "--run-name", "t"]) == 0
+    assert (tmp_path / "t" / "summary.json").is_file()
+    assert main(["train", "--preset", "train-tiny", "--network", "nb201", "--genotype", "DARTS_V2",
+                 "--layers", "1", "--out-dir", str(tmp_path), "--run-name", "u"]) == 2

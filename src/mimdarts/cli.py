@@ -11,7 +11,7 @@ from . import __version__
 from .config import PRESETS, SearchConfig, field_index, resolve_config, sections
 from .errors import MimdartsError
 
-DEFAULT_PRESET = "quick"
+DEFAULT_PRESET = "nb201-mim-quick"
 DEFAULT_TRAIN_PRESET = "train-quick"
 
 

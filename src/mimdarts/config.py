@@ -401,3 +401,18 @@ register_preset("nb201-tiny", "smoke test: NAS-Bench-201 space, 128 bundled imag
     "model": {"space": "nb201", "channels": 4, "layers": 1},
     "optim": {"epochs": 1, "batch_size": 16},
 })
+
+# MIM-DARTS and the baselines on NAS-Bench-201 (the paper's Table 2/4 protocol).
+register_preset("nb201-mim-darts", "paper protocol: MIM-DARTS on NAS-Bench-201, CIFAR-10 (P=8, r=0.6)",
+                {**_NB201, "objective": {"objective": "mim-darts"}})
+register_preset("nb201-beta-darts", "β-DARTS on NAS-Bench-201, CIFAR-10",
+                {**_NB201, "objective": {"beta_weight": 50.0}})
+# The README's main command: the offline NB201 search with the MIM-DARTS objective.
+register_preset("nb201-mim-quick", "offline MIM-DARTS search on NAS-Bench-201 with the bundled "
+                "CIFAR-10 sample, reduced like nb201-quick; logs the benchmark accuracy of the cell", {
+    "data": {"dataset": "cifar10-sample", "train_images": 2000},
+    "model": {"space": "nb201", "channels": 8, "layers": 2},
+    "objective": {"objective": "mim-darts"},
+    "optim": {"epochs": 15, "batch_size": 64},
+    "run": {"eval_images": 256},
+})

@@ -28,6 +28,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..spaces.genotype import Genotype
+from ..spaces.nb201 import NB201Network
 from ..spaces.ops import DARTS_OPS, FactorizedReduce, Identity, ReLUConvBN
 
 
@@ -253,6 +254,17 @@ register_network("darts-cifar", "darts", "DARTS CIFAR network (stem 3C, aux head
     lambda g, C, layers, aux, n: NetworkCIFAR(g, C, n, layers, aux))
 register_network("darts-imagenet", "darts", "DARTS ImageNet mobile network (3 stride-2 stem convs)")(
     lambda g, C, layers, aux, n: NetworkImageNet(g, C, n, layers, aux))
+
+
+class NB201EvalNetwork(NB201Network):
+    """The NAS-Bench-201 network with the trainer's ``(logits, aux)`` interface (no aux head)."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return self.classify(self.features(x)), None
+
+
+register_network("nb201", "nb201", "NAS-Bench-201 network (3 stages of N cells, residual blocks)")(
+    lambda arch, C, layers, aux, n: NB201EvalNetwork(arch, C, layers, n))
 
 
 # ---------------------------------------------------------------- size and cost
