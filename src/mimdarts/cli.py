@@ -87,6 +87,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("presets", help="list the presets")
     sub.add_parser("objectives", help="list the search objectives")
 
+    p = sub.add_parser("sweep", help="run a grid of presets x settings x seeds (resumable)")
+    p.add_argument("--preset", nargs="+", required=True, dest="presets")
+    p.add_argument("--seeds", nargs="+", type=int, default=[2])
+    p.add_argument("--grid", nargs="*", default=[], metavar="KEY=V1,V2",
+                   help="a setting to sweep, e.g. patch_size=2,4,8 mask_ratio=0.2,0.6")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=V", dest="fixed",
+                   help="a setting fixed for every trial, e.g. epochs=3")
+    p.add_argument("--out-dir", default="runs/sweep")
+    p.add_argument("--jobs", type=int, default=1, help="trials run at the same time")
+    p.add_argument("--print-commands", action="store_true",
+                   help="print one command per trial (for a job array) and run nothing")
+
+    p = sub.add_parser("report", help="tables (Markdown, CSV) and pictures over run folders")
+    p.add_argument("runs", nargs="+", help="run folders or folders holding them")
+    p.add_argument("--out", default=None, help="folder for report.md, report.csv and PNGs")
+    p.add_argument("--no-pictures", action="store_true")
+
     p = sub.add_parser("genotype", help="validate and print a genotype")
     p.add_argument("spec", help="a name (DARTS_V2), a genotype.json / text file, a run folder, "
                                 "or Genotype(...) text")
@@ -127,6 +144,33 @@ def run(argv: Sequence[str] | None = None) -> int:
         width = max(map(len, OBJECTIVES))
         for name, (desc, _) in OBJECTIVES.items():
             print(f"{name:<{width}}  {desc}")
+        return 0
+    if ns.command == "sweep":
+        from .sweep import commands, make_trials, run_sweep
+        trials = make_trials(ns.presets, ns.seeds, ns.grid, ns.fixed)
+        if ns.print_commands:
+            print("\n".join(commands(trials, ns.out_dir)))
+            return 0
+        counts = run_sweep(trials, ns.out_dir, ns.jobs)
+        print(f"sweep finished: {counts['run']} run, {counts['skipped']} skipped, "
+              f"{counts['failed']} failed")
+        return 1 if counts["failed"] else 0
+    if ns.command == "report":
+        from pathlib import Path
+
+        from .report import build_tables, find_runs, to_csv, to_markdown, write_pictures
+        runs, unfinished = find_runs(ns.runs)
+        tables = build_tables(runs)
+        md = to_markdown(tables, unfinished)
+        print(md, end="")
+        if ns.out:
+            out = Path(ns.out)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "report.md").write_text(md)
+            (out / "report.csv").write_text(to_csv(tables))
+            if not ns.no_pictures:
+                for path in write_pictures(runs, out):
+                    print(f"wrote {path}")
         return 0
     if ns.command == "config":
         print(_resolve(ns).to_yaml(), end="")

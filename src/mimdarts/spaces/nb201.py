@@ -156,6 +156,12 @@ class NB201Arch:
         out.update({f"nb201_{k}": v for k, v in self.benchmark().accuracies().items()})
         return out
 
+    def graph(self) -> dict[str, tuple[tuple[list[str], list[tuple[int, int, str]]], int]]:
+        """The cell for drawing: node names, (src, dst, op) edges (``none`` = no edge), 1 input."""
+        names = ["0 (in)", "1", "2", "3 (out)"]
+        edges = [(j, i, op) for (i, j), op in zip(EDGES, self.ops) if op != "none"]
+        return {"cell": ((names, edges), 1)}
+
 
 def derive_nb201(weights: torch.Tensor, primitives: Sequence[str] = NB201_PRIMITIVES) -> NB201Arch:
     """The cell of the largest weight on each edge (``none`` included, as the benchmark does).

@@ -25,6 +25,10 @@ class Architecture(Protocol):
         """Numbers logged with every search epoch (edge counts, benchmark accuracies...)."""
         ...
 
+    def graph(self) -> dict[str, tuple[tuple[list[str], list[tuple[int, int, str]]], int]]:
+        """Per cell: ((node names, (src, dst, op) edges), number of input nodes), to draw it."""
+        ...
+
 
 class Supernet(nn.Module, metaclass=ABCMeta):
     """Base class: α are registered parameters listed by name in ``arch_names``.

@@ -1,0 +1,88 @@
+import csv
+import io
+import json
+import statistics
+
+import pytest
+
+from mimdarts.cli import main
+from mimdarts.errors import ConfigError
+from mimdarts.report import build_tables, find_runs, to_csv, write_pictures
+from mimdarts.sweep import make_trials
+
+GRID = ["search", "--preset", "nb201-tiny", "--seeds", "2", "3", "--grid", "mask_ratio=0.4,0.6",
+        "--set", "objective=mim-darts", "eval_images=0"]
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep")
+    assert main(["sweep", *GRID[1:], "--out-dir", str(out), "--jobs", "2"]) == 0
+    return out
+
+
+def test_sweep_makes_one_folder_per_trial_and_skips_finished(sweep_dir, capsys):
+    folders = sorted(p.name for p in sweep_dir.iterdir())
+    assert folders == ["nb201-tiny-objectivemim-darts-eval_images0-mask_ratio0.4-s2",
+                       "nb201-tiny-objectivemim-darts-eval_images0-mask_ratio0.4-s3",
+                       "nb201-tiny-objectivemim-darts-eval_images0-mask_ratio0.6-s2",
+                       "nb201-tiny-objectivemim-darts-eval_images0-mask_ratio0.6-s3"]
+    capsys.readouterr()
+    assert main(["sweep", *GRID[1:], "--out-dir", str(sweep_dir)]) == 0
+    assert "0 run, 4 skipped" in capsys.readouterr().out
+
+
+def test_report_mean_std_equal_hand_computed(sweep_dir, tmp_path):
+    runs, unfinished = find_runs([sweep_dir])
+    assert len(runs) == 4 and not unfinished
+    tables = build_tables(runs)
+    assert len(tables) == 1
+    rows = {r["method"]: r for r in tables[0]["raw"]}
+    assert set(rows) == {"nb201-tiny objective=mim-darts mask_ratio=0.4",
+                         "nb201-tiny objective=mim-darts mask_ratio=0.6"}  # 0.6 = default: shown
+    for ratio in ("0.4", "0.6"):
+        logs = [[json.loads(line) for line in
+                 (sweep_dir / f"nb201-tiny-objectivemim-darts-eval_images0-mask_ratio{ratio}-s{s}"
+                  / "log.jsonl").read_text().splitlines()] for s in (2, 3)]
+        by_hand = [log[-1]["nb201_cifar10_test"] for log in logs]
+        row = rows[f"nb201-tiny objective=mim-darts mask_ratio={ratio}"]
+        assert row["NB201 cifar10 test (%)"] == by_hand
+        formatted = next(r for r in tables[0]["rows"] if r[0] == row["method"])
+        col = tables[0]["header"].index("NB201 cifar10 test (%)")
+        assert formatted[col] == (f"{statistics.fmean(by_hand):.2f} ± "
+                                  f"{statistics.stdev(by_hand):.2f}")
+    parsed = list(csv.reader(io.StringIO(to_csv(tables))))
+    assert parsed[0][:3] == ["space", "dataset", "method"] and len(parsed) >= 3
+    for path in write_pictures(runs, tmp_path / "pics"):
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    names = {p.name for p in (tmp_path / "pics").iterdir()}
+    assert any(n.startswith("patch-ratio-") for n in names)
+    assert any(n.startswith("skips-") for n in names)
+
+
+def test_report_separates_spaces_and_datasets(sweep_dir, tmp_path):
+    assert main(["search", "--preset", "tiny", "--no-progress", "--out-dir", str(tmp_path),
+                 "--run-name", "darts"]) == 0
+    runs, _ = find_runs([sweep_dir, tmp_path])
+    tables = build_tables(runs)
+    assert [(t["space"], t["dataset"]) for t in tables] == [("darts", "cifar10-sample"),
+                                                          ("nb201", "cifar10-sample")]
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "rep")]) == 0
+    assert (tmp_path / "rep" / "report.md").read_text().startswith("### darts space")
+
+
+@pytest.mark.parametrize("grid, match", [(["epochz=1,2"], "unknown config key 'epochz'"),
+                                         (["mask_ratio"], "key=value"),
+                                         (["mask_ratio=0.4,1.5"], "mask_ratio must be strictly"),
+                                         (["seed=1,2"], "set by the sweep")])
+def test_bad_sweeps_fail_before_running(grid, match):
+    with pytest.raises(ConfigError, match=match):
+        make_trials(["nb201-tiny"], [2], grid)
+
+
+def test_print_commands(capsys, tmp_path):
+    assert main(["sweep", "--preset", "tiny", "--seeds", "1", "2", "--out-dir", str(tmp_path),
+                 "--print-commands"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("mimdarts search --preset tiny --seed 1")
+    assert not any(tmp_path.iterdir())
