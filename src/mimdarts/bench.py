@@ -31,8 +31,8 @@ SHAPES: dict[str, dict[str, tuple[int, int, int]]] = {
     "small": {"darts": (16, 8, 5), "nb201": (16, 8, 1)},
 }
 PATHS = {
-    "fast": {"skip_none": True, "channels_last": True, "dtype": "auto"},
-    "reference": {"skip_none": False, "channels_last": False, "dtype": "fp32"},
+    "fast": {"skip_none": True, "share_relu": True, "channels_last": True, "dtype": "auto"},
+    "reference": {"skip_none": False, "share_relu": False, "channels_last": False, "dtype": "fp32"},
 }
 
 
@@ -42,7 +42,8 @@ def case_config(space: str, objective: str, order: int, shape: str, path: str,
     p = PATHS[path]
     return apply_overrides(SearchConfig(), {
         "data": {"dataset": "cifar10-sample", "train_images": 2 * batch},
-        "model": {"space": space, "channels": C, "layers": layers, "skip_none": p["skip_none"]},
+        "model": {"space": space, "channels": C, "layers": layers, "skip_none": p["skip_none"],
+                  "share_relu": p["share_relu"]},
         "objective": {"objective": objective},
         "optim": {"batch_size": batch, "order": order},
         "run": {"device": device, "channels_last": p["channels_last"], "dtype": p["dtype"],

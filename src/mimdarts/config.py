@@ -58,6 +58,7 @@ class ModelConfig:
     layers: int = 8  # cells in the DARTS supernet; cells per stage in NAS-Bench-201
     nodes: int = 4  # intermediate nodes per DARTS cell
     skip_none: bool = True  # do not compute the `none` op (exact: its output is zero)
+    share_relu: bool = True  # one ReLU per edge for all conv ops (exact; DARTS space)
 
     def __post_init__(self) -> None:
         _check(self.channels >= 1, f"channels must be >= 1, got {self.channels}")

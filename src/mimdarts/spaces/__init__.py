@@ -24,7 +24,7 @@ class SearchSpace:
 
 def _build_darts(cfg: ModelConfig, num_classes: int) -> Supernet:
     return DartsSupernet(C=cfg.channels, num_classes=num_classes, layers=cfg.layers,
-                         steps=cfg.nodes, skip_none=cfg.skip_none)
+                         steps=cfg.nodes, skip_none=cfg.skip_none, share_relu=cfg.share_relu)
 
 
 def _build_nb201(cfg: ModelConfig, num_classes: int) -> Supernet:

@@ -2,44 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .genotype import Genotype, derive_genotype
-from .ops import DARTS_OPS, DARTS_PRIMITIVES, FactorizedReduce, ReLUConvBN
+from .ops import DARTS_OPS, DARTS_PRIMITIVES, FactorizedReduce, MixedOp, ReLUConvBN
 from .supernet import Supernet
 
 
-class MixedOp(nn.Module):
-    """Sum of all candidate ops weighted by softmax(α) of one edge.
-
-    ``[B, C, H, W] -> [B, C, H/stride, W/stride]``. With ``skip_none`` the `none` op is not
-    computed: its output is zero, so leaving it out is exact, and its α still receives a
-    gradient through the softmax normalisation of the other weights.
-    """
-
-    def __init__(self, C: int, stride: int, skip_none: bool = True) -> None:
-        super().__init__()
-        self.stride = stride
-        # Keyed by op name, so checkpoints do not depend on skip_none.
-        self.ops = nn.ModuleDict()
-        self.op_index: list[int] = []  # column of α for each entry of self.ops
-        for k, name in enumerate(DARTS_PRIMITIVES):
-            if skip_none and name == "none":
-                continue
-            op = DARTS_OPS.build(name, C, stride, affine=False)
-            if "pool" in name:  # the search net normalises pooled features (DARTS)
-                op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
-            self.ops[name] = op
-            self.op_index.append(k)
-
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        out = None
-        for k, op in zip(self.op_index, self.ops.values()):
-            y = weights[k] * op(x)
-            out = y if out is None else out + y
-        return out
+def _with_pool_bn(C: int, name: str, op: nn.Module) -> nn.Module:
+    """The DARTS search net normalises pooled features (BN without affine)."""
+    return nn.Sequential(op, nn.BatchNorm2d(C, affine=False)) if "pool" in name else op
 
 
 class SearchCell(nn.Module):
@@ -49,7 +25,8 @@ class SearchCell(nn.Module):
     """
 
     def __init__(self, steps: int, multiplier: int, C_pp: int, C_p: int, C: int,
-                 reduction: bool, reduction_prev: bool, skip_none: bool = True) -> None:
+                 reduction: bool, reduction_prev: bool, skip_none: bool = True,
+                 share_relu: bool = True) -> None:
         super().__init__()
         self.reduction = reduction
         self.steps = steps
@@ -62,7 +39,8 @@ class SearchCell(nn.Module):
         for i in range(steps):
             for j in range(2 + i):
                 stride = 2 if reduction and j < 2 else 1
-                self.edges.append(MixedOp(C, stride, skip_none))
+                self.edges.append(MixedOp(DARTS_OPS, C, stride, skip_none, share_relu,
+                                          wrap=functools.partial(_with_pool_bn, C)))
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         states = [self.pre0(s0), self.pre1(s1)]
@@ -85,7 +63,7 @@ class DartsSupernet(Supernet):
     arch_names = ("alpha_normal", "alpha_reduce")
 
     def __init__(self, C: int = 16, num_classes: int = 10, layers: int = 8, steps: int = 4,
-                 stem_multiplier: int = 3, skip_none: bool = True) -> None:
+                 stem_multiplier: int = 3, skip_none: bool = True, share_relu: bool = True) -> None:
         super().__init__()
         self.steps = steps
         multiplier = steps  # the cell output concatenates all intermediate nodes
@@ -101,7 +79,7 @@ class DartsSupernet(Supernet):
             if reduction:
                 C_curr *= 2
             self.cells.append(SearchCell(steps, multiplier, C_pp, C_p, C_curr, reduction,
-                                         reduction_prev, skip_none))
+                                         reduction_prev, skip_none, share_relu))
             reduction_prev = reduction
             C_pp, C_p = C_p, multiplier * C_curr
         self.feature_channels = C_p

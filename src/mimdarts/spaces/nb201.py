@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import GenotypeError
-from .ops import NB201_OPS, NB201_PRIMITIVES, ReLUConvBN
+from .ops import NB201_OPS, NB201_PRIMITIVES, MixedOp, ReLUConvBN
 from .supernet import Supernet
 
 if TYPE_CHECKING:
@@ -247,36 +247,12 @@ class NB201Body(nn.Module):
 # ---------------------------------------------------------------- search network
 
 
-class NB201MixedOp(nn.Module):
-    """Sum of the 5 ops of one edge weighted by softmax(α): ``[B, C, H, W] -> [B, C, H, W]``.
-
-    With ``skip_none`` the `none` op (all zeros) is not computed, which is exact.
-    """
-
-    def __init__(self, C: int, skip_none: bool = True) -> None:
-        super().__init__()
-        self.ops = nn.ModuleDict()  # keyed by op name: checkpoints do not depend on skip_none
-        self.op_index: list[int] = []  # column of α for each entry of self.ops
-        for k, name in enumerate(NB201_PRIMITIVES):
-            if skip_none and name == "none":
-                continue
-            self.ops[name] = NB201_OPS.build(name, C, 1, affine=False)
-            self.op_index.append(k)
-
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        out = None
-        for k, op in zip(self.op_index, self.ops.values()):
-            y = weights[k] * op(x)
-            out = y if out is None else out + y
-        return out
-
-
 class NB201SearchCell(nn.Module):
     """A cell with a mixed op on each of its 6 edges; ``weights`` is ``[6, 5]``."""
 
     def __init__(self, C: int, skip_none: bool = True) -> None:
         super().__init__()
-        self.edges = nn.ModuleList(NB201MixedOp(C, skip_none) for _ in EDGES)
+        self.edges = nn.ModuleList(MixedOp(NB201_OPS, C, 1, skip_none) for _ in EDGES)
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         nodes = [x]

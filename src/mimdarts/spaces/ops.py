@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import GenotypeError
@@ -90,6 +91,10 @@ class ReLUConvBN(nn.Sequential):
             nn.BatchNorm2d(C_out, affine=affine),
         )
 
+    def forward_activated(self, r: torch.Tensor) -> torch.Tensor:
+        """Forward for an input that already went through ReLU (shared across ops)."""
+        return self[2](self[1](r))
+
 
 class DilConv(nn.Sequential):
     """ReLU -> depthwise kxk (dilated) -> pointwise 1x1 -> BN."""
@@ -104,6 +109,10 @@ class DilConv(nn.Sequential):
             nn.BatchNorm2d(C_out, affine=affine),
         )
 
+    def forward_activated(self, r: torch.Tensor) -> torch.Tensor:
+        """Forward for an input that already went through ReLU (shared across ops)."""
+        return self[3](self[2](self[1](r)))
+
 
 class SepConv(nn.Sequential):
     """Two DilConv(dilation=1) blocks; only the first one is strided."""
@@ -114,6 +123,10 @@ class SepConv(nn.Sequential):
             DilConv(C_in, C_in, kernel, stride, padding, 1, affine),
             DilConv(C_in, C_out, kernel, 1, padding, 1, affine),
         )
+
+    def forward_activated(self, r: torch.Tensor) -> torch.Tensor:
+        """Forward for an input that already went through ReLU (shared across ops)."""
+        return self[1](self[0].forward_activated(r))
 
 
 class FactorizedReduce(nn.Module):
@@ -131,10 +144,49 @@ class FactorizedReduce(nn.Module):
         self.bn = nn.BatchNorm2d(C_out, affine=affine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu(x)
+        return self.forward_activated(self.relu(x))
+
+    def forward_activated(self, x: torch.Tensor) -> torch.Tensor:
+        """Forward for an input that already went through ReLU (shared across ops)."""
         # The second conv sees the input shifted by one pixel, so odd pixels are used too.
         shifted = nn.functional.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))
         return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+
+
+class MixedOp(nn.Module):
+    """Sum of all candidate ops of one edge weighted by softmax(α): the supernet's edge.
+
+    ``forward(x [B, C, H, W], weights [K]) -> [B, C, H/stride, W/stride]``. Search-time
+    shortcuts, both exact:
+    - ``skip_none``: the `none` op is not computed (its output is zero; its α still gets a
+      gradient through the softmax normalisation of the others);
+    - ``share_relu``: the ops that start with ReLU of the input (the convs, FactorizedReduce)
+      share one ReLU per edge instead of computing it, and its backward, each.
+    ``wrap(name, op)`` may decorate an op (DARTS adds BN after the pools of its search net).
+    """
+
+    def __init__(self, registry: OpRegistry, C: int, stride: int, skip_none: bool = True,
+                 share_relu: bool = True,
+                 wrap: Callable[[str, nn.Module], nn.Module] | None = None) -> None:
+        super().__init__()
+        self.ops = nn.ModuleDict()  # keyed by op name: checkpoints do not depend on skip_none
+        self.op_index: list[int] = []  # column of α for each entry of self.ops
+        for k, name in enumerate(registry.names):
+            if skip_none and name == "none":
+                continue
+            op = registry.build(name, C, stride, affine=False)
+            self.ops[name] = wrap(name, op) if wrap else op
+            self.op_index.append(k)
+        self.takes_activated = [share_relu and hasattr(op, "forward_activated")
+                                for op in self.ops.values()]
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        activated = F.relu(x) if any(self.takes_activated) else None
+        out = None
+        for k, op, pre in zip(self.op_index, self.ops.values(), self.takes_activated):
+            y = weights[k] * (op.forward_activated(activated) if pre else op(x))
+            out = y if out is None else out + y
+        return out
 
 
 # ---------------------------------------------------------------- DARTS space (order matters)
