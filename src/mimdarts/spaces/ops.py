@@ -184,8 +184,9 @@ class MixedOp(nn.Module):
         activated = F.relu(x) if any(self.takes_activated) else None
         out = None
         for k, op, pre in zip(self.op_index, self.ops.values(), self.takes_activated):
-            y = weights[k] * (op.forward_activated(activated) if pre else op(x))
-            out = y if out is None else out + y
+            y = op.forward_activated(activated) if pre else op(x)
+            # addcmul: out + w_k * y in one pass over memory instead of a product and a sum
+            out = weights[k] * y if out is None else torch.addcmul(out, weights[k], y)
         return out
 
 
