@@ -15,13 +15,13 @@ import ast
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..errors import GenotypeError
 from .ops import DARTS_OPS, DARTS_PRIMITIVES
+from .supernet import read_arch_file
 
 Edge = tuple[str, int]
 _FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
@@ -254,13 +254,8 @@ def load_genotype(spec: str) -> Genotype:
         return Genotype.parse(stripped)
     if stripped.startswith("{"):
         return Genotype.from_json(stripped)
-    path = Path(spec)
-    if path.is_dir():
-        path = path / "genotype.json"
-        if not path.is_file():
-            raise GenotypeError(f"run folder {spec!r} has no genotype.json")
-    if path.is_file():
-        text = path.read_text()
-        return Genotype.from_json(text) if text.lstrip().startswith("{") else Genotype.parse(text)
+    text = read_arch_file(spec)
+    if text is not None:
+        return Genotype.from_json(text) if text.startswith("{") else Genotype.parse(text)
     raise GenotypeError(f"genotype {spec!r} is not a known name ({', '.join(GENOTYPES)}), "
                         "an existing file or run folder, or a Genotype(...) / JSON text")

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -32,7 +31,7 @@ from torch import nn
 
 from ..errors import GenotypeError
 from .ops import NB201_OPS, NB201_PRIMITIVES, MixedOp, ReLUConvBN
-from .supernet import Supernet
+from .supernet import Supernet, read_arch_file
 
 if TYPE_CHECKING:
     from ..nasbench201 import NB201Result
@@ -185,13 +184,8 @@ def load_nb201_arch(spec: str) -> NB201Arch:
         return NB201Arch.parse(stripped)
     if stripped.startswith("{"):
         return NB201Arch.from_json(stripped)
-    path = Path(spec)
-    if path.is_dir():
-        path = path / "genotype.json"
-        if not path.is_file():
-            raise GenotypeError(f"run folder {spec!r} has no genotype.json")
-    if path.is_file():
-        text = path.read_text().strip()
+    text = read_arch_file(spec)
+    if text is not None:
         return NB201Arch.from_json(text) if text.startswith("{") else NB201Arch.parse(text)
     raise GenotypeError(f"{_short(spec)!r} is not a NAS-Bench-201 cell string ({FORMAT}), "
                         "nb201 genotype JSON, or an existing file or run folder")

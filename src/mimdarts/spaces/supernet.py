@@ -7,6 +7,7 @@ a new module plus one entry in :data:`mimdarts.spaces.SPACES`.
 from __future__ import annotations
 
 from abc import ABCMeta, abstractmethod
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
@@ -28,6 +29,19 @@ class Architecture(Protocol):
     def graph(self) -> dict[str, tuple[tuple[list[str], list[tuple[int, int, str]]], int]]:
         """Per cell: ((node names, (src, dst, op) edges), number of input nodes), to draw it."""
         ...
+
+
+def read_arch_file(spec: str) -> str | None:
+    """The text of an architecture file, or of a run folder's genotype.json; None if ``spec``
+    names neither (it may then be a name or an inline architecture)."""
+    from ..errors import GenotypeError
+
+    path = Path(spec)
+    if path.is_dir():
+        path = path / "genotype.json"
+        if not path.is_file():
+            raise GenotypeError(f"run folder {spec!r} has no genotype.json")
+    return path.read_text().strip() if path.is_file() else None
 
 
 class Supernet(nn.Module, metaclass=ABCMeta):
