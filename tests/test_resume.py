@@ -70,11 +70,14 @@ def checkpoint_at(run: Path) -> tuple[int, int] | None:
 
 
 def resume(command: str, run: Path) -> None:
-    """``mimdarts COMMAND --resume RUN`` without the slow-checkpoint testing aid."""
-    r = subprocess.run(cli(command, "--resume", str(run), "--no-progress",
-                           "--fault-checkpoint-delay", "0"),
-                       env=ENV, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
+    """``mimdarts COMMAND --resume RUN`` without the slow-checkpoint testing aid, in this
+    process (saves a start-up; the run's own config sets one thread, undone afterwards)."""
+    threads = torch.get_num_threads()
+    try:
+        assert main([command, "--resume", str(run), "--no-progress",
+                     "--fault-checkpoint-delay", "0"]) == 0
+    finally:
+        torch.set_num_threads(threads)
 
 
 def log_without_timing(run: Path) -> list[dict]:
@@ -136,7 +139,7 @@ def test_training_killed_mid_epoch_resumes_to_the_same_weights(tmp_path, referen
 
 def test_kill_while_a_checkpoint_is_written_keeps_the_previous_one(tmp_path, references):
     ref = references[0]
-    p = start(SEARCH, tmp_path, "run", "--checkpoint-every", "2", "--fault-checkpoint-delay", "1")
+    p = start(SEARCH, tmp_path, "run", "--checkpoint-every", "2", "--fault-checkpoint-delay", "0.5")
     run = tmp_path / "run"
     # The first checkpoint (step 2) is complete and the next one sits in its temporary file.
     kill_when(p, lambda: checkpoint_at(run) is not None and any(run.glob(".checkpoint.pt.*.tmp")))
@@ -183,10 +186,17 @@ def test_nan_loss_stops_training(tmp_path, capsys):
     assert not (tmp_path / "nan" / "checkpoint.pt").exists()
 
 
+@pytest.fixture(scope="module")
+def _finished(tmp_path_factory):
+    out = tmp_path_factory.mktemp("finished")
+    assert tiny_search(out, "done") == 0
+    return out / "done"
+
+
 @pytest.fixture
-def finished_search(tmp_path):
-    assert tiny_search(tmp_path, "done") == 0
-    return tmp_path / "done"
+def finished_search(_finished, tmp_path):
+    """A copy of a finished tiny search (1 epoch, 4 iterations) to damage."""
+    return Path(shutil.copytree(_finished, tmp_path / "done"))
 
 
 def test_truncated_checkpoint_is_refused(finished_search, capsys):
