@@ -28,10 +28,10 @@ TIMING = {"epoch_time_s", "images_per_s", "train_time_s", "eval_time_s"}
 
 # 4 iterations per epoch (64 + 64 images, batch 16), MIM-DARTS: masks, a decoder, both loaders.
 SEARCH = ["search", "--preset", "tiny", "--objective", "mim-darts", "--epochs", "2",
-          "--threads", "1", "--eval-images", "32", "--no-progress"]
+          "--threads", "1", "--eval-images", "32", "--device", "cpu", "--no-progress"]
 # 8 steps per epoch (256 images, batch 32), drop-path and cutout drawing random numbers.
 TRAIN = ["train", "--preset", "train-tiny", "--epochs", "2", "--drop-path", "0.2",
-         "--test-images", "64", "--threads", "1", "--no-progress"]
+         "--test-images", "64", "--threads", "1", "--device", "cpu", "--no-progress"]
 
 
 def cli(*args: str) -> list[str]:
@@ -153,7 +153,7 @@ def test_kill_while_a_checkpoint_is_written_keeps_the_previous_one(tmp_path, ref
 
 
 def tiny_search(tmp_path: Path, name: str, *extra: str) -> int:
-    return main(["search", "--preset", "tiny", "--no-progress", "--eval-images", "16",
+    return main(["search", "--preset", "tiny", "--no-progress", "--eval-images", "16", "--device", "cpu",
                  "--out-dir", str(tmp_path), "--run-name", name, *extra])
 
 
@@ -177,7 +177,7 @@ def test_nan_loss_stops_the_search_and_keeps_the_last_good_checkpoint(tmp_path, 
 
 
 def test_nan_loss_stops_training(tmp_path, capsys):
-    code = main(["train", "--preset", "train-tiny", "--no-progress", "--test-images", "32",
+    code = main(["train", "--preset", "train-tiny", "--no-progress", "--test-images", "32", "--device", "cpu",
                  "--fault-nan-step", "5", "--out-dir", str(tmp_path), "--run-name", "nan"])
     assert code == 2
     err = one_line_error(capsys)
@@ -211,7 +211,7 @@ def test_truncated_checkpoint_is_refused(finished_search, capsys):
 def test_checkpoint_of_another_space_or_config_is_refused(finished_search, tmp_path, capsys):
     run = finished_search
     assert main(["search", "--preset", "nb201-tiny", "--no-progress", "--eval-images", "16",
-                 "--out-dir", str(tmp_path), "--run-name", "nb"]) == 0
+                 "--device", "cpu", "--out-dir", str(tmp_path), "--run-name", "nb"]) == 0
     mine = (run / "checkpoint.pt").read_bytes()
     shutil.copy(tmp_path / "nb" / "checkpoint.pt", run / "checkpoint.pt")
     assert main(["search", "--resume", str(run), "--no-progress"]) == 2
