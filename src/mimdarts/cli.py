@@ -42,6 +42,15 @@ def add_config_flags(p: argparse.ArgumentParser, root: type = SearchConfig,
                            help=f"{section}.{name} (default {getattr(defaults, name)!r})")
 
 
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue the run in RUN_DIR from its checkpoint.pt, with its own "
+                        "config.yaml (flags may change only settings that change no result: "
+                        "threads, log_every, checkpoint_every, data_dir...)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
 def config_overrides(ns: argparse.Namespace) -> dict[str, Any]:
     return {k[5:]: v for k, v in vars(ns).items() if k.startswith("cfg__") and v is not None}
 
@@ -55,8 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Bi-level DARTS search. With no arguments: the offline "
                                    f"'{DEFAULT_PRESET}' preset on the bundled CIFAR-10 sample.")
     add_config_flags(p)
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_run_flags(p)
 
     p = sub.add_parser("config", help="print the resolved config as YAML (a config file template)")
     add_config_flags(p)
@@ -69,8 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    f"'{DEFAULT_TRAIN_PRESET}' preset on the bundled CIFAR-10 "
                                    "sample. Distributed: torchrun --nproc_per_node N -m mimdarts train ...")
     add_config_flags(p, TrainConfig, default_preset=DEFAULT_TRAIN_PRESET)
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_run_flags(p)
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved config as YAML and exit (a config file template)")
 
@@ -125,8 +132,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _resolve(ns: argparse.Namespace, root: type = SearchConfig, presets: dict = PRESETS,
              default_preset: str = DEFAULT_PRESET):
+    if getattr(ns, "resume", None) is not None:
+        return _resume_config(ns, root, presets)
     preset = ns.preset if ns.preset is not None else (None if ns.config else default_preset)
     return resolve_config(preset, ns.config, config_overrides(ns), root=root, presets=presets)
+
+
+def _resume_config(ns: argparse.Namespace, root: type, presets: dict):
+    """The config of the run folder being resumed (its config.yaml), plus any flags."""
+    from pathlib import Path
+
+    from .errors import ConfigError
+    from .rundir import RunDir
+    if ns.overwrite:
+        raise ConfigError("--resume continues a run folder and --overwrite replaces one; "
+                          "give only one of them")
+    if ns.preset is not None or ns.config is not None:
+        raise ConfigError("--resume takes its settings from RUN_DIR/config.yaml; "
+                          "do not give --preset or --config with it")
+    run = RunDir.open(Path(ns.resume))
+    return resolve_config(None, run.config_path, config_overrides(ns), root=root,
+                          presets=presets)
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -159,6 +185,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         from pathlib import Path
 
         from .report import build_tables, find_runs, to_csv, to_markdown, write_pictures
+        from .rundir import atomic_write_text
         runs, unfinished = find_runs(ns.runs)
         tables = build_tables(runs)
         md = to_markdown(tables, unfinished)
@@ -166,8 +193,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         if ns.out:
             out = Path(ns.out)
             out.mkdir(parents=True, exist_ok=True)
-            (out / "report.md").write_text(md)
-            (out / "report.csv").write_text(to_csv(tables))
+            atomic_write_text(out / "report.md", md)
+            atomic_write_text(out / "report.csv", to_csv(tables))
             if not ns.no_pictures:
                 for path in write_pictures(runs, out):
                     print(f"wrote {path}")
@@ -187,7 +214,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         from .search import search
         cfg = _resolve(ns)
         try:
-            result = search(cfg, overwrite=ns.overwrite, progress=not ns.no_progress)
+            result = search(cfg, overwrite=ns.overwrite, progress=not ns.no_progress,
+                            resume=ns.resume)
         finally:
             distributed.cleanup()
         if distributed.env_world()[0] == 0:  # torchrun: rank 0 reports
@@ -215,7 +243,8 @@ def _train(ns: argparse.Namespace) -> int:
         return 0
     load_architecture(cfg)  # a bad --genotype is reported before anything starts
     try:
-        result = train(cfg, overwrite=ns.overwrite, progress=not ns.no_progress)
+        result = train(cfg, overwrite=ns.overwrite, progress=not ns.no_progress,
+                       resume=ns.resume)
     finally:
         distributed.cleanup()
     if result.trainer.dist.is_main:

@@ -139,6 +139,10 @@ class RunConfig:
     channels_last: bool = True  # NHWC activations: faster convs on CPU and tensor cores
     dtype: str = "auto"  # autocast dtype: auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16
     eval_images: int = 512  # α-half images scored clean and transformed after each epoch; 0 = off
+    checkpoint_every: int = 0  # steps between mid-epoch checkpoints (--resume); 0 = epoch ends only
+    # Testing aids (fault injection), off by default:
+    fault_nan_step: int = 0  # make the loss NaN at this global step (1-based); 0 = never
+    fault_checkpoint_delay: float = 0.0  # seconds to sleep before a checkpoint's rename
 
     def __post_init__(self) -> None:
         _check(self.device in DEVICES or self.device.startswith("cuda:"),
@@ -148,6 +152,11 @@ class RunConfig:
         _check(self.dtype in ("auto", "fp32", "bf16"),
                f"dtype {self.dtype!r} is not known; choose auto, fp32 or bf16")
         _check(self.eval_images >= 0, f"eval_images must be >= 0 (0 = off), got {self.eval_images}")
+        _check(self.checkpoint_every >= 0,
+               f"checkpoint_every must be >= 0 steps (0 = epoch ends only), got {self.checkpoint_every}")
+        _check(self.fault_nan_step >= 0, f"fault_nan_step must be >= 0 (0 = off), got {self.fault_nan_step}")
+        _check(self.fault_checkpoint_delay >= 0,
+               f"fault_checkpoint_delay must be >= 0 seconds, got {self.fault_checkpoint_delay}")
         _check("/" not in self.run_name and self.run_name not in (".", ".."),
                f"run_name must be a plain folder name, got {self.run_name!r}")
 

@@ -19,3 +19,7 @@ class DataError(MimdartsError):
 
 class RunDirError(MimdartsError):
     """A run folder cannot be created, written or read."""
+
+
+class DivergenceError(MimdartsError):
+    """The loss became NaN or infinite; the run stopped and kept its last good checkpoint."""

@@ -136,7 +136,12 @@ def plot_patch_ratio(points: list[dict[str, float]], metric: str, path: str | Pa
 
 
 def _save(fig: plt.Figure, path: str | Path) -> Path:
+    import io
+
+    from .rundir import atomic_write_bytes
     path = Path(path)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    buf = io.BytesIO()  # encoded in memory, then written atomically (disk full: no half PNG)
+    fig.savefig(buf, format=path.suffix.lstrip(".") or "png", dpi=120, bbox_inches="tight")
     plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
     return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,25 +14,64 @@ import torch
 from .errors import RunDirError
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def _fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable (best effort: not every platform allows it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes, keep_previous: Path | None = None,
+                       delay_s: float = 0.0) -> None:
     """Write ``data`` to ``path`` via a temporary file, fsync and rename.
 
     A reader sees either the old file or the complete new one, never a half-written one;
-    on failure (disk full...) the temporary file is removed and the old file is untouched.
+    on failure (disk full...) the temporary file is removed, the old file is untouched and a
+    :class:`RunDirError` says why. ``keep_previous``: first make the old ``path`` (if any) also
+    available under this name (``path`` itself is never missing). ``delay_s``: a testing aid,
+    a sleep between the complete temporary file and the rename.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        if keep_previous is not None and path.is_file():
+            _keep_copy(path, Path(keep_previous))
+        if delay_s > 0:
+            time.sleep(delay_s)
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         if isinstance(e, OSError):
             raise RunDirError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
         raise
+
+
+def _keep_copy(src: Path, dst: Path) -> None:
+    """Atomically make ``dst`` a copy of ``src`` (a hard link where the filesystem allows)."""
+    tmp = dst.with_name(f".{dst.name}.link.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        atomic_write_bytes(dst, src.read_bytes())
+        return
+    os.replace(tmp, dst)
+    tmp.unlink(missing_ok=True)  # rename is a no-op when both already name the same file
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -56,13 +96,28 @@ class RunDir:
         try:
             p.mkdir(parents=True, exist_ok=True)
             if overwrite:
-                for name in ("log.jsonl", "genotype.json", "checkpoint.pt", "config.yaml"):
+                for name in ("log.jsonl", "genotype.json", "checkpoint.pt", "checkpoint.prev.pt",
+                             "config.yaml", "result.json", "summary.json", "meta.json"):
                     (p / name).unlink(missing_ok=True)
             probe = p / ".write-test"
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as e:
             raise RunDirError(f"cannot create run folder {str(p)!r}: {e.strerror or e}") from None
+        return cls(p)
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunDir:
+        """An existing run folder, to resume: it must hold a config.yaml and be writable."""
+        p = Path(path)
+        if not p.is_dir():
+            raise RunDirError(f"run folder {str(p)!r} does not exist (or is not a folder)")
+        if not (p / "config.yaml").is_file():
+            raise RunDirError(f"{str(p)!r} is not a run folder: it holds no config.yaml")
+        if not os.access(p, os.W_OK):
+            raise RunDirError(f"run folder {str(p)!r} is not writable")
+        for stale in p.glob(".*.tmp"):  # temporary files of a run killed while writing
+            stale.unlink(missing_ok=True)
         return cls(p)
 
     @property
@@ -81,41 +136,72 @@ class RunDir:
     def checkpoint_path(self) -> Path:
         return self.path / "checkpoint.pt"
 
+    @property
+    def previous_checkpoint_path(self) -> Path:
+        """The checkpoint before the current one, kept until a new one is complete."""
+        return self.path / "checkpoint.prev.pt"
+
     def write_text(self, name: str, text: str) -> None:
         atomic_write_text(self.path / name, text)
 
     def append_log(self, record: dict[str, Any]) -> None:
-        """Append one JSON line (flushed and fsynced, so a crash loses at most this line)."""
-        line = json.dumps(record, sort_keys=False) + "\n"
+        """Append one JSON line. The file is rewritten atomically, so a crash or a full disk
+        leaves the old log whole, never a half line (logs are small: one line per epoch)."""
+        line = (json.dumps(record, sort_keys=False) + "\n").encode()
         try:
-            with open(self.log_path, "a") as f:
-                f.write(line)
-                f.flush()
-                os.fsync(f.fileno())
+            old = self.log_path.read_bytes() if self.log_path.is_file() else b""
         except OSError as e:
-            raise RunDirError(f"cannot write {str(self.log_path)!r}: {e.strerror or e}") from None
+            raise RunDirError(f"cannot read {str(self.log_path)!r}: {e.strerror or e}") from None
+        atomic_write_bytes(self.log_path, old + line)
+
+    def truncate_log(self, lines: int) -> list[dict[str, Any]]:
+        """Keep the first ``lines`` lines of the log (those a checkpoint has seen) and return
+        them as records; lines written after that checkpoint are dropped."""
+        text = self.log_path.read_text() if self.log_path.is_file() else ""
+        kept = text.splitlines(keepends=True)[:lines]
+        if len(kept) < lines:
+            raise RunDirError(f"{str(self.log_path)!r} has {len(kept)} lines but the checkpoint "
+                              f"was written after {lines}; the log was truncated or replaced")
+        new = "".join(kept)
+        if new != text:
+            atomic_write_text(self.log_path, new)
+        try:
+            return [json.loads(line) for line in kept]
+        except json.JSONDecodeError:
+            raise RunDirError(f"{str(self.log_path)!r} holds a line that is not JSON") from None
 
     def read_log(self) -> list[dict[str, Any]]:
         if not self.log_path.is_file():
             return []
         return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.strip()]
 
-    def save_checkpoint(self, state: dict[str, Any]) -> None:
-        """Atomically save a checkpoint of tensors, numbers and strings (weights_only-safe)."""
+    def save_checkpoint(self, state: dict[str, Any], delay_s: float = 0.0) -> None:
+        """Atomically save a checkpoint of tensors, numbers and strings (weights_only-safe);
+        the one it replaces stays as checkpoint.prev.pt. ``delay_s``: a testing aid (a sleep
+        before the rename, to kill a run while it writes)."""
         import io
         buf = io.BytesIO()
         torch.save(state, buf)
-        atomic_write_bytes(self.checkpoint_path, buf.getvalue())
+        atomic_write_bytes(self.checkpoint_path, buf.getvalue(),
+                           keep_previous=self.previous_checkpoint_path, delay_s=delay_s)
 
     def load_checkpoint(self, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+        """The checkpoint, read with ``weights_only=True``; a clear error if it is missing or
+        unreadable (never a silent fresh start)."""
         p = self.checkpoint_path
+        prev = self.previous_checkpoint_path
+        hint = (f"; the previous one is {str(prev)!r} (move it to checkpoint.pt to resume from it)"
+                if prev.is_file() else "")
         if not p.is_file():
-            raise RunDirError(f"no checkpoint in {str(self.path)!r}")
+            raise RunDirError(f"no checkpoint in {str(self.path)!r}{hint}")
         try:
-            return torch.load(p, map_location=map_location, weights_only=True)
+            state = torch.load(p, map_location=map_location, weights_only=True)
         except Exception as e:
             raise RunDirError(f"checkpoint {str(p)!r} is unreadable (truncated or corrupted?): "
-                              f"{type(e).__name__}") from None
+                              f"{type(e).__name__}{hint}") from None
+        if not isinstance(state, dict):
+            raise RunDirError(f"checkpoint {str(p)!r} does not hold a mimdarts checkpoint")
+        return state
 
 
 def run_metadata(seed: int, device: str) -> dict[str, Any]:

@@ -110,6 +110,29 @@ class DeviceLoader:
         self.order_generator = (self.generator if world_size == 1
                                 else torch.Generator(device=device).manual_seed(seed))
         self.channels_last = False  # yield NHWC-strided batches (set by the search loop)
+        # Where the current pass stands (for checkpoints): its order and the batches handed out.
+        self._order: torch.Tensor | None = None
+        self.position = 0  # batches of the current pass already yielded
+        self._resume = False  # the next iteration continues a restored pass
+
+    def state_dict(self) -> dict[str, object]:
+        """The generators, the current pass's order and position: enough to continue the
+        stream exactly where it stands (tensors and ints only, ``weights_only``-safe)."""
+        state: dict[str, object] = {"generator": self.generator.get_state(),
+                                    "position": self.position, "order": self._order}
+        if self.order_generator is not self.generator:
+            state["order_generator"] = self.order_generator.get_state()
+        return state
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        """Restore :meth:`state_dict`: the next batch is the one the saved loader would give."""
+        self.generator.set_state(state["generator"])
+        if "order_generator" in state and self.order_generator is not self.generator:
+            self.order_generator.set_state(state["order_generator"])
+        order = state["order"]
+        self._order = None if order is None else order.to(self.device)
+        self.position = int(state["position"])
+        self._resume = True
 
     @property
     def shard_size(self) -> int:
@@ -127,7 +150,8 @@ class DeviceLoader:
     def num_images(self) -> int:
         return len(self.labels)
 
-    def __iter__(self) -> Iterator[Batch]:
+    def _draw_order(self) -> torch.Tensor:
+        """This rank's order of a new pass ``[shard_size]`` (a fresh permutation in training)."""
         n = len(self.labels)
         if self.train:
             order = torch.randperm(n, generator=self.order_generator, device=self.device)
@@ -135,7 +159,18 @@ class DeviceLoader:
             order = torch.arange(n, device=self.device)
         if self.world_size > 1:
             order = order[self.rank::self.world_size][:self.shard_size]
-        for i in range(len(self)):
+        return order
+
+    def __iter__(self) -> Iterator[Batch]:
+        """A new pass; right after :meth:`load_state_dict`, the rest of the restored pass."""
+        resume, self._resume = self._resume, False
+        if not resume or self._order is None or self.position >= len(self):
+            self._order, self.position = self._draw_order(), 0
+        order = self._order
+        while self.position < len(self):
+            i = self.position
+            # counted before the yield: a checkpoint taken after this batch resumes at the next
+            self.position += 1
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
             x = self.images[idx]
             if self.train:
@@ -162,18 +197,53 @@ class DeviceLoader:
             yield x, self.labels[i:j]
 
 
+class _PassSampler(torch.utils.data.Sampler):
+    """The indices of one pass: a permutation drawn from ``generator`` (``shuffle``), the
+    order of ``inner`` (a DistributedSampler) or ``0..n-1``; the first ``skip`` are left out
+    once (a resumed pass). Drawn in the main process at the start of every pass."""
+
+    def __init__(self, n: int, shuffle: bool, generator: torch.Generator, inner=None) -> None:
+        self.n, self.shuffle, self.generator, self.inner = n, shuffle, generator, inner
+        self.skip = 0
+
+    def __len__(self) -> int:
+        return len(self.inner) if self.inner is not None else self.n
+
+    def __iter__(self) -> Iterator[int]:
+        if self.inner is not None:
+            idx = list(self.inner)
+        elif self.shuffle:
+            idx = torch.randperm(self.n, generator=self.generator).tolist()
+        else:
+            idx = list(range(self.n))
+        skip, self.skip = self.skip, 0
+        return iter(idx[skip:])
+
+
 class FolderLoader:
-    """A torch DataLoader (worker processes, host transforms) behind the same interface."""
+    """A torch DataLoader (worker processes, host transforms) behind the same interface.
+
+    The order of every pass comes from the loader's own generator (or a DistributedSampler's
+    seed and pass number), so a checkpoint can restore the order and the position in a pass
+    exactly; the host-side random transforms run in worker processes whose random state is
+    not captured, so a resumed pass sees the same images in the same order, not bit-identical
+    augmentations.
+    """
 
     def __init__(self, dataset, batch_size: int, device: torch.device, train: bool = True,
                  workers: int = 4, seed: int = 0, sampler=None) -> None:
-        g = torch.Generator().manual_seed(seed)
+        self.order_generator = torch.Generator().manual_seed(seed)
         self.device = device
         self.channels_last = False
+        self.batch_size, self.workers = batch_size, workers
         self.passes = 0  # reshuffles a DistributedSampler differently at every pass
+        self.position = 0  # batches of the current pass already yielded
+        self._pass_start = self.order_generator.get_state()  # the order generator at pass start
+        self._resume = False
+        self.sampler = _PassSampler(len(dataset), train, self.order_generator, sampler)
         self.loader = torch.utils.data.DataLoader(
-            dataset, batch_size=batch_size, shuffle=train and sampler is None, sampler=sampler,
-            drop_last=train, num_workers=workers, generator=g,
+            dataset, batch_size=batch_size, sampler=self.sampler, drop_last=train,
+            num_workers=workers, generator=torch.Generator().manual_seed(seed + 1),
             pin_memory=device.type == "cuda", persistent_workers=workers > 0)
 
     def __len__(self) -> int:
@@ -183,13 +253,33 @@ class FolderLoader:
     def num_images(self) -> int:
         return len(self.loader.dataset)
 
+    def state_dict(self) -> dict[str, object]:
+        """The pass number, the order generator at the pass's start and the position in it."""
+        return {"passes": self.passes, "position": self.position, "pass_start": self._pass_start}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        """Restore :meth:`state_dict`: the next pass continues the saved one."""
+        self.passes, self.position = int(state["passes"]), int(state["position"])
+        self._pass_start = state["pass_start"]
+        self._resume = True
+
     def __iter__(self) -> Iterator[Batch]:
+        """A new pass; right after :meth:`load_state_dict`, the rest of the restored pass."""
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
-        sampler = self.loader.sampler
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(self.passes)
-        self.passes += 1
+        resume, self._resume = self._resume, False
+        inner = self.sampler.inner
+        if resume and self.passes > 0 and self.position < len(self):
+            self.order_generator.set_state(self._pass_start)  # redraw the same order
+            self.sampler.skip = self.position * self.batch_size
+            pass_index = self.passes - 1
+        else:
+            self._pass_start = self.order_generator.get_state()
+            self.position, pass_index = 0, self.passes
+            self.passes += 1
+        if hasattr(inner, "set_epoch"):
+            inner.set_epoch(pass_index)
         for x, y in self.loader:
+            self.position += 1
             yield (x.to(self.device, non_blocking=True, memory_format=fmt),
                    y.to(self.device, non_blocking=True))
 
@@ -198,10 +288,12 @@ class FolderLoader:
             yield from self
 
     def head(self, n: int) -> Iterator[Batch]:
-        """About ``n`` images of one pass (with the loader's own transforms)."""
-        seen = 0
-        for x, y in self:
-            if seen >= n:
-                break
-            seen += len(y)
-            yield x, y
+        """The first ``n`` images in order (with the loader's own transforms), through a
+        separate loader: the shared one may be in the middle of a pass (the α stream)."""
+        ds = self.loader.dataset
+        first = torch.utils.data.Subset(ds, range(min(n, len(ds))))
+        loader = torch.utils.data.DataLoader(first, batch_size=self.batch_size,
+                                             num_workers=min(self.workers, 2))
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        for x, y in loader:
+            yield x.to(self.device, memory_format=fmt), y.to(self.device)

@@ -6,7 +6,7 @@ import json
 import random
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +19,8 @@ from tqdm import tqdm
 from .. import distributed
 from ..config import SearchConfig
 from ..data import DatasetInfo, DeviceLoader, FolderLoader, build_search_loaders
-from ..errors import ConfigError
+from ..errors import ConfigError, RunDirError
+from ..resume import DivergenceGuard, capture_rng, check_checkpoint, restore_rng
 from ..rundir import RunDir, run_metadata
 from ..spaces import Architecture, Supernet, get_space
 from .architect import Architect, Regularizer
@@ -68,10 +69,21 @@ class Searcher:
     epoch: int = 0  # completed epochs
     dist: distributed.Dist = field(default_factory=distributed.Dist)  # data-parallel rank
     a_stream: Iterator = field(init=False)
+    step: int = 0  # iterations done in the current epoch
+    meter: _Meter = field(init=False)  # the current epoch's sums so far
+    guard: DivergenceGuard = field(init=False)
 
     def __post_init__(self) -> None:
-        # One persistent iterator over the α half: never rebuilt per step.
+        # One persistent iterator over the α half: never rebuilt per step. It starts lazily,
+        # so restoring the α loader's state before the first step continues its stream.
         self.a_stream = self.a_loader.forever()
+        self.meter = _Meter()
+        self.guard = DivergenceGuard(self.device)
+
+    @property
+    def global_step(self) -> int:
+        """Iterations done since the start of the run."""
+        return self.epoch * len(self.w_loader) + self.step
 
     @property
     def w_params(self) -> list[torch.nn.Parameter]:
@@ -128,6 +140,13 @@ class _Meter:
         if res.logits is not None:
             self.add(f"{prefix}_acc", accuracy(res.logits, res.labels) * (100.0 / n), n)
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"sums": dict(self.sums), "counts": dict(self.counts)}
+
+    def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
+        self.sums = {k: v.to(device) for k, v in state["sums"].items()}
+        self.counts = dict(state["counts"])
+
     def means(self) -> dict[str, float]:
         if not self.sums:
             return {}
@@ -169,16 +188,26 @@ def evaluate(s: Searcher) -> dict[str, float]:
     return out
 
 
+def poisoned(res: LossResult) -> LossResult:
+    """``res`` with a NaN loss and terms (the ``fault_nan_step`` testing aid)."""
+    nan = float("nan")
+    return LossResult(res.loss * nan, {k: v * nan for k, v in res.terms.items()},
+                      res.logits, res.labels)
+
+
 def search_iteration(s: Searcher, x: torch.Tensor, y: torch.Tensor, xa: torch.Tensor,
-                     ya: torch.Tensor, lr: float, regularizer: Regularizer | None = None
-                     ) -> tuple[LossResult, LossResult]:
-    """One bi-level iteration: an α step on (xa, ya), then a w step on (x, y)."""
+                     ya: torch.Tensor, lr: float, regularizer: Regularizer | None = None,
+                     fault: bool = False) -> tuple[LossResult, LossResult]:
+    """One bi-level iteration: an α step on (xa, ya), then a w step on (x, y).
+    ``fault``: make the w loss NaN (a testing aid)."""
     train = s.objective.prepare(x, y)
     val = s.objective.prepare(xa, ya)
     a_res = s.architect.step(train, val, lr, regularizer)
     s.w_optimizer.zero_grad(set_to_none=True)
     with s.architect.autocast():
         res = s.objective.loss(s.model, train)
+    if fault:
+        res = poisoned(res)
     # Only w needs gradients here: α's are not accumulated by this backward.
     torch.autograd.backward(res.loss, inputs=s.w_params)
     s.dist.average_gradients(s.w_params)  # no-op on one process
@@ -188,26 +217,38 @@ def search_iteration(s: Searcher, x: torch.Tensor, y: torch.Tensor, xa: torch.Te
     return res, a_res
 
 
-def train_epoch(s: Searcher, bar: tqdm | None = None) -> dict[str, float]:
-    """One epoch over the w half; returns mean losses/accuracies of both steps."""
+def train_epoch(s: Searcher, bar: tqdm | None = None,
+                on_step: Callable[[Searcher], None] | None = None) -> dict[str, float]:
+    """The rest of the current epoch over the w half (all of it unless resumed mid-epoch);
+    returns mean losses/accuracies of both steps. ``on_step(s)`` runs after every iteration
+    (mid-epoch checkpoints)."""
     cfg = s.cfg
     lr = cosine_lr(s.epoch, cfg.optim.epochs, cfg.optim.w_lr, cfg.optim.w_lr_min)
     for g in s.w_optimizer.param_groups:
         g["lr"] = lr
     s.model.train()
     s.objective.train()
-    meter = _Meter()
     regularizer = arch_regularizer(s)
-    for step, (x, y) in enumerate(s.w_loader):
+    for x, y in s.w_loader:  # a restored loader continues its pass at step s.step
         xa, ya = next(s.a_stream)
-        res, a_res = search_iteration(s, x, y, xa, ya, lr, regularizer)
-        meter.add_result("train", res, len(y))
-        meter.add_result("val", a_res, len(ya))
+        step = s.global_step + 1  # 1-based, counted over the run
+        res, a_res = search_iteration(s, x, y, xa, ya, lr, regularizer,
+                                      fault=step == cfg.run.fault_nan_step)
+        s.meter.add_result("train", res, len(y))
+        s.meter.add_result("val", a_res, len(ya))
+        s.guard.update(step, {"train_loss": res.loss,
+                              **{f"train_{k}": v for k, v in res.terms.items()},
+                              "val_loss": a_res.loss,
+                              **{f"val_{k}": v for k, v in a_res.terms.items()}})
+        s.step += 1
         if bar is not None:
             bar.update((len(y) + len(ya)) * s.dist.world_size)
-            if (step + 1) % cfg.run.log_every == 0:
+            if s.step % cfg.run.log_every == 0:
                 bar.set_postfix(loss=f"{res.loss.item():.3f}", refresh=False)
-    out = meter.means()
+        if on_step is not None:
+            on_step(s)
+    out = s.meter.means()
+    s.meter, s.step = _Meter(), 0
     out["lr"] = lr
     return out
 
@@ -220,18 +261,56 @@ def _run_name(cfg: SearchConfig) -> str:
             f"-s{cfg.run.seed}-{stamp}")
 
 
-def checkpoint_state(s: Searcher, arch: Architecture) -> dict[str, Any]:
-    """A plain dict of tensors, numbers and JSON strings (loadable with weights_only=True)."""
+CHECKPOINT_FORMAT = "mimdarts-search-v1"
+
+
+def checkpoint_state(s: Searcher, arch: Architecture, log_lines: int = 0,
+                     epoch_elapsed_s: float = 0.0) -> dict[str, Any]:
+    """A plain dict of tensors, numbers and JSON strings (loadable with weights_only=True):
+    weights, α, objective, optimizers, and under ``resume`` every random state, both loaders'
+    positions, the epoch's partial sums and how many log lines precede this checkpoint."""
     return {
-        "format": "mimdarts-search-v1",
+        "format": CHECKPOINT_FORMAT,
         "epoch": s.epoch,
+        "step": s.step,
         "config": s.cfg.to_json(),
         "genotype": json.dumps(arch.to_dict()),
         "model": s.model.state_dict(),
         "objective": s.objective.state_dict(),
         "w_optimizer": s.w_optimizer.state_dict(),
         "a_optimizer": s.architect.optimizer.state_dict(),
+        "resume": {
+            "device": s.device.type,
+            "rng": capture_rng(s.device),
+            "objective_generator": s.objective.generator.get_state(),
+            "w_loader": s.w_loader.state_dict(),
+            "a_loader": s.a_loader.state_dict(),
+            "meter": s.meter.state_dict(),
+            "log_lines": log_lines,
+            "epoch_elapsed_s": epoch_elapsed_s,
+        },
     }
+
+
+def restore_searcher(s: Searcher, ckpt: dict[str, Any]) -> float:
+    """Load a :func:`checkpoint_state` into a freshly built searcher; returns the seconds
+    the interrupted epoch had already run."""
+    r = ckpt["resume"]
+    try:
+        s.model.load_state_dict(ckpt["model"])
+        s.objective.load_state_dict(ckpt["objective"])
+        s.w_optimizer.load_state_dict(ckpt["w_optimizer"])
+        s.architect.optimizer.load_state_dict(ckpt["a_optimizer"])
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise RunDirError(f"the checkpoint does not fit this run's model: "
+                          f"{str(e).splitlines()[0][:200]}") from None
+    restore_rng(r["rng"], s.device)
+    s.objective.generator.set_state(r["objective_generator"])
+    s.w_loader.load_state_dict(r["w_loader"])
+    s.a_loader.load_state_dict(r["a_loader"])
+    s.meter.load_state_dict(r["meter"], s.device)
+    s.epoch, s.step = int(ckpt["epoch"]), int(ckpt["step"])
+    return float(r["epoch_elapsed_s"])
 
 
 @dataclass
@@ -241,30 +320,76 @@ class SearchResult:
     history: list[dict[str, Any]]
 
 
-def search(cfg: SearchConfig, overwrite: bool = False, progress: bool = True,
-           write: bool = True) -> SearchResult:
-    """Run a whole search; with ``write`` every epoch is logged to a new run folder."""
-    s = build_searcher(cfg)
-    write = write and s.dist.is_main  # distributed: only rank 0 writes
-    run = RunDir.create(Path(cfg.run.out_dir) / _run_name(cfg), overwrite) if write else None
-    if run is not None:
+def _open_run(cfg: SearchConfig, s: Searcher, overwrite: bool, resume: str | Path | None
+              ) -> tuple[RunDir, list[dict[str, Any]], float]:
+    """A new run folder, or the resumed one with its state loaded: (run, log so far, seconds
+    the current epoch had run)."""
+    if resume is None:
+        run = RunDir.create(Path(cfg.run.out_dir) / _run_name(cfg), overwrite)
         run.write_text("config.yaml", cfg.to_yaml())
         run.write_text("meta.json", json.dumps(run_metadata(cfg.run.seed, str(s.device)), indent=1))
+        return run, [], 0.0
+    run = RunDir.open(resume)
+    ckpt = run.load_checkpoint()
+    check_checkpoint(ckpt, cfg, CHECKPOINT_FORMAT, str(run.checkpoint_path), s.device)
+    elapsed = restore_searcher(s, ckpt)
+    history = run.truncate_log(int(ckpt["resume"]["log_lines"]))
+    return run, history, elapsed
+
+
+def search(cfg: SearchConfig, overwrite: bool = False, progress: bool = True,
+           write: bool = True, resume: str | Path | None = None) -> SearchResult:
+    """Run a whole search; with ``write`` every epoch is logged to a new run folder.
+
+    ``resume``: a run folder whose checkpoint.pt to continue from (``cfg`` must be the
+    run's config, up to fields that change nothing computed); the run then ends exactly
+    as the uninterrupted run would have. Raises :class:`DivergenceError` when the loss
+    becomes NaN or infinite, keeping the last good checkpoint.
+    """
+    if resume is not None and overwrite:
+        raise ConfigError("--resume continues a run folder and --overwrite replaces one; "
+                          "give only one of them")
+    s = build_searcher(cfg)
+    if resume is not None and s.dist.enabled:
+        raise ConfigError("--resume continues single-process runs only (the other ranks' "
+                          "random states are not saved)")
+    write = (write or resume is not None) and s.dist.is_main  # distributed: only rank 0 writes
+    run, history, elapsed = _open_run(cfg, s, overwrite, resume) if write else (None, [], 0.0)
     steps = len(s.w_loader)
     images_per_step = 2 * cfg.optim.batch_size  # an α batch and a w batch
     bar = tqdm(total=cfg.optim.epochs * steps * images_per_step,
+               initial=s.global_step * images_per_step,
                disable=not (progress and s.dist.is_main),
                unit="img", dynamic_ncols=True, file=sys.stderr, desc="search")
-    history: list[dict[str, Any]] = []
     arch = s.model.genotype()
+
+    def kept() -> str:
+        if run is None or not run.checkpoint_path.is_file():
+            return "no checkpoint was written"
+        return f"the last good checkpoint {str(run.checkpoint_path)!r} is kept"
+
+    t0 = 0.0
+
+    def on_step(s: Searcher) -> None:
+        every = cfg.run.checkpoint_every
+        if not every or s.global_step % every or s.step == steps:
+            return  # the epoch's end writes its own checkpoint
+        s.guard.check(steps, kept())  # never save a diverged state
+        if run is not None:
+            run.save_checkpoint(checkpoint_state(s, s.model.genotype(), len(history),
+                                                 time.perf_counter() - t0),
+                                cfg.run.fault_checkpoint_delay)
+
     try:
         while s.epoch < cfg.optim.epochs:
             bar.set_description(f"epoch {s.epoch + 1}/{cfg.optim.epochs}")
-            t0 = time.perf_counter()
-            metrics = s.dist.mean_dict(train_epoch(s, bar))
+            t0 = time.perf_counter() - elapsed  # a resumed epoch counts its earlier part
+            elapsed = 0.0
+            metrics = s.dist.mean_dict(train_epoch(s, bar, on_step))
             if s.device.type == "cuda":
                 torch.cuda.synchronize(s.device)  # once per epoch, for an honest epoch time
             dt = time.perf_counter() - t0
+            s.guard.check(steps, kept())
             s.epoch += 1
             metrics.update(evaluate(s))
             arch = s.model.genotype()
@@ -281,13 +406,16 @@ def search(cfg: SearchConfig, overwrite: bool = False, progress: bool = True,
             history.append(record)
             bar.set_postfix(loss=f"{metrics.get('train_loss', float('nan')):.3f}")
             if run is not None:
+                # Log first, checkpoint last: a checkpoint counts the log lines before it, and
+                # a resume drops any line written after the checkpoint it starts from.
                 run.append_log(record)
                 run.write_text("genotype.json", json.dumps(arch.to_dict(), indent=1))
-                run.save_checkpoint(checkpoint_state(s, arch))
                 every = cfg.objective.snapshot_every
                 if every and (s.epoch % every == 0 or s.epoch == cfg.optim.epochs):
                     x, y = next(iter(s.a_loader.head(8)))
                     s.objective.snapshot(s.model, x[:8], y[:8], run.path / f"recon_e{s.epoch:03d}.png")
+                run.save_checkpoint(checkpoint_state(s, arch, len(history)),
+                                    cfg.run.fault_checkpoint_delay)
     finally:
         bar.close()
     if run is not None:  # written last: its presence marks a finished run (sweeps skip those)

@@ -174,7 +174,11 @@ class ReconstructionObjective(Objective):
                  path: Path) -> bool:
         """Save a PNG grid: rows = input, what the net sees, reconstruction, recon pasted into
         the masked patches. Uses a fixed generator so successive snapshots are comparable."""
+        import io
+
         from torchvision.utils import save_image
+
+        from ..rundir import atomic_write_bytes
         was_training = model.training
         model.eval()
         self.eval()
@@ -186,7 +190,9 @@ class ReconstructionObjective(Objective):
         mean = torch.tensor(self.info.mean, device=images.device)[:, None, None]
         std = torch.tensor(self.info.std, device=images.device)[:, None, None]
         rows = [(t.float() * std + mean).clamp(0, 1) for t in (images, batch.inputs, recon, paste)]
-        save_image(torch.cat(rows), path, nrow=len(images), padding=1)
+        buf = io.BytesIO()  # encoded in memory, then written atomically (disk full: no half PNG)
+        save_image(torch.cat(rows), buf, format="png", nrow=len(images), padding=1)
+        atomic_write_bytes(Path(path), buf.getvalue())
         model.train(was_training)
         self.train(was_training)
         return True

@@ -18,7 +18,8 @@ import json
 import re
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from tqdm import tqdm
 
 from .. import distributed
 from ..data import DatasetInfo
+from ..errors import ConfigError, RunDirError
+from ..resume import DivergenceGuard, capture_rng, check_checkpoint, restore_rng
 from ..rundir import RunDir
 from ..search.loop import resolve_device, seed_everything
 from ..spaces import GENOTYPES, Architecture, get_space
@@ -69,10 +72,21 @@ class Trainer:
     params: int  # without the auxiliary head
     madds: int  # one image at cfg.data.image_size
     epoch: int = 0  # completed epochs
+    step: int = 0  # steps done in the current epoch
+    sums: torch.Tensor | None = None  # the current epoch's [loss sum, correct, images] so far
+    guard: DivergenceGuard = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.guard = DivergenceGuard(self.device)
 
     @property
     def device(self) -> torch.device:
         return self.dist.device
+
+    @property
+    def global_step(self) -> int:
+        """Steps done since the start of the run."""
+        return self.epoch * len(self.train_loader) + self.step
 
 
 def build_trainer(cfg: TrainConfig) -> Trainer:
@@ -105,8 +119,11 @@ def build_trainer(cfg: TrainConfig) -> Trainer:
                    params, madds)
 
 
-def train_epoch(t: Trainer, bar: tqdm | None = None) -> dict[str, float]:
-    """One pass over the training split; returns the epoch's mean loss and accuracy."""
+def train_epoch(t: Trainer, bar: tqdm | None = None,
+                on_step: Callable[[Trainer], None] | None = None) -> dict[str, float]:
+    """The rest of the current pass over the training split (all of it unless resumed
+    mid-epoch); returns the epoch's mean loss and accuracy. ``on_step(t)`` runs after every
+    step (mid-epoch checkpoints)."""
     o = t.cfg.optim
     lr = lr_at(t.epoch, o)
     for g in t.optimizer.param_groups:
@@ -115,28 +132,37 @@ def train_epoch(t: Trainer, bar: tqdm | None = None) -> dict[str, float]:
     t.model.drop_path_prob = drop
     t.net.train()
     dev = t.device
-    loss_sum = torch.zeros((), device=dev)
-    correct = torch.zeros((), device=dev)
-    seen = 0
-    for step, (x, y) in enumerate(t.train_loader):
+    if t.sums is None:
+        t.sums = torch.zeros(3, device=dev)  # loss sum, correct, images
+    for x, y in t.train_loader:  # a restored loader continues its pass at step t.step
+        step = t.global_step + 1  # 1-based, counted over the run
         logits, aux = t.net(x)
         loss = F.cross_entropy(logits, y, label_smoothing=o.label_smoothing)
+        terms = {"cls": loss.detach()}
         if aux is not None:  # also at weight 0, so DDP sees every parameter used
-            loss = loss + o.aux_weight * F.cross_entropy(aux, y, label_smoothing=o.label_smoothing)
+            aux_loss = F.cross_entropy(aux, y, label_smoothing=o.label_smoothing)
+            loss = loss + o.aux_weight * aux_loss
+            terms["aux"] = aux_loss.detach()
+        if step == t.cfg.run.fault_nan_step:  # testing aid: a diverged step
+            loss = loss * float("nan")
         t.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if o.grad_clip > 0:
             nn.utils.clip_grad_norm_(t.model.parameters(), o.grad_clip)
         t.optimizer.step()
-        loss_sum += loss.detach() * len(y)
-        correct += (logits.detach().argmax(1) == y).sum()
-        seen += len(y)
+        t.guard.update(step, {"loss": loss, **terms})
+        t.sums += torch.stack([loss.detach().float() * len(y),
+                               (logits.detach().argmax(1) == y).sum().float(),
+                               torch.tensor(float(len(y)), device=dev)])
+        t.step += 1
         if bar is not None:
             bar.update(len(y) * t.dist.world_size)
-            if (step + 1) % t.cfg.run.log_every == 0:
+            if t.step % t.cfg.run.log_every == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-    totals = torch.stack([loss_sum, correct, torch.tensor(float(seen), device=dev)])
-    loss_total, correct_total, n = t.dist.sum_(totals).tolist()
+        if on_step is not None:
+            on_step(t)
+    loss_total, correct_total, n = t.dist.sum_(t.sums).tolist()
+    t.sums, t.step = None, 0
     return {"lr": lr, "drop_path": drop, "train_loss": loss_total / n,
             "train_acc": 100.0 * correct_total / n}
 
@@ -159,18 +185,50 @@ def evaluate(t: Trainer) -> dict[str, float]:
     return {"test_loss": loss / n, "test_top1": 100.0 * top1 / n, "test_top5": 100.0 * top5 / n}
 
 
-def checkpoint_state(t: Trainer) -> dict[str, Any]:
-    """Tensors, numbers and JSON strings only (loadable with ``weights_only=True``)."""
+def checkpoint_state(t: Trainer, log_lines: int = 0, epoch_elapsed_s: float = 0.0
+                     ) -> dict[str, Any]:
+    """Tensors, numbers and JSON strings only (loadable with ``weights_only=True``): the
+    network, the optimizer, and under ``resume`` every random state, the training loader's
+    position, the epoch's partial sums and how many log lines precede this checkpoint."""
     return {
         "format": CHECKPOINT_FORMAT,
         "epoch": t.epoch,
+        "step": t.step,
         "network": t.cfg.model.network,
         "num_classes": t.info.num_classes,
         "config": t.cfg.to_json(),
         "genotype": json.dumps(t.arch.to_dict()),
         "model": t.model.state_dict(),
         "optimizer": t.optimizer.state_dict(),
+        "resume": {
+            "device": t.device.type,
+            "rng": capture_rng(t.device),
+            "train_loader": t.train_loader.state_dict(),
+            "sums": t.sums,
+            "log_lines": log_lines,
+            "epoch_elapsed_s": epoch_elapsed_s,
+        },
     }
+
+
+def restore_trainer(t: Trainer, ckpt: dict[str, Any]) -> float:
+    """Load a :func:`checkpoint_state` into a freshly built trainer; returns the seconds
+    the interrupted epoch had already run."""
+    r = ckpt["resume"]
+    if json.loads(ckpt["genotype"]) != t.arch.to_dict():  # e.g. a genotype file rewritten since
+        raise ConfigError(f"the genotype {t.cfg.model.genotype!r} names another cell than the "
+                          f"checkpoint's ({json.loads(ckpt['genotype'])}); restore it to resume")
+    try:
+        t.model.load_state_dict(ckpt["model"])
+        t.optimizer.load_state_dict(ckpt["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise RunDirError(f"the checkpoint does not fit this run's network: "
+                          f"{str(e).splitlines()[0][:200]}") from None
+    restore_rng(r["rng"], t.device)
+    t.train_loader.load_state_dict(r["train_loader"])
+    t.sums = None if r["sums"] is None else r["sums"].to(t.device)
+    t.epoch, t.step = int(ckpt["epoch"]), int(ckpt["step"])
+    return float(r["epoch_elapsed_s"])
 
 
 def _genotype_label(spec: str) -> str:
@@ -230,28 +288,74 @@ def _round(d: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 6) if isinstance(v, float) else v for k, v in d.items()}
 
 
-def train(cfg: TrainConfig, overwrite: bool = False, progress: bool = True,
-          write: bool = True) -> TrainResult:
-    """Train ``cfg.model.genotype`` from scratch; with ``write``, rank 0 fills a run folder."""
-    t_start = time.perf_counter()
-    t = build_trainer(cfg)
-    run = None
-    if write and t.dist.is_main:
+def _open_run(cfg: TrainConfig, t: Trainer, overwrite: bool, resume: str | Path | None
+              ) -> tuple[RunDir, list[dict[str, Any]], float]:
+    """A new run folder, or the resumed one with its state loaded: (run, log so far, seconds
+    the current epoch had run)."""
+    if resume is None:
         run = RunDir.create(Path(cfg.run.out_dir) / run_name(cfg), overwrite)
         run.write_text("config.yaml", cfg.to_yaml())
         run.write_text("genotype.json", json.dumps(t.arch.to_dict(), indent=1))
+        return run, [], 0.0
+    run = RunDir.open(resume)
+    ckpt = run.load_checkpoint()
+    check_checkpoint(ckpt, cfg, CHECKPOINT_FORMAT, str(run.checkpoint_path), t.device)
+    elapsed = restore_trainer(t, ckpt)
+    history = run.truncate_log(int(ckpt["resume"]["log_lines"]))
+    return run, history, elapsed
+
+
+def train(cfg: TrainConfig, overwrite: bool = False, progress: bool = True,
+          write: bool = True, resume: str | Path | None = None) -> TrainResult:
+    """Train ``cfg.model.genotype`` from scratch; with ``write``, rank 0 fills a run folder.
+
+    ``resume``: a run folder whose checkpoint.pt to continue from (``cfg`` must be the run's
+    config, up to fields that change nothing computed); the run then ends exactly as the
+    uninterrupted one would have. Raises :class:`DivergenceError` when the loss becomes NaN
+    or infinite, keeping the last good checkpoint.
+    """
+    if resume is not None and overwrite:
+        raise ConfigError("--resume continues a run folder and --overwrite replaces one; "
+                          "give only one of them")
+    t_start = time.perf_counter()
+    t = build_trainer(cfg)
+    if resume is not None and t.dist.enabled:
+        raise ConfigError("--resume continues single-process runs only (the other ranks' "
+                          "random states are not saved)")
+    run, history, elapsed = None, [], 0.0
+    if (write or resume is not None) and t.dist.is_main:
+        run, history, elapsed = _open_run(cfg, t, overwrite, resume)
     epochs = cfg.optim.epochs
     steps = len(t.train_loader)
     images = steps * cfg.optim.batch_size  # per epoch, all ranks together
-    bar = tqdm(total=epochs * images, disable=not (progress and t.dist.is_main), unit="img",
+    bar = tqdm(total=epochs * images, initial=t.global_step * cfg.optim.batch_size,
+               disable=not (progress and t.dist.is_main), unit="img",
                unit_scale=True, dynamic_ncols=True, file=sys.stderr, desc="train")
-    history: list[dict[str, Any]] = []
+
+    def kept() -> str:
+        if run is None or not run.checkpoint_path.is_file():
+            return "no checkpoint was written"
+        return f"the last good checkpoint {str(run.checkpoint_path)!r} is kept"
+
+    t0 = 0.0
+
+    def on_step(t: Trainer) -> None:
+        every = cfg.run.checkpoint_every
+        if not every or t.global_step % every or t.step == steps:
+            return  # the epoch's end writes its own checkpoint
+        t.guard.check(steps, kept())  # never save a diverged state
+        if run is not None:
+            run.save_checkpoint(checkpoint_state(t, len(history), time.perf_counter() - t0),
+                                cfg.run.fault_checkpoint_delay)
+
     try:
         while t.epoch < epochs:
             bar.set_description(f"epoch {t.epoch + 1}/{epochs}")
-            t0 = time.perf_counter()
-            metrics = train_epoch(t, bar)  # ends with a host sync (the reduced sums)
+            t0 = time.perf_counter() - elapsed  # a resumed epoch counts its earlier part
+            elapsed = 0.0
+            metrics = train_epoch(t, bar, on_step)  # ends with a host sync (the reduced sums)
             t1 = time.perf_counter()
+            t.guard.check(steps, kept())
             metrics.update(evaluate(t))
             t2 = time.perf_counter()
             t.epoch += 1
@@ -262,10 +366,12 @@ def train(cfg: TrainConfig, overwrite: bool = False, progress: bool = True,
             history.append(record)
             bar.set_postfix(loss=f"{metrics['train_loss']:.3f}", top1=f"{metrics['test_top1']:.2f}")
             if run is not None:
+                # Log first, checkpoint last: a checkpoint counts the log lines before it, and
+                # a resume drops any line written after the checkpoint it starts from.
                 run.append_log(record)
-                run.save_checkpoint(checkpoint_state(t))
                 run.write_text("summary.json", json.dumps(_summary(t, history, t_start), indent=1))
+                run.save_checkpoint(checkpoint_state(t, len(history)),
+                                    cfg.run.fault_checkpoint_delay)
     finally:
         bar.close()
     return TrainResult(_summary(t, history, t_start), history, run.path if run else None, t)
-

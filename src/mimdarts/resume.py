@@ -1,0 +1,136 @@
+"""What a run needs to stop and continue exactly: random states, config checks, divergence.
+
+A checkpoint holds, besides weights and optimizers, every random stream a run draws from
+(Python, NumPy, torch CPU and CUDA: :func:`capture_rng`), the data loaders' positions and
+the partial sums of the epoch's metrics, so a resumed run ends exactly as an uninterrupted
+one. :func:`check_config` refuses a checkpoint written by another config (or space);
+:class:`DivergenceGuard` watches the loss on the device and stops a run whose loss became
+NaN or infinite, naming the first bad step, before any checkpoint of that state is written.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import ConfigError, DivergenceError, RunDirError
+
+# Settings that do not change what a run computes: a resumed run may differ in these.
+# (`threads` changes float reduction order on CPU, so keep it equal for bit-identical runs.)
+IGNORED_FIELDS = frozenset({
+    "preset",  # informational
+    "out_dir", "run_name",  # the run folder is the one being resumed
+    "log_every", "threads", "checkpoint_every", "fault_checkpoint_delay",
+    "data_dir", "download", "workers",  # where the files are and how they are read
+    "snapshot_every",  # pictures only
+})
+
+
+def capture_rng(device: torch.device) -> dict[str, Any]:
+    """The global random states (Python, NumPy, torch CPU, and ``device``'s CUDA stream) as
+    tensors and numbers, loadable with ``torch.load(weights_only=True)``."""
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": {"version": version, "state": torch.tensor(internal, dtype=torch.int64),
+                   "gauss": gauss},
+        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "torch": torch.get_rng_state(),
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def restore_rng(state: Mapping[str, Any], device: torch.device) -> None:
+    """Undo :func:`capture_rng`."""
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["state"].tolist()), py["gauss"]))
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"],
+                         n["has_gauss"], n["cached"]))
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def check_checkpoint(ckpt: Mapping[str, Any], cfg: Any, fmt: str, path: str,
+                     device: torch.device) -> None:
+    """Refuse a checkpoint that the run ``cfg`` cannot continue: another kind of run, no
+    resume state, another config (any field that changes the math), another device type."""
+    if ckpt.get("format") != fmt:
+        raise RunDirError(f"checkpoint {path!r} has format {ckpt.get('format')!r}, not {fmt!r}; "
+                          "resume a run with the command that started it")
+    if "resume" not in ckpt:
+        raise RunDirError(f"checkpoint {path!r} holds no resume state (written by an older "
+                          "mimdarts); it can be exported or inspected, not resumed")
+    try:
+        saved = _flatten(json.loads(ckpt["config"]))
+    except (TypeError, ValueError):
+        raise RunDirError(f"checkpoint {path!r} holds no readable config") from None
+    now = _flatten(cfg.to_dict())
+    if saved.get("model.space", None) != now.get("model.space", None):
+        raise ConfigError(f"checkpoint {path!r} is from the {saved.get('model.space')!r} space, "
+                          f"but the run's config.yaml says {now.get('model.space')!r}")
+    diff = [k for k in sorted(set(saved) | set(now))
+            if k.split(".")[-1] not in IGNORED_FIELDS and saved.get(k) != now.get(k)]
+    if diff:
+        k = diff[0]
+        more = f" (and {len(diff) - 1} more)" if len(diff) > 1 else ""
+        raise ConfigError(f"checkpoint {path!r} was written with another config: {k}="
+                          f"{saved.get(k)!r} in the checkpoint, {now.get(k)!r} now{more}; "
+                          "a resumed run must keep its config.yaml")
+    saved_device = ckpt["resume"].get("device")
+    if saved_device != device.type:
+        raise ConfigError(f"checkpoint {path!r} was written on {saved_device}, this run would "
+                          f"use {device.type}; pass --device {saved_device}")
+
+
+class DivergenceGuard:
+    """Remembers, on the device, the first step whose loss terms were not all finite.
+
+    :meth:`update` costs a few tiny kernels and no host sync; :meth:`check` syncs once and
+    raises :class:`DivergenceError` naming the step and the terms' values there.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.bad_step = torch.full((), -1, dtype=torch.int64, device=device)  # -1: none yet
+        self.values: torch.Tensor | None = None  # the terms at the first bad step
+        self.names: list[str] = []
+
+    def update(self, step: int, terms: Mapping[str, torch.Tensor]) -> None:
+        """Record ``terms`` (scalar tensors) of global ``step`` if it is the first bad one."""
+        vals = torch.stack([v.detach().float().reshape(()) for v in terms.values()])
+        first = ~torch.isfinite(vals).all() & (self.bad_step < 0)
+        self.bad_step = torch.where(first, step, self.bad_step)
+        if self.values is None or self.values.shape != vals.shape:
+            self.values, self.names = torch.zeros_like(vals), list(terms)
+        self.values = torch.where(first, vals, self.values)
+
+    def check(self, steps_per_epoch: int, kept: str) -> None:
+        """Raise if a bad step was seen (one host sync); ``kept`` says what was kept."""
+        step = int(self.bad_step)
+        if step < 0:
+            return
+        values = self.values.tolist() if self.values is not None else []
+        terms = ", ".join(f"{k}={v:.4g}" for k, v in zip(self.names, values))
+        epoch, within = divmod(step - 1, steps_per_epoch)
+        raise DivergenceError(f"the loss is not finite at step {step} (epoch {epoch + 1}, step "
+                              f"{within + 1} of {steps_per_epoch}): {terms}; run stopped, {kept}")

@@ -1,0 +1,315 @@
+"""Runs that survive: SIGKILL mid-epoch or mid-checkpoint, then --resume, ends exactly as an
+uninterrupted run; bad checkpoints, NaN losses and full disks give clear errors."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import mimdarts
+from mimdarts.cli import main
+from mimdarts.errors import RunDirError
+from mimdarts.rundir import RunDir, atomic_write_text
+
+SRC = str(Path(mimdarts.__file__).resolve().parents[1])
+ENV = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+TIMING = {"epoch_time_s", "images_per_s", "train_time_s", "eval_time_s"}
+
+# 4 iterations per epoch (64 + 64 images, batch 16), MIM-DARTS: masks, a decoder, both loaders.
+SEARCH = ["search", "--preset", "tiny", "--objective", "mim-darts", "--epochs", "2",
+          "--threads", "1", "--eval-images", "32", "--device", "cpu", "--no-progress"]
+# 8 steps per epoch (256 images, batch 32), drop-path and cutout drawing random numbers.
+TRAIN = ["train", "--preset", "train-tiny", "--epochs", "2", "--drop-path", "0.2",
+         "--test-images", "64", "--threads", "1", "--device", "cpu", "--no-progress"]
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "mimdarts", *args]
+
+
+def start(argv: list[str], out: Path, name: str, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(cli(*argv, "--out-dir", str(out), "--run-name", name, *extra),
+                            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def finish(p: subprocess.Popen) -> None:
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+
+
+def kill_when(p: subprocess.Popen, ready, timeout: float = 90.0) -> None:
+    """SIGKILL ``p`` as soon as ``ready()`` holds; fail if it ended first."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert p.poll() is None, f"the run ended before it could be killed: {p.stderr.read()}"
+        assert time.monotonic() < deadline, "timed out waiting to kill the run"
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=30)
+    assert p.returncode == -signal.SIGKILL
+
+
+def checkpoint_at(run: Path) -> tuple[int, int] | None:
+    """(epoch, step) of run/checkpoint.pt, or None while there is none."""
+    try:
+        c = torch.load(run / "checkpoint.pt", weights_only=True)
+    except (OSError, RuntimeError, EOFError):
+        return None
+    return c["epoch"], c["step"]
+
+
+def resume(command: str, run: Path) -> None:
+    """``mimdarts COMMAND --resume RUN`` without the slow-checkpoint testing aid, in this
+    process (saves a start-up; the run's own config sets one thread, undone afterwards)."""
+    threads = torch.get_num_threads()
+    try:
+        assert main([command, "--resume", str(run), "--no-progress",
+                     "--fault-checkpoint-delay", "0"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+
+
+def log_without_timing(run: Path) -> list[dict]:
+    lines = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in lines]
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    ca, cb = (torch.load(r / "checkpoint.pt", weights_only=True) for r in (a, b))
+    assert ca["model"].keys() == cb["model"].keys()
+    for k in ca["model"]:
+        assert torch.equal(ca["model"][k], cb["model"][k]), k
+    assert ca["genotype"] == cb["genotype"]
+    assert log_without_timing(a) == log_without_timing(b)
+
+
+@pytest.fixture(scope="module")
+def references(tmp_path_factory):
+    """Uninterrupted search and training runs, started together (one thread each)."""
+    out = tmp_path_factory.mktemp("ref")
+    procs = [start(SEARCH, out, "search"), start(TRAIN, out, "train")]
+    for p in procs:
+        finish(p)
+    return out / "search", out / "train"
+
+
+def test_search_killed_mid_epoch_resumes_to_the_same_result(tmp_path, references):
+    ref = references[0]
+    p = start(SEARCH, tmp_path, "run", "--checkpoint-every", "1", "--fault-checkpoint-delay", "0.2")
+    run = tmp_path / "run"
+    kill_when(p, lambda: (checkpoint_at(run) or (0, 0)) >= (1, 1))  # in the second epoch
+    epoch, step = checkpoint_at(run)
+    assert epoch == 1 and 0 < step < 4  # a mid-epoch checkpoint
+    with open(run / "log.jsonl", "a") as f:  # a line written after the checkpoint: dropped
+        f.write('{"epoch": 99}\n')
+    resume("search", run)
+    assert_same_run(run, ref)
+    a, b = (torch.load(r / "checkpoint.pt", weights_only=True) for r in (run, ref))
+    for k in ("alpha_normal", "alpha_reduce"):
+        assert torch.equal(a["model"][k], b["model"][k])
+    assert (run / "genotype.json").read_text() == (ref / "genotype.json").read_text()
+    assert [r["epoch"] for r in log_without_timing(run)] == [1, 2]
+    assert json.loads((run / "result.json").read_text())["genotype"] == \
+        json.loads((ref / "result.json").read_text())["genotype"]
+
+
+def test_training_killed_mid_epoch_resumes_to_the_same_weights(tmp_path, references):
+    ref = references[1]
+    p = start(TRAIN, tmp_path, "run", "--checkpoint-every", "3", "--fault-checkpoint-delay", "0.2")
+    run = tmp_path / "run"
+    kill_when(p, lambda: (checkpoint_at(run) or (0, 0)) >= (1, 1))
+    epoch, step = checkpoint_at(run)
+    assert epoch == 1 and 0 < step < 8
+    resume("train", run)
+    assert_same_run(run, ref)
+    assert json.loads((run / "summary.json").read_text())["final_test_top1"] == \
+        json.loads((ref / "summary.json").read_text())["final_test_top1"]
+
+
+def test_kill_while_a_checkpoint_is_written_keeps_the_previous_one(tmp_path, references):
+    ref = references[0]
+    p = start(SEARCH, tmp_path, "run", "--checkpoint-every", "2", "--fault-checkpoint-delay", "0.5")
+    run = tmp_path / "run"
+    # The first checkpoint (step 2) is complete and the next one sits in its temporary file.
+    kill_when(p, lambda: checkpoint_at(run) is not None and any(run.glob(".checkpoint.pt.*.tmp")))
+    assert checkpoint_at(run) == (0, 2)  # the previous, complete checkpoint
+    resume("search", run)
+    assert not any(run.glob(".*.tmp"))
+    assert_same_run(run, ref)
+
+
+# ---------------------------------------------------------------- failures, in process
+
+
+def tiny_search(tmp_path: Path, name: str, *extra: str) -> int:
+    return main(["search", "--preset", "tiny", "--no-progress", "--eval-images", "16", "--device", "cpu",
+                 "--out-dir", str(tmp_path), "--run-name", name, *extra])
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("mimdarts: error: "), err
+    return err
+
+
+def test_nan_loss_stops_the_search_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
+    code = tiny_search(tmp_path, "nan", "--epochs", "2", "--fault-nan-step", "3",
+                       "--checkpoint-every", "2")
+    assert code == 2
+    err = one_line_error(capsys)
+    assert "the loss is not finite at step 3 (epoch 1, step 3 of 4)" in err
+    assert "train_loss=nan" in err and "val_loss=" in err and "is kept" in err
+    c = torch.load(tmp_path / "nan" / "checkpoint.pt", weights_only=True)
+    assert (c["epoch"], c["step"]) == (0, 2)
+    assert all(torch.isfinite(v).all() for v in c["model"].values() if v.is_floating_point())
+    assert not (tmp_path / "nan" / "log.jsonl").exists()  # no epoch was logged
+
+
+def test_nan_loss_stops_training(tmp_path, capsys):
+    code = main(["train", "--preset", "train-tiny", "--no-progress", "--test-images", "32", "--device", "cpu",
+                 "--fault-nan-step", "5", "--out-dir", str(tmp_path), "--run-name", "nan"])
+    assert code == 2
+    err = one_line_error(capsys)
+    assert "the loss is not finite at step 5 (epoch 1, step 5 of 8): loss=nan, cls=" in err
+    assert "no checkpoint was written" in err
+    assert not (tmp_path / "nan" / "checkpoint.pt").exists()
+
+
+@pytest.fixture(scope="module")
+def _finished(tmp_path_factory):
+    out = tmp_path_factory.mktemp("finished")
+    assert tiny_search(out, "done") == 0
+    return out / "done"
+
+
+@pytest.fixture
+def finished_search(_finished, tmp_path):
+    """A copy of a finished tiny search (1 epoch, 4 iterations) to damage."""
+    return Path(shutil.copytree(_finished, tmp_path / "done"))
+
+
+def test_truncated_checkpoint_is_refused(finished_search, capsys):
+    run = finished_search
+    data = (run / "checkpoint.pt").read_bytes()
+    (run / "checkpoint.pt").write_bytes(data[: len(data) // 2])
+    assert main(["search", "--resume", str(run), "--no-progress"]) == 2
+    assert "is unreadable (truncated or corrupted?)" in one_line_error(capsys)
+    assert (run / "checkpoint.pt").read_bytes() == data[: len(data) // 2]  # not replaced
+
+
+def test_checkpoint_of_another_space_or_config_is_refused(finished_search, tmp_path, capsys):
+    run = finished_search
+    assert main(["search", "--preset", "nb201-tiny", "--no-progress", "--eval-images", "16",
+                 "--device", "cpu", "--out-dir", str(tmp_path), "--run-name", "nb"]) == 0
+    mine = (run / "checkpoint.pt").read_bytes()
+    shutil.copy(tmp_path / "nb" / "checkpoint.pt", run / "checkpoint.pt")
+    assert main(["search", "--resume", str(run), "--no-progress"]) == 2
+    assert "is from the 'nb201' space, but the run's config.yaml says 'darts'" in one_line_error(capsys)
+    (run / "checkpoint.pt").write_bytes(mine)
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg["optim"]["w_lr"] = 0.5
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["search", "--resume", str(run), "--no-progress"]) == 2
+    assert "another config: optim.w_lr=0.025 in the checkpoint, 0.5 now" in one_line_error(capsys)
+
+
+def test_resume_of_a_finished_run_changes_nothing(finished_search):
+    run = finished_search
+    before = (run / "log.jsonl").read_text()
+    assert main(["search", "--resume", str(run), "--no-progress", "--threads", "2"]) == 0
+    assert (run / "log.jsonl").read_text() == before
+
+
+# ---------------------------------------------------------------- full disk
+
+
+def enospc(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_full_disk_leaves_old_files_whole(tmp_path, monkeypatch):
+    run = RunDir.create(tmp_path / "r")
+    run.append_log({"epoch": 1})
+    run.save_checkpoint({"format": "x", "epoch": 1})
+    monkeypatch.setattr(os, "fsync", enospc)
+    with pytest.raises(RunDirError, match="cannot write .*log.jsonl.*No space left on device"):
+        run.append_log({"epoch": 2})
+    with pytest.raises(RunDirError, match="cannot write .*checkpoint.pt.*No space left"):
+        run.save_checkpoint({"format": "x", "epoch": 2})
+    with pytest.raises(RunDirError, match="No space left"):
+        atomic_write_text(run.path / "summary.json", "{}")
+    monkeypatch.undo()
+    assert run.read_log() == [{"epoch": 1}]
+    assert run.load_checkpoint()["epoch"] == 1
+    assert sorted(p.name for p in run.path.iterdir()) == ["checkpoint.pt", "log.jsonl"]
+
+
+def test_full_disk_during_a_search_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(os, "replace", enospc)
+    assert tiny_search(tmp_path, "full") == 2
+    assert "No space left on device" in one_line_error(capsys)
+    assert not any(p.name.endswith(".tmp") for p in (tmp_path / "full").iterdir())
+
+
+# ---------------------------------------------------------------- loaders
+
+
+def test_device_loader_state_continues_the_stream(info):
+    from mimdarts.data import DeviceLoader
+    from mimdarts.data.datasets import TensorData
+    g = torch.Generator().manual_seed(0)
+    data = TensorData(torch.randint(0, 256, (40, 3, 8, 8), dtype=torch.uint8, generator=g),
+                      torch.arange(40))
+
+    def make():
+        return DeviceLoader(data, info, 8, torch.device("cpu"), seed=3, cutout=4)
+
+    a = make()
+    stream = a.forever()
+    for _ in range(7):  # into the second pass
+        next(stream)
+    saved = {k: v.clone() if torch.is_tensor(v) else v for k, v in a.state_dict().items()}
+    want = [next(stream) for _ in range(6)]
+    b = make()
+    b.load_state_dict(saved)
+    got = b.forever()
+    for x, y in want:
+        gx, gy = next(got)
+        assert torch.equal(x, gx) and torch.equal(y, gy)
+
+
+def test_folder_loader_state_continues_the_order():
+    from mimdarts.data import FolderLoader
+    ds = torch.utils.data.TensorDataset(torch.arange(30).float(), torch.arange(30))
+
+    def make():
+        return FolderLoader(ds, 4, torch.device("cpu"), workers=0, seed=5)
+
+    a = make()
+    next(iter(a))  # a first pass, abandoned
+    it = iter(a)
+    next(it), next(it)
+    saved = a.state_dict()
+    want = [y for _, y in it] + [y for _, y in a]
+    b = make()
+    b.load_state_dict(saved)
+    got = [y for _, y in b] + [y for _, y in b]
+    assert len(want) == len(got) == 5 + 7
+    assert all(torch.equal(u, v) for u, v in zip(want, got))
+
+
+def test_lost_log_lines_are_refused(finished_search, capsys):
+    (finished_search / "log.jsonl").unlink()
+    assert main(["search", "--resume", str(finished_search), "--no-progress"]) == 2
+    assert "has 0 lines but the checkpoint was written after 1" in one_line_error(capsys)
