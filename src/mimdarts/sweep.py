@@ -2,7 +2,8 @@
 
 Trials run one after another or several at a time (``jobs``), each as its own
 ``mimdarts search`` process; a trial whose folder holds ``result.json`` (written last by a
-finished search) is skipped, so rerunning a sweep finishes what is missing. For a cluster,
+finished search) is skipped, so rerunning a sweep finishes what is missing, and
+an interrupted trial (a checkpoint but no result) is resumed. For a cluster,
 ``--print-commands`` writes one command per line: a SLURM job array runs line
 ``$SLURM_ARRAY_TASK_ID`` of that file (see the README); no cluster code lives here.
 """
@@ -92,8 +93,11 @@ def run_sweep(trials: Sequence[Trial], out_dir: str | Path, jobs: int = 1,
     Path(out_dir).mkdir(parents=True, exist_ok=True)
 
     def one(t: Trial) -> int:
-        p = subprocess.run([sys.executable, "-m", "mimdarts", *t.argv(out_dir)],
-                           capture_output=True, text=True)
+        folder = Path(out_dir) / t.name
+        # an interrupted trial continues from its checkpoint; one that never checkpointed restarts
+        argv = (["search", "--resume", str(folder), "--no-progress"]
+                if (folder / "checkpoint.pt").is_file() else t.argv(out_dir))
+        p = subprocess.run([sys.executable, "-m", "mimdarts", *argv], capture_output=True, text=True)
         status = "done" if p.returncode == 0 else f"FAILED ({p.stderr.strip().splitlines()[-1:]})"
         log(f"  {t.name}: {status}")
         return p.returncode
