@@ -30,6 +30,9 @@ SHAPES: dict[str, dict[str, tuple[int, int, int]]] = {
     "paper": {"darts": (64, 16, 8), "nb201": (64, 16, 5)},
     "small": {"darts": (16, 8, 5), "nb201": (16, 8, 1)},
 }
+# Full-protocol search length per space: 25,000 w images per epoch (half of CIFAR's 50k);
+# DARTS 50 epochs, NAS-Bench-201 100 epochs (the β-DARTS script the paper follows).
+FULL_EPOCHS = {"darts": 50, "nb201": 100}
 PATHS = {
     "fast": {"skip_none": True, "share_relu": True, "channels_last": True, "dtype": "auto"},
     "reference": {"skip_none": False, "share_relu": False, "channels_last": False, "dtype": "fp32"},
@@ -114,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     name = torch.cuda.get_device_name() if dev.startswith("cuda") else f"CPU x{torch.get_num_threads()}"
     print(f"device: {name}; torch {torch.__version__}; shape {args.shape}; "
           f"median of {args.steps} after {args.warmup} warm-up")
-    print("| space | objective | order | batch, C, cells | path | s/iter | images/s | peak MB | speed-up |")
-    print("| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: |")
+    print("| space | objective | order | batch, C, cells | path | s/iter | images/s | peak MB | speed-up "
+          "| full search (h) |")
+    print("| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for space in args.spaces:
         for objective in args.objectives:
             for order in args.orders:
@@ -126,14 +130,17 @@ def main(argv: list[str] | None = None) -> int:
                     shape = ", ".join(map(str, SHAPES[args.shape][space]))
                     if "error" in r:
                         print(f"| {space} | {objective} | {order} | {shape} | {path} | error: "
-                              f"{r['error'][:80]} | | | |")
+                              f"{r['error'][:80]} | | | | |")
                         continue
                     ref = results.get("reference", {})
                     ratio = (f"{ref['s_per_iter'] / r['s_per_iter']:.2f}x"
                              if "s_per_iter" in ref else "")
+                    batch = SHAPES[args.shape][space][0]
+                    # projected wall time of the full protocol at this shape (search steps only)
+                    hours = r["s_per_iter"] * (25_000 // batch) * FULL_EPOCHS[space] / 3600
                     print(f"| {space} | {objective} | {order} | {shape} | {path} | "
                           f"{r['s_per_iter']:.3f} | {r['images_per_s']:.1f} | {r['peak_mb']:.0f} | "
-                          f"{ratio} |", flush=True)
+                          f"{ratio} | {hours:.1f} |", flush=True)
     return 0
 
 
