@@ -31,6 +31,23 @@ IGNORED_FIELDS = frozenset({
 })
 
 
+def check_resume_request(resume: Any, overwrite: bool, distributed: bool) -> None:
+    """Refuse the combinations a resume cannot honour, before anything is written."""
+    if resume is not None and overwrite:
+        raise ConfigError("--resume continues a run folder and --overwrite replaces one; "
+                          "give only one of them")
+    if resume is not None and distributed:
+        raise ConfigError("--resume continues single-process runs only (the other ranks' "
+                          "random states are not saved)")
+
+
+def kept_checkpoint(run: Any) -> str:
+    """What a divergence message says about the run folder's last good checkpoint."""
+    if run is None or not run.checkpoint_path.is_file():
+        return "no checkpoint was written"
+    return f"the last good checkpoint {str(run.checkpoint_path)!r} is kept"
+
+
 def capture_rng(device: torch.device) -> dict[str, Any]:
     """The global random states (Python, NumPy, torch CPU, and ``device``'s CUDA stream) as
     tensors and numbers, loadable with ``torch.load(weights_only=True)``."""

@@ -20,7 +20,14 @@ from .. import distributed
 from ..config import SearchConfig
 from ..data import DatasetInfo, DeviceLoader, FolderLoader, build_search_loaders
 from ..errors import ConfigError, RunDirError
-from ..resume import DivergenceGuard, capture_rng, check_checkpoint, restore_rng
+from ..resume import (
+    DivergenceGuard,
+    capture_rng,
+    check_checkpoint,
+    check_resume_request,
+    kept_checkpoint,
+    restore_rng,
+)
 from ..rundir import RunDir, run_metadata
 from ..spaces import Architecture, Supernet, get_space
 from .architect import Architect, Regularizer
@@ -346,13 +353,8 @@ def search(cfg: SearchConfig, overwrite: bool = False, progress: bool = True,
     as the uninterrupted run would have. Raises :class:`DivergenceError` when the loss
     becomes NaN or infinite, keeping the last good checkpoint.
     """
-    if resume is not None and overwrite:
-        raise ConfigError("--resume continues a run folder and --overwrite replaces one; "
-                          "give only one of them")
     s = build_searcher(cfg)
-    if resume is not None and s.dist.enabled:
-        raise ConfigError("--resume continues single-process runs only (the other ranks' "
-                          "random states are not saved)")
+    check_resume_request(resume, overwrite, s.dist.enabled)
     write = (write or resume is not None) and s.dist.is_main  # distributed: only rank 0 writes
     run, history, elapsed = _open_run(cfg, s, overwrite, resume) if write else (None, [], 0.0)
     steps = len(s.w_loader)
@@ -364,9 +366,7 @@ def search(cfg: SearchConfig, overwrite: bool = False, progress: bool = True,
     arch = s.model.genotype()
 
     def kept() -> str:
-        if run is None or not run.checkpoint_path.is_file():
-            return "no checkpoint was written"
-        return f"the last good checkpoint {str(run.checkpoint_path)!r} is kept"
+        return kept_checkpoint(run)
 
     t0 = 0.0
 

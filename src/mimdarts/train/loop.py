@@ -32,7 +32,14 @@ from tqdm import tqdm
 from .. import distributed
 from ..data import DatasetInfo
 from ..errors import ConfigError, RunDirError
-from ..resume import DivergenceGuard, capture_rng, check_checkpoint, restore_rng
+from ..resume import (
+    DivergenceGuard,
+    capture_rng,
+    check_checkpoint,
+    check_resume_request,
+    kept_checkpoint,
+    restore_rng,
+)
 from ..rundir import RunDir
 from ..search.loop import resolve_device, seed_everything
 from ..spaces import GENOTYPES, Architecture, get_space
@@ -314,14 +321,9 @@ def train(cfg: TrainConfig, overwrite: bool = False, progress: bool = True,
     uninterrupted one would have. Raises :class:`DivergenceError` when the loss becomes NaN
     or infinite, keeping the last good checkpoint.
     """
-    if resume is not None and overwrite:
-        raise ConfigError("--resume continues a run folder and --overwrite replaces one; "
-                          "give only one of them")
     t_start = time.perf_counter()
     t = build_trainer(cfg)
-    if resume is not None and t.dist.enabled:
-        raise ConfigError("--resume continues single-process runs only (the other ranks' "
-                          "random states are not saved)")
+    check_resume_request(resume, overwrite, t.dist.enabled)
     run, history, elapsed = None, [], 0.0
     if (write or resume is not None) and t.dist.is_main:
         run, history, elapsed = _open_run(cfg, t, overwrite, resume)
@@ -333,9 +335,7 @@ def train(cfg: TrainConfig, overwrite: bool = False, progress: bool = True,
                unit_scale=True, dynamic_ncols=True, file=sys.stderr, desc="train")
 
     def kept() -> str:
-        if run is None or not run.checkpoint_path.is_file():
-            return "no checkpoint was written"
-        return f"the last good checkpoint {str(run.checkpoint_path)!r} is kept"
+        return kept_checkpoint(run)
 
     t0 = 0.0
 
