@@ -99,6 +99,8 @@ def eval_params_m(run: Run) -> float | None:
     return count_parameters(net) / 1e6
 
 
+_DIGITS = {"search cost (h)": 3}  # CPU-sized searches last minutes
+
 # Columns: (header, function of a run -> float | None).
 def _columns(space: str) -> list[tuple[str, Any]]:
     cols = [
@@ -136,7 +138,7 @@ def build_tables(runs: list[Run]) -> list[dict[str, Any]]:
         for method, rs in sorted(methods.items()):
             values = {name: [v for v in (fn(r) for r in rs) if v is not None] for name, fn in cols}
             devices = sorted({r.meta.get("device", r.result.get("device", "?")) for r in rs})
-            rows.append([method, str(len(rs)), *[_fmt(values[c[0]]) for c in cols],
+            rows.append([method, str(len(rs)), *[_fmt(values[c[0]], _DIGITS.get(c[0], 2)) for c in cols],
                          "; ".join(devices)])
             raw.append({"method": method, "seeds": sorted(r.cfg.run.seed for r in rs), **values})
             if space == "nb201" and len(rs) > 1:  # best seed, labelled as such
