@@ -365,16 +365,13 @@ def search(cfg: SearchConfig, overwrite: bool = False, progress: bool = True,
                unit="img", dynamic_ncols=True, file=sys.stderr, desc="search")
     arch = s.model.genotype()
 
-    def kept() -> str:
-        return kept_checkpoint(run)
-
     t0 = 0.0
 
     def on_step(s: Searcher) -> None:
         every = cfg.run.checkpoint_every
         if not every or s.global_step % every or s.step == steps:
             return  # the epoch's end writes its own checkpoint
-        s.guard.check(steps, kept())  # never save a diverged state
+        s.guard.check(steps, kept_checkpoint(run))  # never save a diverged state
         if run is not None:
             run.save_checkpoint(checkpoint_state(s, s.model.genotype(), len(history),
                                                  time.perf_counter() - t0),
@@ -389,7 +386,7 @@ def search(cfg: SearchConfig, overwrite: bool = False, progress: bool = True,
             if s.device.type == "cuda":
                 torch.cuda.synchronize(s.device)  # once per epoch, for an honest epoch time
             dt = time.perf_counter() - t0
-            s.guard.check(steps, kept())
+            s.guard.check(steps, kept_checkpoint(run))
             s.epoch += 1
             metrics.update(evaluate(s))
             arch = s.model.genotype()

@@ -334,16 +334,13 @@ def train(cfg: TrainConfig, overwrite: bool = False, progress: bool = True,
                disable=not (progress and t.dist.is_main), unit="img",
                unit_scale=True, dynamic_ncols=True, file=sys.stderr, desc="train")
 
-    def kept() -> str:
-        return kept_checkpoint(run)
-
     t0 = 0.0
 
     def on_step(t: Trainer) -> None:
         every = cfg.run.checkpoint_every
         if not every or t.global_step % every or t.step == steps:
             return  # the epoch's end writes its own checkpoint
-        t.guard.check(steps, kept())  # never save a diverged state
+        t.guard.check(steps, kept_checkpoint(run))  # never save a diverged state
         if run is not None:
             run.save_checkpoint(checkpoint_state(t, len(history), time.perf_counter() - t0),
                                 cfg.run.fault_checkpoint_delay)
@@ -355,7 +352,7 @@ def train(cfg: TrainConfig, overwrite: bool = False, progress: bool = True,
             elapsed = 0.0
             metrics = train_epoch(t, bar, on_step)  # ends with a host sync (the reduced sums)
             t1 = time.perf_counter()
-            t.guard.check(steps, kept())
+            t.guard.check(steps, kept_checkpoint(run))
             metrics.update(evaluate(t))
             t2 = time.perf_counter()
             t.epoch += 1
