@@ -15,17 +15,35 @@ from mimdarts.bench import case_config, time_search_step
 from mimdarts.config import ObjectiveConfig
 from mimdarts.data import INFOS
 from mimdarts.search import Architect, build_objective
-from mimdarts.spaces import DartsSupernet
+from mimdarts.spaces import DartsSupernet, NB201Supernet
+
+
+def build_supernet(space: str, skip_none: bool, share_relu: bool, group_edges: bool):
+    if space == "darts":
+        return DartsSupernet(C=4, num_classes=10, layers=3, steps=2, skip_none=skip_none,
+                             share_relu=share_relu, group_edges=group_edges)
+    return NB201Supernet(C=4, num_classes=10, N=1, skip_none=skip_none, group_edges=group_edges)
+
+
+def copy_reference_weights(model, state) -> None:
+    """Load a per-edge (reference) state into ``model``, grouped or not."""
+    ref = build_supernet(model.space, False, False, False)
+    ref.load_state_dict(state)
+    model.load_state_dict(state, strict=False)  # everything but the edges when grouped
+    cells = [m for m in model.modules() if getattr(m, "grouped", None) is not None]
+    ref_cells = [m for m in ref.modules() if getattr(m, "grouped", 0) is None]
+    for cell, ref_cell in zip(cells, ref_cells):
+        cell.grouped.load_mixed(list(ref_cell.edges))
 
 
 def alpha_grads(skip_none: bool, share_relu: bool, channels_last: bool, objective: str,
-                order: int, dtype: torch.dtype, state=None):
+                order: int, dtype: torch.dtype, state=None, group_edges: bool = False,
+                space: str = "darts"):
     torch.manual_seed(0)
-    model = DartsSupernet(C=4, num_classes=10, layers=3, steps=2, skip_none=skip_none,
-                          share_relu=share_relu).to(dtype)
+    model = build_supernet(space, skip_none, share_relu, group_edges).to(dtype)
     obj = build_objective(ObjectiveConfig(objective=objective), model, INFOS["cifar10"], 0).to(dtype)
     if state is not None:  # the same weights on both paths
-        model.load_state_dict(state[0])
+        copy_reference_weights(model, state[0])
         obj.load_state_dict(state[1])
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
@@ -42,9 +60,9 @@ def alpha_grads(skip_none: bool, share_relu: bool, channels_last: bool, objectiv
     return res.loss.detach(), grads, (model.state_dict(), obj.state_dict())
 
 
-def compare(objective, order, dtype, fast):
-    loss_r, grads_r, state = alpha_grads(False, False, False, objective, order, dtype)
-    loss_f, grads_f, _ = alpha_grads(*fast, objective, order, dtype, state)
+def compare(objective, order, dtype, fast, group_edges=False, space="darts"):
+    loss_r, grads_r, state = alpha_grads(False, False, False, objective, order, dtype, space=space)
+    loss_f, grads_f, _ = alpha_grads(*fast, objective, order, dtype, state, group_edges, space)
     loss_err = float((loss_f - loss_r).abs() / loss_r.abs())
     grad_err = max(float((a - b).norm() / b.norm()) for a, b in zip(grads_f, grads_r))
     return loss_err, grad_err
@@ -76,3 +94,50 @@ def test_fast_path_fp32_first_order(objective):
 def test_benchmark_case_runs():
     r = time_search_step(case_config("darts", "mim-darts", 1, "small", "fast", "cpu"), 1, 0)
     assert r["s_per_iter"] > 0 and r["images_per_s"] > 0 and r["peak_mb"] > 0
+
+
+@pytest.mark.parametrize("space", ["darts", "nb201"])
+@pytest.mark.parametrize("objective", ["cls", "mim-darts"])
+@pytest.mark.parametrize("order", [1, 2])
+def test_grouped_edges_same_math_in_float64(space, objective, order):
+    loss_err, grad_err = compare(objective, order, torch.float64, (True, True, True), True, space)
+    assert loss_err < 1e-10 and grad_err < 1e-10
+
+
+@pytest.mark.parametrize("space", ["darts", "nb201"])
+@pytest.mark.parametrize("objective", ["cls", "mim-darts"])
+def test_grouped_edges_fp32_within_1e5(space, objective):
+    # NCHW: grouping alone; the convolutions see the same sums, so fp32 agrees to ~1e-7
+    loss_err, grad_err = compare(objective, 1, torch.float32, (True, True, False), True, space)
+    assert loss_err < 1e-5 and grad_err < 1e-5
+
+
+def test_grouped_supernet_eval_mode_uses_the_same_statistics():
+    torch.manual_seed(0)
+    ref = build_supernet("darts", False, False, False)
+    grouped = build_supernet("darts", True, True, True)
+    copy_reference_weights(grouped, ref.state_dict())
+    x = torch.randn(4, 3, 32, 32)
+    ref(x), grouped(x)  # one training forward each: BN statistics move the same way
+    ref.eval(), grouped.eval()
+    torch.testing.assert_close(grouped(x), ref(x), rtol=1e-5, atol=1e-6)
+
+
+def test_op_without_a_grouped_form_runs_per_edge():
+    from torch import nn
+
+    from mimdarts.spaces.grouped import EdgeGroup, PerEdge
+    from mimdarts.spaces.ops import MixedOp, OpRegistry
+
+    reg = OpRegistry("test")
+    reg.register("none")(lambda C, stride, affine: nn.Identity())
+    reg.register("conv")(lambda C, stride, affine: nn.Conv2d(C, C, 3, stride, 1))
+    group = EdgeGroup(reg, 4, 1, m=3)
+    assert isinstance(group.ops["conv"], PerEdge)
+    mixed = [MixedOp(reg, 4, 1) for _ in range(3)]
+    group.load_mixed(mixed)
+    x, w = torch.randn(2, 4, 8, 8), torch.softmax(torch.randn(3, 2), dim=-1)
+    out = group(x, w)
+    assert out.shape == (2, 12, 8, 8)
+    for e, mo in enumerate(mixed):
+        torch.testing.assert_close(out[:, 4 * e:4 * (e + 1)], mo(x, w[e]))

@@ -34,8 +34,18 @@ SHAPES: dict[str, dict[str, tuple[int, int, int]]] = {
 # DARTS 50 epochs, NAS-Bench-201 100 epochs (the β-DARTS script the paper follows).
 FULL_EPOCHS = {"darts": 50, "nb201": 100}
 PATHS = {
-    "fast": {"skip_none": True, "share_relu": True, "channels_last": True, "dtype": "auto"},
-    "reference": {"skip_none": False, "share_relu": False, "channels_last": False, "dtype": "fp32"},
+    # reference: fp32, NCHW, every op (`none` too) computed, one mixed op per edge
+    "reference": {"skip_none": False, "share_relu": False, "group_edges": False,
+                  "channels_last": False, "dtype": "fp32", "cuda_graphs": False},
+    # per-edge: skip `none`, one ReLU per edge, channels_last, bf16 on CUDA (no grouping)
+    "per-edge": {"skip_none": True, "share_relu": True, "group_edges": False,
+                 "channels_last": True, "dtype": "auto", "cuda_graphs": False},
+    # grouped: per-edge + the edges leaving a node run as one op
+    "grouped": {"skip_none": True, "share_relu": True, "group_edges": True,
+                "channels_last": True, "dtype": "auto", "cuda_graphs": False},
+    # fast: grouped + the iteration replayed as a CUDA graph (on CUDA; = grouped on CPU)
+    "fast": {"skip_none": True, "share_relu": True, "group_edges": True,
+             "channels_last": True, "dtype": "auto", "cuda_graphs": True},
 }
 
 
@@ -46,11 +56,11 @@ def case_config(space: str, objective: str, order: int, shape: str, path: str,
     return apply_overrides(SearchConfig(), {
         "data": {"dataset": "cifar10-sample", "train_images": 2 * batch},
         "model": {"space": space, "channels": C, "layers": layers, "skip_none": p["skip_none"],
-                  "share_relu": p["share_relu"]},
+                  "share_relu": p["share_relu"], "group_edges": p["group_edges"]},
         "objective": {"objective": objective},
         "optim": {"batch_size": batch, "order": order},
         "run": {"device": device, "channels_last": p["channels_last"], "dtype": p["dtype"],
-                "eval_images": 0},
+                "cuda_graphs": p["cuda_graphs"], "eval_images": 0},
     })
 
 
@@ -63,17 +73,24 @@ def time_search_step(cfg: SearchConfig, steps: int, warmup: int) -> dict[str, An
     x, y = next(iter(s.w_loader))
     xa, ya = next(iter(s.a_loader))
     times = []
+    if s.graphed is not None:  # its eager warm-up and the capture happen in our warm-up
+        warmup = max(warmup, s.graphed.warmup + 1)
     for i in range(warmup + steps):
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         t0 = time.perf_counter()
-        search_iteration(s, x, y, xa, ya, s.cfg.optim.w_lr)
+        if s.graphed is not None:
+            s.graphed(x, y, xa, ya, s.cfg.optim.w_lr, None, key=0)
+        else:
+            search_iteration(s, x, y, xa, ya, s.cfg.optim.w_lr)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         if i >= warmup:
             times.append(time.perf_counter() - t0)
     med = statistics.median(times)
     out = {"s_per_iter": med, "images_per_s": 2 * cfg.optim.batch_size / med}
+    if s.graphed is not None and s.graphed.failed:
+        out["note"] = f"graph capture failed, eager: {s.graphed.failed}"[:120]
     if dev.type == "cuda":
         out["peak_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
     else:  # ru_maxrss is in KiB on Linux
@@ -100,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--spaces", nargs="+", default=["darts"])
     ap.add_argument("--objectives", nargs="+", default=["cls", "mim-darts"])
     ap.add_argument("--orders", nargs="+", type=int, default=[1])
-    ap.add_argument("--paths", nargs="+", choices=list(PATHS), default=["reference", "fast"])
+    ap.add_argument("--paths", nargs="+", choices=list(PATHS), default=["reference", "fast"],
+                    help="reference, per-edge, grouped, fast (= grouped + CUDA graphs on CUDA)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)
@@ -140,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                     hours = r["s_per_iter"] * (25_000 // batch) * FULL_EPOCHS[space] / 3600
                     print(f"| {space} | {objective} | {order} | {shape} | {path} | "
                           f"{r['s_per_iter']:.3f} | {r['images_per_s']:.1f} | {r['peak_mb']:.0f} | "
-                          f"{ratio} | {hours:.1f} |", flush=True)
+                          f"{ratio} | {hours:.2f} |" + (f" {r['note']}" if "note" in r else ""),
+                          flush=True)
     return 0
 
 

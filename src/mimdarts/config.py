@@ -59,11 +59,16 @@ class ModelConfig:
     nodes: int = 4  # intermediate nodes per DARTS cell
     skip_none: bool = True  # do not compute the `none` op (exact: its output is zero)
     share_relu: bool = True  # one ReLU per edge for all conv ops (exact; DARTS space)
+    # Run the edges leaving each node as one op: pools once, convs of all edges as one
+    # grouped conv (exact; far fewer kernels). Implies skip_none and share_relu.
+    group_edges: bool = True
 
     def __post_init__(self) -> None:
         _check(self.channels >= 1, f"channels must be >= 1, got {self.channels}")
         _check(self.layers >= 1, f"layers must be >= 1, got {self.layers}")
         _check(self.nodes >= 1, f"nodes must be >= 1, got {self.nodes}")
+        _check(self.skip_none or not self.group_edges,
+               "group_edges=true never computes the `none` op; set skip_none=true or group_edges=false")
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,10 @@ class RunConfig:
     threads: int = 0  # torch CPU threads; 0 = torch's default
     channels_last: bool = True  # NHWC activations: faster convs on CPU and tensor cores
     dtype: str = "auto"  # autocast dtype: auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16
+    # Capture each search iteration as a CUDA graph (one launch per step instead of thousands;
+    # re-captured each epoch). CUDA and one process only; ignored elsewhere; falls back to
+    # eager with a warning if capture fails.
+    cuda_graphs: bool = False
     eval_images: int = 512  # α-half images scored clean and transformed after each epoch; 0 = off
     checkpoint_every: int = 0  # steps between mid-epoch checkpoints (--resume); 0 = epoch ends only
     # Testing aids (fault injection), off by default:

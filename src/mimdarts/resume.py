@@ -28,6 +28,7 @@ IGNORED_FIELDS = frozenset({
     "log_every", "threads", "checkpoint_every", "fault_checkpoint_delay",
     "data_dir", "download", "workers",  # where the files are and how they are read
     "snapshot_every",  # pictures only
+    "cuda_graphs",  # the same kernels, launched from a graph
 })
 
 

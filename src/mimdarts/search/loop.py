@@ -31,6 +31,7 @@ from ..resume import (
 from ..rundir import RunDir, run_metadata
 from ..spaces import Architecture, Supernet, get_space
 from .architect import Architect, Regularizer
+from .cudagraph import GraphedIteration
 from .objective import LossResult, Objective, accuracy, beta_regularizer, build_objective, check_objective
 from .schedule import cosine_lr
 
@@ -79,6 +80,7 @@ class Searcher:
     step: int = 0  # iterations done in the current epoch
     meter: _Meter = field(init=False)  # the current epoch's sums so far
     guard: DivergenceGuard = field(init=False)
+    graphed: GraphedIteration | None = None  # run.cuda_graphs on a CUDA device, one process
 
     def __post_init__(self) -> None:
         # One persistent iterator over the α half: never rebuilt per step. It starts lazily,
@@ -119,13 +121,22 @@ def build_searcher(cfg: SearchConfig) -> Searcher:
     w_params = model.weight_parameters() + list(objective.parameters())
     w_opt = torch.optim.SGD(w_params, lr=o.w_lr, momentum=o.w_momentum,
                             weight_decay=o.w_weight_decay)
+    graphs = (cfg.run.cuda_graphs and device.type == "cuda" and not dist.enabled
+              and cfg.run.fault_nan_step == 0)
+    # capturable: Adam keeps its step count on the device, so a CUDA graph can replay it
     a_opt = torch.optim.Adam(model.arch_parameters(), lr=o.arch_lr,
-                             betas=(o.arch_beta1, o.arch_beta2), weight_decay=o.arch_weight_decay)
+                             betas=(o.arch_beta1, o.arch_beta2), weight_decay=o.arch_weight_decay,
+                             capturable=graphs)
     architect = Architect(model, objective, a_opt, w_opt, o.order, o.unrolled_eps,
                           amp_dtype=autocast_dtype(cfg.run.dtype, device),
                           grad_sync=dist.average_ if dist.enabled else None)
-    return Searcher(cfg, device, info, model, objective, architect, w_opt, w_loader, a_loader,
-                    dist=dist)
+    s = Searcher(cfg, device, info, model, objective, architect, w_opt, w_loader, a_loader,
+                 dist=dist)
+    if graphs:
+        s.graphed = GraphedIteration(
+            lambda x, y, xa, ya, lr, reg: search_iteration(s, x, y, xa, ya, lr, reg),
+            device, [objective.generator])
+    return s
 
 
 class _Meter:
@@ -239,8 +250,11 @@ def train_epoch(s: Searcher, bar: tqdm | None = None,
     for x, y in s.w_loader:  # a restored loader continues its pass at step s.step
         xa, ya = next(s.a_stream)
         step = s.global_step + 1  # 1-based, counted over the run
-        res, a_res = search_iteration(s, x, y, xa, ya, lr, regularizer,
-                                      fault=step == cfg.run.fault_nan_step)
+        if s.graphed is not None:  # lr and λ_β change per epoch: the epoch keys the graph
+            res, a_res = s.graphed(x, y, xa, ya, lr, regularizer, key=s.epoch)
+        else:
+            res, a_res = search_iteration(s, x, y, xa, ya, lr, regularizer,
+                                          fault=step == cfg.run.fault_nan_step)
         s.meter.add_result("train", res, len(y))
         s.meter.add_result("val", a_res, len(ya))
         s.guard.update(step, {"train_loss": res.loss,

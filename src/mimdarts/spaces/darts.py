@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .genotype import Genotype, derive_genotype
+from .grouped import EdgeGroup, GroupedEdges
 from .ops import DARTS_OPS, DARTS_PRIMITIVES, FactorizedReduce, MixedOp, ReLUConvBN
 from .supernet import Supernet
 
@@ -22,11 +23,13 @@ class SearchCell(nn.Module):
     """A DARTS cell with a MixedOp on every one of its ``sum(2 + i)`` edges.
 
     Inputs ``s0 = c_{k-2}`` and ``s1 = c_{k-1}``; output ``[B, multiplier * C, H', W']``.
+    ``group_edges``: the edges leaving each node run as one :class:`EdgeGroup` (exact; see
+    :mod:`mimdarts.spaces.grouped`) instead of one :class:`MixedOp` per edge.
     """
 
     def __init__(self, steps: int, multiplier: int, C_pp: int, C_p: int, C: int,
                  reduction: bool, reduction_prev: bool, skip_none: bool = True,
-                 share_relu: bool = True) -> None:
+                 share_relu: bool = True, group_edges: bool = False) -> None:
         super().__init__()
         self.reduction = reduction
         self.steps = steps
@@ -35,15 +38,20 @@ class SearchCell(nn.Module):
         self.pre0 = (FactorizedReduce(C_pp, C, affine=False) if reduction_prev
                      else ReLUConvBN(C_pp, C, 1, 1, 0, affine=False))
         self.pre1 = ReLUConvBN(C_p, C, 1, 1, 0, affine=False)
+        wrap = functools.partial(_with_pool_bn, C)
+        # (target state, source state) per edge; states: s0, s1, then node i = state 2 + i
+        edges = [(2 + i, j) for i in range(steps) for j in range(2 + i)]
+        self.grouped = (GroupedEdges(edges, 2, lambda j, m: EdgeGroup(
+            DARTS_OPS, C, 2 if reduction and j < 2 else 1, m, wrap)) if group_edges else None)
         self.edges = nn.ModuleList()
-        for i in range(steps):
-            for j in range(2 + i):
-                stride = 2 if reduction and j < 2 else 1
-                self.edges.append(MixedOp(DARTS_OPS, C, stride, skip_none, share_relu,
-                                          wrap=functools.partial(_with_pool_bn, C)))
+        for _, j in edges if not group_edges else ():
+            stride = 2 if reduction and j < 2 else 1
+            self.edges.append(MixedOp(DARTS_OPS, C, stride, skip_none, share_relu, wrap))
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         states = [self.pre0(s0), self.pre1(s1)]
+        if self.grouped is not None:
+            return torch.cat(self.grouped(states, weights)[-self.multiplier:], dim=1)
         offset = 0
         for _ in range(self.steps):
             s = sum(self.edges[offset + j](h, weights[offset + j]) for j, h in enumerate(states))
@@ -63,7 +71,8 @@ class DartsSupernet(Supernet):
     arch_names = ("alpha_normal", "alpha_reduce")
 
     def __init__(self, C: int = 16, num_classes: int = 10, layers: int = 8, steps: int = 4,
-                 stem_multiplier: int = 3, skip_none: bool = True, share_relu: bool = True) -> None:
+                 stem_multiplier: int = 3, skip_none: bool = True, share_relu: bool = True,
+                 group_edges: bool = False) -> None:
         super().__init__()
         self.steps = steps
         multiplier = steps  # the cell output concatenates all intermediate nodes
@@ -79,7 +88,7 @@ class DartsSupernet(Supernet):
             if reduction:
                 C_curr *= 2
             self.cells.append(SearchCell(steps, multiplier, C_pp, C_p, C_curr, reduction,
-                                         reduction_prev, skip_none, share_relu))
+                                         reduction_prev, skip_none, share_relu, group_edges))
             reduction_prev = reduction
             C_pp, C_p = C_p, multiplier * C_curr
         self.feature_channels = C_p

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import GenotypeError
+from .grouped import EdgeGroup, GroupedEdges
 from .ops import NB201_OPS, NB201_PRIMITIVES, MixedOp, ReLUConvBN
 from .supernet import Supernet, read_arch_file
 
@@ -242,13 +243,21 @@ class NB201Body(nn.Module):
 
 
 class NB201SearchCell(nn.Module):
-    """A cell with a mixed op on each of its 6 edges; ``weights`` is ``[6, 5]``."""
+    """A cell with a mixed op on each of its 6 edges; ``weights`` is ``[6, 5]``.
 
-    def __init__(self, C: int, skip_none: bool = True) -> None:
+    ``group_edges``: the edges leaving each node run as one :class:`EdgeGroup` (exact).
+    """
+
+    def __init__(self, C: int, skip_none: bool = True, group_edges: bool = False) -> None:
         super().__init__()
-        self.edges = nn.ModuleList(MixedOp(NB201_OPS, C, 1, skip_none) for _ in EDGES)
+        self.grouped = (GroupedEdges(EDGES, 1, lambda j, m: EdgeGroup(NB201_OPS, C, 1, m))
+                        if group_edges else None)
+        self.edges = nn.ModuleList(MixedOp(NB201_OPS, C, 1, skip_none)
+                                   for _ in (EDGES if not group_edges else ()))
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        if self.grouped is not None:
+            return self.grouped([x], weights)[-1]
         nodes = [x]
         for node in range(1, N_NODES):
             nodes.append(sum(self.edges[e](nodes[j], weights[e])
@@ -267,9 +276,9 @@ class NB201Supernet(Supernet):
     arch_names = ("arch",)
 
     def __init__(self, C: int = 16, num_classes: int = 10, N: int = 5,
-                 skip_none: bool = True) -> None:
+                 skip_none: bool = True, group_edges: bool = False) -> None:
         super().__init__()
-        self.body = NB201Body(C, N, lambda c: NB201SearchCell(c, skip_none))
+        self.body = NB201Body(C, N, lambda c: NB201SearchCell(c, skip_none, group_edges))
         self.classifier = nn.Linear(4 * C, num_classes)
         self.feature_channels = 4 * C
         self.feature_stride = 4

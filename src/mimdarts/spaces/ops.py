@@ -16,6 +16,8 @@ from torch import nn
 from ..errors import GenotypeError
 
 OpFactory = Callable[[int, int, bool], nn.Module]
+# (C, stride, m) -> the op on m edges sharing their input (see mimdarts.spaces.grouped)
+GroupFactory = Callable[[int, int, int], nn.Module]
 
 
 class OpRegistry:
@@ -24,6 +26,7 @@ class OpRegistry:
     def __init__(self, space: str) -> None:
         self.space = space
         self._ops: dict[str, OpFactory] = {}
+        self._groups: dict[str, GroupFactory] = {}
 
     def register(self, name: str) -> Callable[[OpFactory], OpFactory]:
         def deco(factory: OpFactory) -> OpFactory:
@@ -32,6 +35,19 @@ class OpRegistry:
             self._ops[name] = factory
             return factory
         return deco
+
+    def register_group(self, name: str) -> Callable[[GroupFactory], GroupFactory]:
+        """Register the grouped form of op ``name`` (optional: ops without one run per edge)."""
+        self.check(name)
+
+        def deco(factory: GroupFactory) -> GroupFactory:
+            self._groups[name] = factory
+            return factory
+        return deco
+
+    def group_factory(self, name: str) -> GroupFactory | None:
+        self.check(name)
+        return self._groups.get(name)
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -1,0 +1,84 @@
+"""Checks that need a CUDA GPU (skipped elsewhere; run by benchmarks/gpu_check.sh).
+
+- the fast path (grouped edges, channels_last) is the reference's mathematics on the GPU
+  (float64, both spaces);
+- an iteration replayed from a CUDA graph computes what the eager iteration computes, with
+  fresh masks every replay, and a whole `mimdarts search` runs with graphs on.
+"""
+
+import json
+
+import pytest
+import torch
+
+from mimdarts.bench import case_config
+from mimdarts.config import apply_overrides
+from mimdarts.search.loop import build_searcher, search, search_iteration
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def tiny(space: str, objective: str, path: str, **run):
+    cfg = case_config(space, objective, 1, "small", path, "cuda")
+    return apply_overrides(cfg, {"run": {"dtype": "fp32", **run}, "data": {"train_images": 128}})
+
+
+@pytest.mark.parametrize("space", ["darts", "nb201"])
+def test_grouped_channels_last_same_math_on_gpu_float64(space):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_fastpath import build_supernet, copy_reference_weights
+
+    torch.manual_seed(0)
+    ref = build_supernet(space, False, False, False).double().cuda()
+    fast = build_supernet(space, True, True, True).double().cuda()
+    copy_reference_weights(fast, ref.state_dict())
+    fast = fast.to(memory_format=torch.channels_last)
+    x = torch.randn(8, 3, 32, 32, dtype=torch.float64, device="cuda")
+    lr, lf = ref(x).square().mean(), fast(x.contiguous(memory_format=torch.channels_last)).square().mean()
+    gr = torch.autograd.grad(lr, ref.arch_parameters())
+    gf = torch.autograd.grad(lf, fast.arch_parameters())
+    assert float((lr - lf).abs() / lr.abs()) < 1e-10
+    for a, b in zip(gf, gr):
+        assert float((a - b).norm() / b.norm()) < 1e-10
+
+
+@pytest.mark.parametrize("space", ["darts", "nb201"])
+def test_graph_replay_matches_eager(space):
+    runs = {}
+    for graphs in (False, True):
+        s = build_searcher(tiny(space, "mim-darts", "grouped", cuda_graphs=graphs))
+        it_w, it_a = iter(s.w_loader), s.a_loader.forever()
+        losses = []
+        for _ in range(8):
+            try:
+                x, y = next(it_w)
+            except StopIteration:
+                it_w = iter(s.w_loader)
+                x, y = next(it_w)
+            xa, ya = next(it_a)
+            if s.graphed is not None:
+                res, _ = s.graphed(x, y, xa, ya, 0.025, None, key=0)
+            else:
+                res, _ = search_iteration(s, x, y, xa, ya, 0.025)
+            losses.append(float(res.loss))
+        if graphs:
+            assert s.graphed is not None and s.graphed.failed is None and s.graphed.captures == 1
+        runs[graphs] = (losses, [a.detach().clone() for a in s.model.arch_parameters()])
+    (le, ae), (lg, ag) = runs[False], runs[True]
+    # the same losses step by step: replays draw the same fresh masks as the eager steps
+    torch.testing.assert_close(torch.tensor(lg), torch.tensor(le), rtol=1e-4, atol=1e-5)
+    assert len(set(round(v, 6) for v in lg)) > 1
+    for a, b in zip(ag, ae):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-6)
+
+
+def test_search_runs_with_cuda_graphs(tmp_path):
+    cfg = apply_overrides(tiny("nb201", "mim-darts", "fast"), {
+        "optim": {"epochs": 2}, "run": {"out_dir": str(tmp_path), "run_name": "g", "dtype": "bf16",
+                                        "eval_images": 64}})
+    search(cfg, progress=False)
+    result = json.loads((tmp_path / "g" / "result.json").read_text())
+    assert result["genotype"]
