@@ -1,7 +1,9 @@
 """The fast path computes the same mathematics as the reference path.
 
-Measured (tests below): skipping `none` is bit-identical in fp32; sharing one ReLU per edge
-gives a bit-identical forward and sums the same gradients in another order (~3e-7).
+Measured (tests below): skipping `none` is bit-identical in fp32; sharing the ReLU and the
+parameter-free ops (pools) of one source node gives a bit-identical forward and sums the same
+gradients in another order (~3e-7); grouping the edges of a source node agrees to ~3e-7 in
+fp32 and ~1e-15 in float64.
 channels_last only changes the order of floating-point sums inside convolutions: in float64
 losses and α gradients agree to ~1e-13 for both orders; in fp32 losses agree to ~1e-7 and
 first-order α gradients to ~2e-5 (mim-darts) / 2e-6 (cls), while the second-order finite
@@ -74,7 +76,8 @@ def test_skipping_none_is_bit_identical_and_sharing_relu_nearly_in_fp32(objectiv
     assert compare(objective, order, torch.float32, (True, False, False)) == (0.0, 0.0)
     loss_err, grad_err = compare(objective, order, torch.float32, (False, True, False))
     # the forward is bit-identical; the backward sums the same gradients in another order
-    assert loss_err == 0.0 and grad_err < 1e-5 * (1 if order == 1 else 100)
+    # (second order: the finite difference divides that rounding by 2ε, measured ~1e-3)
+    assert loss_err == 0.0 and grad_err < (1e-5 if order == 1 else 5e-3)
 
 
 @pytest.mark.parametrize("objective", ["cls", "mim-darts"])

@@ -58,7 +58,9 @@ class ModelConfig:
     layers: int = 8  # cells in the DARTS supernet; cells per stage in NAS-Bench-201
     nodes: int = 4  # intermediate nodes per DARTS cell
     skip_none: bool = True  # do not compute the `none` op (exact: its output is zero)
-    share_relu: bool = True  # one ReLU per edge for all conv ops (exact; DARTS space)
+    # one ReLU per source node for all conv ops, and in the DARTS space the pools of the
+    # edges leaving a node computed once (their modules tied) (exact)
+    share_relu: bool = True
     # Run the edges leaving each node as one op: pools once, convs of all edges as one
     # grouped conv (exact; far fewer kernels). Implies skip_none and share_relu.
     group_edges: bool = True

@@ -44,17 +44,27 @@ class SearchCell(nn.Module):
         self.grouped = (GroupedEdges(edges, 2, lambda j, m: EdgeGroup(
             DARTS_OPS, C, 2 if reduction and j < 2 else 1, m, wrap)) if group_edges else None)
         self.edges = nn.ModuleList()
+        first_edge: dict[int, MixedOp] = {}  # per source state
         for _, j in edges if not group_edges else ():
             stride = 2 if reduction and j < 2 else 1
-            self.edges.append(MixedOp(DARTS_OPS, C, stride, skip_none, share_relu, wrap))
+            edge = MixedOp(DARTS_OPS, C, stride, skip_none, share_relu, wrap)
+            # Edges from one source share their parameter-free ops (pool + BN without
+            # affine): one module, so its BN statistics are updated once, as computed.
+            first = first_edge.setdefault(j, edge)
+            for name, share in zip(list(edge.ops), edge.shareable):
+                if share and first is not edge:
+                    edge.ops[name] = first.ops[name]
+            self.edges.append(edge)
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         states = [self.pre0(s0), self.pre1(s1)]
         if self.grouped is not None:
             return torch.cat(self.grouped(states, weights)[-self.multiplier:], dim=1)
         offset = 0
+        shared: list[dict[str, torch.Tensor]] = [{} for _ in range(2 + self.steps)]
         for _ in range(self.steps):
-            s = sum(self.edges[offset + j](h, weights[offset + j]) for j, h in enumerate(states))
+            s = sum(self.edges[offset + j](h, weights[offset + j], shared[j])
+                    for j, h in enumerate(states))
             offset += len(states)
             states.append(s)
         return torch.cat(states[-self.multiplier:], dim=1)

@@ -177,7 +177,9 @@ class MixedOp(nn.Module):
     - ``skip_none``: the `none` op is not computed (its output is zero; its α still gets a
       gradient through the softmax normalisation of the others);
     - ``share_relu``: the ops that start with ReLU of the input (the convs, FactorizedReduce)
-      share one ReLU per edge instead of computing it, and its backward, each.
+      share one ReLU instead of computing it, and its backward, each; with a ``shared`` dict
+      passed by the cell (one per source node), the ReLU and the parameter-free ops (pools,
+      identity) are computed once for all the edges that read the same input.
     ``wrap(name, op)`` may decorate an op (DARTS adds BN after the pools of its search net).
     """
 
@@ -195,12 +197,30 @@ class MixedOp(nn.Module):
             self.op_index.append(k)
         self.takes_activated = [share_relu and hasattr(op, "forward_activated")
                                 for op in self.ops.values()]
+        # parameter-free ops: the same output on every edge that reads the same input
+        self.shareable = [share_relu and not any(True for _ in op.parameters())
+                          for op in self.ops.values()]
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        activated = F.relu(x) if any(self.takes_activated) else None
+    def forward(self, x: torch.Tensor, weights: torch.Tensor,
+                shared: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """``shared``: outputs already computed on ``x`` by another edge (ReLU, pools...),
+        filled in here; the cell passes one dict per source node (modules tied, so exact)."""
+        if shared is None:
+            shared = {}
+        activated = None
+        if any(self.takes_activated):
+            activated = shared.get("relu")
+            if activated is None:
+                activated = shared["relu"] = F.relu(x)
         out = None
-        for k, op, pre in zip(self.op_index, self.ops.values(), self.takes_activated):
-            y = op.forward_activated(activated) if pre else op(x)
+        for k, (name, op), pre, share in zip(self.op_index, self.ops.items(), self.takes_activated,
+                                             self.shareable):
+            if share:
+                y = shared.get(name)
+                if y is None:
+                    y = shared[name] = op(x)
+            else:
+                y = op.forward_activated(activated) if pre else op(x)
             # addcmul: out + w_k * y in one pass over memory instead of a product and a sum
             out = weights[k] * y if out is None else torch.addcmul(out, weights[k], y)
         return out
