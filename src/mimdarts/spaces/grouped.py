@@ -36,6 +36,7 @@ from .ops import (
     OpRegistry,
     ReLUConvBN,
     SepConv,
+    grad_in_layout,
 )
 
 # ---------------------------------------------------------------- grouped ops
@@ -233,7 +234,7 @@ class EdgeGroup(nn.Module):
             wk = w[k].view(1, -1, 1, 1)
             out = wk * y if out is None else torch.addcmul(out, wk, y)
         assert out is not None, "an edge group needs at least one op besides `none`"
-        return out
+        return grad_in_layout(out)
 
     def load_mixed(self, mixed: Sequence[MixedOp]) -> None:
         """Copy the weights and BN statistics of ``m`` per-edge mixed ops (same registry)."""
