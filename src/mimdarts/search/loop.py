@@ -116,6 +116,8 @@ def build_searcher(cfg: SearchConfig) -> Searcher:
         w_loader.channels_last = a_loader.channels_last = True
     objective = build_objective(cfg.objective, model, info, cfg.run.seed + 1_000_003 * dist.rank,
                                 device)
+    if cfg.run.channels_last:  # its heads (the MIM decoder...) read channels_last features
+        objective = objective.to(memory_format=torch.channels_last)
     dist.broadcast_module(model, objective)  # identical w and α on every rank
     o = cfg.optim
     w_params = model.weight_parameters() + list(objective.parameters())
