@@ -99,44 +99,45 @@ class Architect:
 
     def _unrolled_grads(self, train: PreparedBatch, val: PreparedBatch,
                         w_lr: float) -> tuple[list[torch.Tensor], LossResult]:
+        # torch._foreach_*: one kernel per group of tensors instead of a Python loop over
+        # every weight (a supernet has hundreds of them)
         w = self.weights
         saved_w = [p.detach().clone() for p in w]
-        saved_buffers = [b.detach().clone() for m in self.modules for b in m.buffers()]
+        buffers = [b for m in self.modules for b in m.buffers()]
+        saved_buffers = [b.detach().clone() for b in buffers]
         group = self.w_optimizer.param_groups[0]
         momentum, wd = group["momentum"], group["weight_decay"]
         try:
             # 1. virtual step w -> w'
             g_train = self._sync(self._grads(self._loss(train).loss, w))
             with torch.no_grad():
-                for p, g in zip(w, g_train):
-                    buf = self.w_optimizer.state.get(p, {}).get("momentum_buffer")
-                    step = g + wd * p
-                    if buf is not None:
-                        step = step + momentum * buf
-                    p.sub_(w_lr * step)
+                step = torch._foreach_add(g_train, [p.detach() for p in w], alpha=wd)
+                bufs = [self.w_optimizer.state.get(p, {}).get("momentum_buffer") for p in w]
+                with_buf = [i for i, b in enumerate(bufs) if b is not None]
+                if with_buf:
+                    torch._foreach_add_([step[i] for i in with_buf], [bufs[i] for i in with_buf],
+                                        alpha=momentum)
+                torch._foreach_sub_([p.detach() for p in w], torch._foreach_mul(step, w_lr))
             # 2. gradients of L_val at w' w.r.t. α and w'
             res = self._loss(val)
             n_a = len(self.alphas)
             grads = self._grads(res.loss, self.alphas + w)
             d_alpha, v = grads[:n_a], self._sync(grads[n_a:])  # d_alpha: synced by the caller
             # 3. finite-difference Hessian-vector product around the ORIGINAL w
-            v_norm = torch.sqrt(sum((g * g).sum() for g in v))
-            eps = self.unrolled_eps / v_norm.clamp_min(1e-12)
+            v_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(v)))
+            eps = self.unrolled_eps / v_norm.clamp_min(1e-12)  # a tensor: no host sync
+            eps_v = torch._foreach_mul(v, eps)
             with torch.no_grad():
-                for p, s, g in zip(w, saved_w, v):
-                    p.copy_(s + eps * g)
+                torch._foreach_copy_([p.detach() for p in w], torch._foreach_add(saved_w, eps_v))
             g_plus = self._grads(self._loss(train).loss, self.alphas)
             with torch.no_grad():
-                for p, s, g in zip(w, saved_w, v):
-                    p.copy_(s - eps * g)
+                torch._foreach_copy_([p.detach() for p in w], torch._foreach_sub(saved_w, eps_v))
             g_minus = self._grads(self._loss(train).loss, self.alphas)
             hv = [(gp - gm) / (2 * eps) for gp, gm in zip(g_plus, g_minus)]
             d_alpha = [da - w_lr * h for da, h in zip(d_alpha, hv)]
         finally:
             with torch.no_grad():
-                for p, s in zip(w, saved_w):
-                    p.copy_(s)
-                buffers = [b for m in self.modules for b in m.buffers()]
-                for b, s in zip(buffers, saved_buffers):
-                    b.copy_(s)
+                torch._foreach_copy_([p.detach() for p in w], saved_w)
+                if buffers:
+                    torch._foreach_copy_(buffers, saved_buffers)
         return d_alpha, res

@@ -186,8 +186,9 @@ def arch_regularizer(s: Searcher) -> Regularizer | None:
 
 @torch.no_grad()
 def evaluate(s: Searcher) -> dict[str, float]:
-    """Top-1 accuracy on the first ``eval_images`` of the α half, clean and as the objective
-    transforms them (masked, rotated...), with a fixed generator so epochs compare."""
+    """Top-1 accuracy on the first ``eval_images`` of the α half (of each rank's shard, summed
+    over ranks), clean and as the objective transforms them (masked, rotated...), with a fixed
+    generator so epochs compare."""
     n = s.cfg.run.eval_images
     if n == 0:
         return {}
@@ -202,9 +203,13 @@ def evaluate(s: Searcher) -> dict[str, float]:
             correct["input"] += accuracy(s.model(prepared.inputs), y)
         total += len(y)
     s.model.train()
-    out = {"eval_clean_acc": 100.0 * float(correct["clean"]) / max(total, 1)}
-    if float(correct["input"]) > 0:
-        out["eval_input_acc"] = 100.0 * float(correct["input"]) / max(total, 1)
+    # data-parallel: every rank scored the head of its own shard; sum over ranks (one sync)
+    counts = torch.stack([correct["clean"], correct["input"],
+                          torch.tensor(float(total), device=s.device)])
+    clean, transformed, total = s.dist.sum_(counts).tolist()
+    out = {"eval_clean_acc": 100.0 * clean / max(total, 1)}
+    if transformed > 0:
+        out["eval_input_acc"] = 100.0 * transformed / max(total, 1)
     return out
 
 
