@@ -7,6 +7,7 @@
 """
 
 import json
+import warnings
 
 import pytest
 import torch
@@ -45,14 +46,16 @@ def test_grouped_channels_last_same_math_on_gpu_float64(space):
         assert float((a - b).norm() / b.norm()) < 1e-10
 
 
-@pytest.mark.parametrize("space", ["darts", "nb201"])
-def test_graph_replay_matches_eager(space):
+@pytest.mark.parametrize("space,order", [("darts", 1), ("nb201", 1), ("nb201", 2)])
+def test_graph_replay_matches_eager(space, order):
     runs = {}
     for graphs in (False, True):
-        s = build_searcher(tiny(space, "mim-darts", "grouped", cuda_graphs=graphs))
+        cfg = apply_overrides(tiny(space, "mim-darts", "grouped", cuda_graphs=graphs),
+                              {"optim": {"order": order}})
+        s = build_searcher(cfg)
         it_w, it_a = iter(s.w_loader), s.a_loader.forever()
         losses = []
-        for _ in range(8):
+        for step in range(8):
             try:
                 x, y = next(it_w)
             except StopIteration:
@@ -60,12 +63,13 @@ def test_graph_replay_matches_eager(space):
                 x, y = next(it_w)
             xa, ya = next(it_a)
             if s.graphed is not None:
-                res, _ = s.graphed(x, y, xa, ya, 0.025, None, key=0)
+                # a new key at step 4: the graph is captured again (as at an epoch change)
+                res, _ = s.graphed(x, y, xa, ya, 0.025, None, key=step // 4)
             else:
                 res, _ = search_iteration(s, x, y, xa, ya, 0.025)
             losses.append(float(res.loss))
         if graphs:
-            assert s.graphed is not None and s.graphed.failed is None and s.graphed.captures == 1
+            assert s.graphed is not None and s.graphed.failed is None and s.graphed.captures == 2
         runs[graphs] = (losses, [a.detach().clone() for a in s.model.arch_parameters()])
     (le, ae), (lg, ag) = runs[False], runs[True]
     # the same losses step by step: replays draw the same fresh masks as the eager steps
@@ -75,10 +79,13 @@ def test_graph_replay_matches_eager(space):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-6)
 
 
-def test_search_runs_with_cuda_graphs(tmp_path):
-    cfg = apply_overrides(tiny("nb201", "mim-darts", "fast"), {
+@pytest.mark.parametrize("objective", ["mim-darts", "cls-jig", "cls-col"])
+def test_search_runs_with_cuda_graphs(tmp_path, objective):
+    cfg = apply_overrides(tiny("nb201", objective, "fast"), {
         "optim": {"epochs": 2}, "run": {"out_dir": str(tmp_path), "run_name": "g", "dtype": "bf16",
                                         "eval_images": 64}})
-    search(cfg, progress=False)
+    with warnings.catch_warnings():  # a failed capture (eager fallback) fails the test
+        warnings.filterwarnings("error", message="CUDA graph capture failed")
+        search(cfg, progress=False)
     result = json.loads((tmp_path / "g" / "result.json").read_text())
     assert result["genotype"]

@@ -44,6 +44,7 @@ class GraphedIteration:
         self.out: Any = None
         self.failed: str | None = None  # why capture failed; then every call runs eagerly
         self.captures = 0
+        self.stream: torch.cuda.Stream | None = None  # the capture stream, on self.device
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, xa: torch.Tensor, ya: torch.Tensor,
                  lr: float, regularizer: Any, key: Hashable) -> Any:
@@ -75,7 +76,7 @@ class GraphedIteration:
         main = torch.cuda.current_stream(self.device)
         side = torch.cuda.Stream(self.device)
         side.wait_stream(main)
-        with torch.cuda.stream(side), warnings.catch_warnings():
+        with torch.cuda.device(self.device), torch.cuda.stream(side), warnings.catch_warnings():
             # Adam(capturable=True) warns when it steps outside a capture: expected here
             warnings.filterwarnings("ignore", message=".*capturable=True.*")
             out = self.iteration(*args)
@@ -91,7 +92,13 @@ class GraphedIteration:
         for g in self.generators:  # each replay advances these generators' offsets
             graph.register_generator_state(g)
         torch.cuda.synchronize(self.device)
-        with torch.cuda.graph(graph):
-            self.out = self.iteration(*self.static, lr, regularizer)
+        # On the run's device even when it is not the current one (a stream of another
+        # device would capture nothing); "thread_local": CUDA calls of other threads (a
+        # DataLoader's pin-memory thread) neither break the capture nor get captured.
+        with torch.cuda.device(self.device):
+            if self.stream is None:
+                self.stream = torch.cuda.Stream(self.device)
+            with torch.cuda.graph(graph, stream=self.stream, capture_error_mode="thread_local"):
+                self.out = self.iteration(*self.static, lr, regularizer)
         self.graph = graph
         self.captures += 1

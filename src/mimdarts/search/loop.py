@@ -332,6 +332,15 @@ def restore_searcher(s: Searcher, ckpt: dict[str, Any]) -> float:
     except (RuntimeError, ValueError, KeyError) as e:
         raise RunDirError(f"the checkpoint does not fit this run's model: "
                           f"{str(e).splitlines()[0][:200]}") from None
+    # Adam's param groups come back as saved, `capturable` included: keep this run's
+    # setting (a run may be resumed with cuda_graphs switched), its step count on the device
+    capturable = s.graphed is not None
+    for group in s.architect.optimizer.param_groups:
+        group["capturable"] = capturable
+        for p in group["params"]:
+            state = s.architect.optimizer.state.get(p, {})
+            if "step" in state:
+                state["step"] = state["step"].to(p.device if capturable else "cpu")
     restore_rng(r["rng"], s.device)
     s.objective.generator.set_state(r["objective_generator"])
     s.w_loader.load_state_dict(r["w_loader"])

@@ -180,11 +180,14 @@ class PerEdge(GroupedOp):
             mine.load_state_dict(theirs.state_dict())
 
 
-def build_group(registry: OpRegistry, name: str, C: int, stride: int, m: int) -> nn.Module:
-    """Op ``name`` on ``m`` edges: its registered grouped form, else :class:`PerEdge`."""
+def build_group(registry: OpRegistry, name: str, C: int, stride: int, m: int,
+                wrap: Callable[[str, nn.Module], nn.Module] | None = None) -> nn.Module:
+    """Op ``name`` on ``m`` edges: its registered grouped form, else :class:`PerEdge` (each
+    edge's module decorated by ``wrap`` as :class:`MixedOp` would)."""
     factory = registry.group_factory(name)
     if factory is None:
-        return PerEdge([registry.build(name, C, stride, affine=False) for _ in range(m)])
+        ops = [registry.build(name, C, stride, affine=False) for _ in range(m)]
+        return PerEdge([wrap(name, op) if wrap else op for op in ops])
     return factory(C, stride, m)
 
 
@@ -208,7 +211,7 @@ class EdgeGroup(nn.Module):
         for k, name in enumerate(registry.names):
             if name == "none":
                 continue
-            op = build_group(registry, name, C, stride, m)
+            op = build_group(registry, name, C, stride, m, wrap)
             self.ops[name] = op if isinstance(op, GroupedOp) or wrap is None else wrap(name, op)
             self.op_index.append(k)
 
