@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import operator
 
 import torch
 import torch.nn.functional as F
@@ -63,8 +64,9 @@ class SearchCell(nn.Module):
         offset = 0
         shared: list[dict[str, torch.Tensor]] = [{} for _ in range(2 + self.steps)]
         for _ in range(self.steps):
-            s = sum(self.edges[offset + j](h, weights[offset + j], shared[j])
-                    for j, h in enumerate(states))
+            # reduce, not sum(): sum() starts from 0, and 0 + tensor is a full copy
+            s = functools.reduce(operator.add, (self.edges[offset + j](h, weights[offset + j], shared[j])
+                                                for j, h in enumerate(states)))
             offset += len(states)
             states.append(s)
         return torch.cat(states[-self.multiplier:], dim=1)

@@ -20,7 +20,9 @@ All cells share one architecture; the supernet has one α ``arch`` of shape ``[6
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -260,8 +262,9 @@ class NB201SearchCell(nn.Module):
             return self.grouped([x], weights)[-1]
         nodes = [x]
         for node in range(1, N_NODES):
-            nodes.append(sum(self.edges[e](nodes[j], weights[e])
-                             for e, (i, j) in enumerate(EDGES) if i == node))
+            # reduce, not sum(): sum() starts from 0, and 0 + tensor is a full copy
+            nodes.append(functools.reduce(operator.add, (self.edges[e](nodes[j], weights[e])
+                                                         for e, (i, j) in enumerate(EDGES) if i == node)))
         return nodes[-1]
 
 
@@ -309,8 +312,8 @@ class NB201Cell(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
         for node in range(1, N_NODES):
-            nodes.append(sum(self.edges[e](nodes[j])
-                             for e, (i, j) in enumerate(EDGES) if i == node))
+            nodes.append(functools.reduce(operator.add, (self.edges[e](nodes[j])
+                                                         for e, (i, j) in enumerate(EDGES) if i == node)))
         return nodes[-1]
 
 
