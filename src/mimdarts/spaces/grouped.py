@@ -20,6 +20,7 @@ of 14 per cell. :meth:`GroupedEdges.load_mixed` copies weights from per-edge mix
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Sequence
 
 import torch
@@ -42,7 +43,7 @@ from .ops import (
 # ---------------------------------------------------------------- grouped ops
 
 
-class GroupedOp(nn.Module):
+class GroupedOp(nn.Module, metaclass=ABCMeta):
     """One op on ``m`` edges that share their input.
 
     ``forward(x [B, C, H, W], r = relu(x), r_m) -> [B, m * C, H', W']``, edge ``e`` in
@@ -54,8 +55,9 @@ class GroupedOp(nn.Module):
     m: int
     uses_r_m: bool = False
 
+    @abstractmethod
     def load_edges(self, ops: Sequence[nn.Module]) -> None:
-        raise NotImplementedError
+        """Copy the weights and BN statistics of ``m`` per-edge modules into this op."""
 
 
 def _stack_into(dst: torch.Tensor, srcs: Sequence[torch.Tensor]) -> None:
