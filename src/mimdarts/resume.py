@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from .errors import ConfigError, DivergenceError, RunDirError
+from .rundir import RunDir
 
 # Settings that do not change what a run computes: a resumed run may differ in these.
 # (`threads` changes float reduction order on CPU, so keep it equal for bit-identical runs.)
@@ -152,3 +154,22 @@ class DivergenceGuard:
         epoch, within = divmod(step - 1, steps_per_epoch)
         raise DivergenceError(f"the loss is not finite at step {step} (epoch {epoch + 1}, step "
                               f"{within + 1} of {steps_per_epoch}): {terms}; run stopped, {kept}")
+
+
+def resume_run(resume: str | Path, cfg: Any, fmt: str, device: torch.device,
+               restore: Callable[[dict[str, Any]], float]) -> tuple[RunDir, list[dict[str, Any]], float]:
+    """Open the run folder ``resume``: check its checkpoint against ``cfg``, load it with
+    ``restore(ckpt) -> seconds the epoch had run`` and cut the log back to the checkpoint.
+    Returns (run, log so far, those seconds)."""
+    run = RunDir.open(resume)
+    ckpt = run.load_checkpoint()
+    check_checkpoint(ckpt, cfg, fmt, str(run.checkpoint_path), device)
+    elapsed = restore(ckpt)
+    history = run.truncate_log(int(ckpt["resume"]["log_lines"]))
+    return run, history, elapsed
+
+
+def checkpoint_due(every: int, global_step: int, step: int, steps: int) -> bool:
+    """Whether a mid-epoch checkpoint (every ``every`` global steps; 0 = never) is due after
+    step ``step`` of ``steps``: the epoch's last step is left to the epoch-end checkpoint."""
+    return every > 0 and global_step % every == 0 and step != steps

@@ -23,10 +23,11 @@ from ..errors import ConfigError, RunDirError
 from ..resume import (
     DivergenceGuard,
     capture_rng,
-    check_checkpoint,
     check_resume_request,
+    checkpoint_due,
     kept_checkpoint,
     restore_rng,
+    resume_run,
 )
 from ..rundir import RunDir, run_metadata
 from ..spaces import Architecture, Supernet, get_space
@@ -366,12 +367,8 @@ def _open_run(cfg: SearchConfig, s: Searcher, overwrite: bool, resume: str | Pat
         run.write_text("config.yaml", cfg.to_yaml())
         run.write_text("meta.json", json.dumps(run_metadata(cfg.run.seed, str(s.device)), indent=1))
         return run, [], 0.0
-    run = RunDir.open(resume)
-    ckpt = run.load_checkpoint()
-    check_checkpoint(ckpt, cfg, CHECKPOINT_FORMAT, str(run.checkpoint_path), s.device)
-    elapsed = restore_searcher(s, ckpt)
-    history = run.truncate_log(int(ckpt["resume"]["log_lines"]))
-    return run, history, elapsed
+    return resume_run(resume, cfg, CHECKPOINT_FORMAT, s.device,
+                      lambda ckpt: restore_searcher(s, ckpt))
 
 
 def search(cfg: SearchConfig, overwrite: bool = False, progress: bool = True,
@@ -398,9 +395,8 @@ def search(cfg: SearchConfig, overwrite: bool = False, progress: bool = True,
     t0 = 0.0
 
     def on_step(s: Searcher) -> None:
-        every = cfg.run.checkpoint_every
-        if not every or s.global_step % every or s.step == steps:
-            return  # the epoch's end writes its own checkpoint
+        if not checkpoint_due(cfg.run.checkpoint_every, s.global_step, s.step, steps):
+            return
         s.guard.check(steps, kept_checkpoint(run))  # never save a diverged state
         if run is not None:
             run.save_checkpoint(checkpoint_state(s, s.model.genotype(), len(history),

@@ -35,10 +35,11 @@ from ..errors import ConfigError, RunDirError
 from ..resume import (
     DivergenceGuard,
     capture_rng,
-    check_checkpoint,
     check_resume_request,
+    checkpoint_due,
     kept_checkpoint,
     restore_rng,
+    resume_run,
 )
 from ..rundir import RunDir
 from ..search.loop import resolve_device, seed_everything
@@ -304,12 +305,8 @@ def _open_run(cfg: TrainConfig, t: Trainer, overwrite: bool, resume: str | Path 
         run.write_text("config.yaml", cfg.to_yaml())
         run.write_text("genotype.json", json.dumps(t.arch.to_dict(), indent=1))
         return run, [], 0.0
-    run = RunDir.open(resume)
-    ckpt = run.load_checkpoint()
-    check_checkpoint(ckpt, cfg, CHECKPOINT_FORMAT, str(run.checkpoint_path), t.device)
-    elapsed = restore_trainer(t, ckpt)
-    history = run.truncate_log(int(ckpt["resume"]["log_lines"]))
-    return run, history, elapsed
+    return resume_run(resume, cfg, CHECKPOINT_FORMAT, t.device,
+                      lambda ckpt: restore_trainer(t, ckpt))
 
 
 def train(cfg: TrainConfig, overwrite: bool = False, progress: bool = True,
@@ -337,9 +334,8 @@ def train(cfg: TrainConfig, overwrite: bool = False, progress: bool = True,
     t0 = 0.0
 
     def on_step(t: Trainer) -> None:
-        every = cfg.run.checkpoint_every
-        if not every or t.global_step % every or t.step == steps:
-            return  # the epoch's end writes its own checkpoint
+        if not checkpoint_due(cfg.run.checkpoint_every, t.global_step, t.step, steps):
+            return
         t.guard.check(steps, kept_checkpoint(run))  # never save a diverged state
         if run is not None:
             run.save_checkpoint(checkpoint_state(t, len(history), time.perf_counter() - t0),
