@@ -278,12 +278,13 @@ class GroupedEdges(nn.Module):
             raise ValueError(f"edges must go from a lower state to a node, got {list(edges)}")
         self.n_inputs = n_inputs
         self.n_states = max(t for t, _ in edges) + 1
-        self.plan = [(s, [edges[e][0] for e in idx]) for s, idx in group_plan(edges)]
-        order = [e for _, idx in group_plan(edges) for e in idx]
+        plan = group_plan(edges)
+        self.plan = [(s, [edges[e][0] for e in idx]) for s, idx in plan]  # (source, targets)
+        self._edge_rows = [idx for _, idx in plan]
         # weights rows sorted by source, so each group's rows are one slice
-        self.register_buffer("order", torch.tensor(order), persistent=False)
+        self.register_buffer("order", torch.tensor([e for idx in self._edge_rows for e in idx]),
+                             persistent=False)
         self.groups = nn.ModuleList(make_group(s, len(t)) for s, t in self.plan)
-        self._edge_rows = [idx for _, idx in group_plan(edges)]
 
     def forward(self, inputs: Sequence[torch.Tensor], weights: torch.Tensor) -> list[torch.Tensor]:
         w = weights.index_select(0, self.order)
