@@ -3,7 +3,7 @@
 Measured (tests below): skipping `none` is bit-identical in fp32; sharing the ReLU and the
 parameter-free ops (pools) of one source node gives a bit-identical forward and sums the same
 gradients in another order (~3e-7); grouping the edges of a source node agrees to ~3e-7 in
-fp32 and ~1e-15 in float64.
+fp32 and ~1e-15 in float64; folding the mixing weights into BN, likewise.
 channels_last only changes the order of floating-point sums inside convolutions: in float64
 losses and α gradients agree to ~1e-13 for both orders; in fp32 losses agree to ~1e-7 and
 first-order α gradients to ~2e-5 (mim-darts) / 2e-6 (cls), while the second-order finite
@@ -20,11 +20,13 @@ from mimdarts.search import Architect, build_objective
 from mimdarts.spaces import DartsSupernet, NB201Supernet
 
 
-def build_supernet(space: str, skip_none: bool, share_relu: bool, group_edges: bool):
+def build_supernet(space: str, skip_none: bool, share_relu: bool, group_edges: bool,
+                   fold_weights: bool = False):
+    kw = dict(skip_none=skip_none, share_relu=share_relu, group_edges=group_edges,
+              fold_weights=fold_weights)
     if space == "darts":
-        return DartsSupernet(C=4, num_classes=10, layers=3, steps=2, skip_none=skip_none,
-                             share_relu=share_relu, group_edges=group_edges)
-    return NB201Supernet(C=4, num_classes=10, N=1, skip_none=skip_none, group_edges=group_edges)
+        return DartsSupernet(C=4, num_classes=10, layers=3, steps=2, **kw)
+    return NB201Supernet(C=4, num_classes=10, N=1, **kw)
 
 
 def copy_reference_weights(model, state) -> None:
@@ -40,9 +42,9 @@ def copy_reference_weights(model, state) -> None:
 
 def alpha_grads(skip_none: bool, share_relu: bool, channels_last: bool, objective: str,
                 order: int, dtype: torch.dtype, state=None, group_edges: bool = False,
-                space: str = "darts"):
+                space: str = "darts", fold_weights: bool = False):
     torch.manual_seed(0)
-    model = build_supernet(space, skip_none, share_relu, group_edges).to(dtype)
+    model = build_supernet(space, skip_none, share_relu, group_edges, fold_weights).to(dtype)
     obj = build_objective(ObjectiveConfig(objective=objective), model, INFOS["cifar10"], 0).to(dtype)
     if state is not None:  # the same weights on both paths
         copy_reference_weights(model, state[0])
@@ -62,9 +64,12 @@ def alpha_grads(skip_none: bool, share_relu: bool, channels_last: bool, objectiv
     return res.loss.detach(), grads, (model.state_dict(), obj.state_dict())
 
 
-def compare(objective, order, dtype, fast, group_edges=False, space="darts"):
+def compare(objective, order, dtype, fast, group_edges=False, space="darts", fold_weights=False):
+    """Relative loss and α-gradient errors of the switches ``fast = (skip_none, share_relu,
+    channels_last)`` (+ ``group_edges``, ``fold_weights``) against the reference path."""
     loss_r, grads_r, state = alpha_grads(False, False, False, objective, order, dtype, space=space)
-    loss_f, grads_f, _ = alpha_grads(*fast, objective, order, dtype, state, group_edges, space)
+    loss_f, grads_f, _ = alpha_grads(*fast, objective, order, dtype, state, group_edges, space,
+                                     fold_weights)
     loss_err = float((loss_f - loss_r).abs() / loss_r.abs())
     grad_err = max(float((a - b).norm() / b.norm()) for a, b in zip(grads_f, grads_r))
     return loss_err, grad_err
@@ -83,13 +88,54 @@ def test_skipping_none_is_bit_identical_and_sharing_relu_nearly_in_fp32(objectiv
 @pytest.mark.parametrize("objective", ["cls", "mim-darts"])
 @pytest.mark.parametrize("order", [1, 2])
 def test_fast_path_same_math_in_float64(objective, order):
-    loss_err, grad_err = compare(objective, order, torch.float64, (True, True, True))
+    loss_err, grad_err = compare(objective, order, torch.float64, (True, True, True),
+                                 fold_weights=True)
     assert loss_err < 1e-10 and grad_err < 1e-10
+
+
+@pytest.mark.parametrize("space", ["darts", "nb201"])
+@pytest.mark.parametrize("group_edges", [False, True])
+@pytest.mark.parametrize("objective", ["cls", "mim-darts"])
+def test_folding_weights_into_bn_fp32_within_1e5(space, group_edges, objective):
+    # NCHW, so only the folding (and grouping) differ from the reference: BN multiplies by
+    # the weight inside its normalisation, a product rounded once instead of twice
+    loss_err, grad_err = compare(objective, 1, torch.float32, (True, True, False), group_edges,
+                                 space, fold_weights=True)
+    assert loss_err < 1e-5 and grad_err < 1e-5
+
+
+def test_folded_bn_keeps_the_statistics_and_eval_output():
+    torch.manual_seed(0)
+    ref = build_supernet("darts", True, True, False, fold_weights=False)
+    folded = build_supernet("darts", True, True, False, fold_weights=True)
+    folded.load_state_dict(ref.state_dict())
+    x = torch.randn(4, 3, 32, 32)
+    ref(x), folded(x)
+    for (k, a), b in zip(ref.state_dict().items(), folded.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=k)  # running stats, counts
+    ref.eval(), folded.eval()
+    torch.testing.assert_close(folded(x), ref(x), rtol=1e-5, atol=1e-6)
+
+
+def test_mix_batch_norm_falls_back_for_a_bn_with_its_own_weight():
+    from torch import nn
+
+    from mimdarts.spaces.ops import mix_batch_norm
+
+    x, scale = torch.randn(2, 3, 4, 4), torch.rand(3)
+    for bn in (nn.BatchNorm2d(3), nn.BatchNorm2d(3, affine=False, momentum=None)):
+        with torch.no_grad():
+            if bn.affine:
+                bn.weight.uniform_()
+        expected = nn.BatchNorm2d(3, affine=bn.affine, momentum=bn.momentum)
+        expected.load_state_dict(bn.state_dict())
+        torch.testing.assert_close(mix_batch_norm(bn, x, scale), expected(x) * scale.view(1, -1, 1, 1))
+        torch.testing.assert_close(bn.running_mean, expected.running_mean)
 
 
 @pytest.mark.parametrize("objective", ["cls", "mim-darts"])
 def test_fast_path_fp32_first_order(objective):
-    loss_err, grad_err = compare(objective, 1, torch.float32, (True, True, True))
+    loss_err, grad_err = compare(objective, 1, torch.float32, (True, True, True), fold_weights=True)
     assert loss_err < 1e-5
     assert grad_err < 1e-4  # measured 2e-6 (cls) and 2e-5 (mim-darts): conv summation order
 
@@ -103,7 +149,8 @@ def test_benchmark_case_runs():
 @pytest.mark.parametrize("objective", ["cls", "mim-darts"])
 @pytest.mark.parametrize("order", [1, 2])
 def test_grouped_edges_same_math_in_float64(space, objective, order):
-    loss_err, grad_err = compare(objective, order, torch.float64, (True, True, True), True, space)
+    loss_err, grad_err = compare(objective, order, torch.float64, (True, True, True), True, space,
+                                 fold_weights=True)
     assert loss_err < 1e-10 and grad_err < 1e-10
 
 
@@ -118,7 +165,7 @@ def test_grouped_edges_fp32_within_1e5(space, objective):
 def test_grouped_supernet_eval_mode_uses_the_same_statistics():
     torch.manual_seed(0)
     ref = build_supernet("darts", False, False, False)
-    grouped = build_supernet("darts", True, True, True)
+    grouped = build_supernet("darts", True, True, True, fold_weights=True)
     copy_reference_weights(grouped, ref.state_dict())
     x = torch.randn(4, 3, 32, 32)
     ref(x), grouped(x)  # one training forward each: BN statistics move the same way

@@ -34,18 +34,24 @@ SHAPES: dict[str, dict[str, tuple[int, int, int]]] = {
 # DARTS 50 epochs, NAS-Bench-201 100 epochs (the β-DARTS script the paper follows).
 FULL_EPOCHS = {"darts": 50, "nb201": 100}
 PATHS = {
-    # reference: fp32, NCHW, every op (`none` too) computed, one mixed op per edge
+    # reference: fp32, NCHW, every op (`none` too) computed, one mixed op per edge, a ReLU
+    # per op, each op's output times its weight as a separate product
     "reference": {"skip_none": False, "share_relu": False, "group_edges": False,
-                  "channels_last": False, "dtype": "fp32", "cuda_graphs": False},
-    # per-edge: skip `none`, one ReLU per edge, channels_last, bf16 on CUDA (no grouping)
+                  "fold_weights": False, "channels_last": False, "dtype": "fp32",
+                  "cuda_graphs": False},
+    # per-edge: skip `none`, one ReLU (and pool) per source node, weights folded into BN,
+    # channels_last, bf16 on CUDA (no grouping)
     "per-edge": {"skip_none": True, "share_relu": True, "group_edges": False,
-                 "channels_last": True, "dtype": "auto", "cuda_graphs": False},
+                 "fold_weights": True, "channels_last": True, "dtype": "auto",
+                 "cuda_graphs": False},
     # grouped: per-edge + the edges leaving a node run as one op
     "grouped": {"skip_none": True, "share_relu": True, "group_edges": True,
-                "channels_last": True, "dtype": "auto", "cuda_graphs": False},
+                "fold_weights": True, "channels_last": True, "dtype": "auto",
+                "cuda_graphs": False},
     # fast: grouped + the iteration replayed as a CUDA graph (on CUDA; = grouped on CPU)
     "fast": {"skip_none": True, "share_relu": True, "group_edges": True,
-             "channels_last": True, "dtype": "auto", "cuda_graphs": True},
+             "fold_weights": True, "channels_last": True, "dtype": "auto",
+             "cuda_graphs": True},
 }
 
 
@@ -56,7 +62,8 @@ def case_config(space: str, objective: str, order: int, shape: str, path: str,
     return apply_overrides(SearchConfig(), {
         "data": {"dataset": "cifar10-sample", "train_images": 2 * batch},
         "model": {"space": space, "channels": C, "layers": layers, "skip_none": p["skip_none"],
-                  "share_relu": p["share_relu"], "group_edges": p["group_edges"]},
+                  "share_relu": p["share_relu"], "group_edges": p["group_edges"],
+                  "fold_weights": p["fold_weights"]},
         "objective": {"objective": objective},
         "optim": {"batch_size": batch, "order": order},
         "run": {"device": device, "channels_last": p["channels_last"], "dtype": p["dtype"],

@@ -64,6 +64,10 @@ class ModelConfig:
     # Run the edges leaving each node as one op: pools once, convs of all edges as one
     # grouped conv (exact; far fewer kernels). Implies skip_none and share_relu.
     group_edges: bool = True
+    # Each conv op multiplies its output by its mixing weight inside its last BatchNorm
+    # (affine-free, so the weight is BN's weight) rather than with a separate product (exact;
+    # saves two passes over every conv op's output in the backward).
+    fold_weights: bool = True
 
     def __post_init__(self) -> None:
         _check(self.channels >= 1, f"channels must be >= 1, got {self.channels}")

@@ -25,14 +25,15 @@ class SearchSpace:
 def _build_darts(cfg: ModelConfig, num_classes: int) -> Supernet:
     return DartsSupernet(C=cfg.channels, num_classes=num_classes, layers=cfg.layers,
                          steps=cfg.nodes, skip_none=cfg.skip_none, share_relu=cfg.share_relu,
-                         group_edges=cfg.group_edges)
+                         group_edges=cfg.group_edges, fold_weights=cfg.fold_weights)
 
 
 def _build_nb201(cfg: ModelConfig, num_classes: int) -> Supernet:
     # channels = C of the first stage, layers = cells per stage; `nodes` does not apply
     # (the NAS-Bench-201 cell is fixed: 4 nodes, 6 edges).
     return NB201Supernet(C=cfg.channels, num_classes=num_classes, N=cfg.layers,
-                         skip_none=cfg.skip_none, group_edges=cfg.group_edges)
+                         skip_none=cfg.skip_none, share_relu=cfg.share_relu,
+                         group_edges=cfg.group_edges, fold_weights=cfg.fold_weights)
 
 
 SPACES: dict[str, SearchSpace] = {

@@ -30,7 +30,8 @@ class SearchCell(nn.Module):
 
     def __init__(self, steps: int, multiplier: int, C_pp: int, C_p: int, C: int,
                  reduction: bool, reduction_prev: bool, skip_none: bool = True,
-                 share_relu: bool = True, group_edges: bool = False) -> None:
+                 share_relu: bool = True, group_edges: bool = False,
+                 fold_weights: bool = True) -> None:
         super().__init__()
         self.reduction = reduction
         self.steps = steps
@@ -43,12 +44,13 @@ class SearchCell(nn.Module):
         # (target state, source state) per edge; states: s0, s1, then node i = state 2 + i
         edges = [(2 + i, j) for i in range(steps) for j in range(2 + i)]
         self.grouped = (GroupedEdges(edges, 2, lambda j, m: EdgeGroup(
-            DARTS_OPS, C, 2 if reduction and j < 2 else 1, m, wrap)) if group_edges else None)
+            DARTS_OPS, C, 2 if reduction and j < 2 else 1, m, wrap, fold_weights))
+                        if group_edges else None)
         self.edges = nn.ModuleList()
         first_edge: dict[int, MixedOp] = {}  # per source state
         for _, j in edges if not group_edges else ():
             stride = 2 if reduction and j < 2 else 1
-            edge = MixedOp(DARTS_OPS, C, stride, skip_none, share_relu, wrap)
+            edge = MixedOp(DARTS_OPS, C, stride, skip_none, share_relu, wrap, fold_weights)
             # Edges from one source share their parameter-free ops (pool + BN without
             # affine): one module, so its BN statistics are updated once, as computed.
             first = first_edge.setdefault(j, edge)
@@ -84,7 +86,7 @@ class DartsSupernet(Supernet):
 
     def __init__(self, C: int = 16, num_classes: int = 10, layers: int = 8, steps: int = 4,
                  stem_multiplier: int = 3, skip_none: bool = True, share_relu: bool = True,
-                 group_edges: bool = False) -> None:
+                 group_edges: bool = False, fold_weights: bool = True) -> None:
         super().__init__()
         self.steps = steps
         multiplier = steps  # the cell output concatenates all intermediate nodes
@@ -100,7 +102,8 @@ class DartsSupernet(Supernet):
             if reduction:
                 C_curr *= 2
             self.cells.append(SearchCell(steps, multiplier, C_pp, C_p, C_curr, reduction,
-                                         reduction_prev, skip_none, share_relu, group_edges))
+                                         reduction_prev, skip_none, share_relu, group_edges,
+                                         fold_weights))
             reduction_prev = reduction
             C_pp, C_p = C_p, multiplier * C_curr
         self.feature_channels = C_p

@@ -38,6 +38,7 @@ from .ops import (
     ReLUConvBN,
     SepConv,
     grad_in_layout,
+    mix_batch_norm,
 )
 
 # ---------------------------------------------------------------- grouped ops
@@ -46,14 +47,16 @@ from .ops import (
 class GroupedOp(nn.Module, metaclass=ABCMeta):
     """One op on ``m`` edges that share their input.
 
-    ``forward(x [B, C, H, W], r = relu(x), r_m) -> [B, m * C, H', W']``, edge ``e`` in
+    ``forward(x [B, C, H, W], r = relu(x), r_m, scale) -> [B, m * C, H', W']``, edge ``e`` in
     channels ``[e*C, (e+1)*C)``; ``r_m`` is ``r`` repeated ``m`` times along channels (made
-    once per group, only when some op sets ``uses_r_m``). ``load_edges`` copies the weights of
-    ``m`` per-edge modules.
+    once per group, only when some op sets ``uses_r_m``); ``scale [m * C]``, for ops that set
+    ``folds_weight``: the edges' mixing weights, applied by the last BN (``mix_batch_norm``).
+    ``load_edges`` copies the weights of ``m`` per-edge modules.
     """
 
     m: int
     uses_r_m: bool = False
+    folds_weight: bool = True
 
     @abstractmethod
     def load_edges(self, ops: Sequence[nn.Module]) -> None:
@@ -91,10 +94,11 @@ class GroupedDilConv(GroupedOp):
         self.pointwise = nn.Conv2d(m * C, m * C, 1, groups=m, bias=False)
         self.bn = nn.BatchNorm2d(m * C, affine=False)
 
-    def forward(self, x: torch.Tensor, r: torch.Tensor, r_m: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, r: torch.Tensor, r_m: torch.Tensor | None = None,
+                scale: torch.Tensor | None = None) -> torch.Tensor:
         # the depthwise conv of edge e reads copy e of the shared input
         z = r_m if self.uses_r_m else r
-        return self.bn(self.pointwise(self.depthwise(z)))
+        return mix_batch_norm(self.bn, self.pointwise(self.depthwise(z)), scale)
 
     def load_edges(self, ops: Sequence[nn.Module]) -> None:
         convs: Sequence[DilConv] = ops  # type: ignore[assignment]
@@ -113,8 +117,9 @@ class GroupedSepConv(GroupedOp):
         self.second = GroupedDilConv(C, kernel, 1, padding, 1, m, shared_input=False)
         self.uses_r_m = self.first.uses_r_m
 
-    def forward(self, x: torch.Tensor, r: torch.Tensor, r_m: torch.Tensor | None = None) -> torch.Tensor:
-        return self.second(x, F.relu(self.first(x, r, r_m)))
+    def forward(self, x: torch.Tensor, r: torch.Tensor, r_m: torch.Tensor | None = None,
+                scale: torch.Tensor | None = None) -> torch.Tensor:
+        return self.second(x, F.relu(self.first(x, r, r_m)), scale=scale)
 
     def load_edges(self, ops: Sequence[nn.Module]) -> None:
         seps: Sequence[SepConv] = ops  # type: ignore[assignment]
@@ -131,8 +136,9 @@ class GroupedReLUConvBN(GroupedOp):
         self.conv = nn.Conv2d(C, m * C, kernel, stride, padding, bias=False)
         self.bn = nn.BatchNorm2d(m * C, affine=False)
 
-    def forward(self, x: torch.Tensor, r: torch.Tensor, r_m: torch.Tensor | None = None) -> torch.Tensor:
-        return self.bn(self.conv(r))
+    def forward(self, x: torch.Tensor, r: torch.Tensor, r_m: torch.Tensor | None = None,
+                scale: torch.Tensor | None = None) -> torch.Tensor:
+        return mix_batch_norm(self.bn, self.conv(r), scale)
 
     def load_edges(self, ops: Sequence[nn.Module]) -> None:
         rcbs: Sequence[ReLUConvBN] = ops  # type: ignore[assignment]
@@ -152,12 +158,13 @@ class GroupedFactorizedReduce(GroupedOp):
         self.conv_2 = nn.Conv2d(C, m * self.half, 1, stride=2, bias=False)
         self.bn = nn.BatchNorm2d(m * C, affine=False)
 
-    def forward(self, x: torch.Tensor, r: torch.Tensor, r_m: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, r: torch.Tensor, r_m: torch.Tensor | None = None,
+                scale: torch.Tensor | None = None) -> torch.Tensor:
         shifted = F.pad(r[:, :, 1:, 1:], (0, 1, 0, 1))
         a = self.conv_1(r).unflatten(1, (self.m, self.half))
         b = self.conv_2(shifted).unflatten(1, (self.m, self.half))
         # per edge: its conv_1 half, then its conv_2 half (as FactorizedReduce concatenates)
-        return self.bn(torch.cat([a, b], dim=2).flatten(1, 2))
+        return mix_batch_norm(self.bn, torch.cat([a, b], dim=2).flatten(1, 2), scale)
 
     def load_edges(self, ops: Sequence[nn.Module]) -> None:
         frs: Sequence[FactorizedReduce] = ops  # type: ignore[assignment]
@@ -169,12 +176,15 @@ class GroupedFactorizedReduce(GroupedOp):
 class PerEdge(GroupedOp):
     """Fallback for an op with no grouped form: its ``m`` per-edge modules, one after another."""
 
+    folds_weight = False
+
     def __init__(self, ops: Sequence[nn.Module]) -> None:
         super().__init__()
         self.m = len(ops)
         self.edges = nn.ModuleList(ops)
 
-    def forward(self, x: torch.Tensor, r: torch.Tensor, r_m: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, r: torch.Tensor, r_m: torch.Tensor | None = None,
+                scale: torch.Tensor | None = None) -> torch.Tensor:
         return torch.cat([op(x) for op in self.edges], dim=1)
 
     def load_edges(self, ops: Sequence[nn.Module]) -> None:
@@ -201,13 +211,15 @@ class EdgeGroup(nn.Module):
 
     ``forward(x [B, C, H, W], weights [m, K]) -> [B, m * C, H', W']``: per edge, the sum of its
     candidate ops weighted by its row of softmax(α). `none` is never computed (exact).
-    ``wrap(name, op)`` decorates a shared (parameter-free) op, as in :class:`MixedOp`.
+    ``wrap(name, op)`` decorates a shared (parameter-free) op, as in :class:`MixedOp`;
+    ``fold_weights``: grouped ops apply their weights in their last BN, as in :class:`MixedOp`.
     """
 
     def __init__(self, registry: OpRegistry, C: int, stride: int, m: int,
-                 wrap: Callable[[str, nn.Module], nn.Module] | None = None) -> None:
+                 wrap: Callable[[str, nn.Module], nn.Module] | None = None,
+                 fold_weights: bool = True) -> None:
         super().__init__()
-        self.m, self.C = m, C
+        self.m, self.C, self.fold_weights = m, C, fold_weights
         self.ops = nn.ModuleDict()  # op name -> GroupedOp, or a shared module for all edges
         self.op_index: list[int] = []  # column of α for each entry of self.ops
         for k, name in enumerate(registry.names):
@@ -226,11 +238,17 @@ class EdgeGroup(nn.Module):
                if any(getattr(op, "uses_r_m", False) for op in self.ops.values()) else None)
         # per-channel weights [K, m * C]: edge e's weight repeated over its C channels, in the
         # activations' dtype (under bf16 autocast fp32 weights would promote every product)
+        # (BN scales stay fp32: BN computes in fp32 and takes an fp32 weight for bf16 input)
         dev = x.device.type
         dtype = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else x.dtype
-        w = weights.t().repeat_interleave(self.C, dim=1).to(dtype)
+        scales = weights.t().repeat_interleave(self.C, dim=1)
+        w = scales.to(dtype)
         out = None
         for k, op in zip(self.op_index, self.ops.values()):
+            if isinstance(op, GroupedOp) and op.folds_weight and self.fold_weights:
+                y = op(x, r, r_m, scales[k])  # already weighted
+                out = y if out is None else out + y
+                continue
             if isinstance(op, GroupedOp):
                 y = op(x, r, r_m)
             else:  # parameter-free: one output serves every edge

@@ -247,14 +247,17 @@ class NB201Body(nn.Module):
 class NB201SearchCell(nn.Module):
     """A cell with a mixed op on each of its 6 edges; ``weights`` is ``[6, 5]``.
 
-    ``group_edges``: the edges leaving each node run as one :class:`EdgeGroup` (exact).
+    ``group_edges``: the edges leaving each node run as one :class:`EdgeGroup` (exact);
+    ``share_relu``, ``fold_weights``: see :class:`MixedOp`.
     """
 
-    def __init__(self, C: int, skip_none: bool = True, group_edges: bool = False) -> None:
+    def __init__(self, C: int, skip_none: bool = True, group_edges: bool = False,
+                 share_relu: bool = True, fold_weights: bool = True) -> None:
         super().__init__()
-        self.grouped = (GroupedEdges(EDGES, 1, lambda j, m: EdgeGroup(NB201_OPS, C, 1, m))
-                        if group_edges else None)
-        self.edges = nn.ModuleList(MixedOp(NB201_OPS, C, 1, skip_none)
+        self.grouped = (GroupedEdges(EDGES, 1, lambda j, m: EdgeGroup(
+            NB201_OPS, C, 1, m, fold_weights=fold_weights)) if group_edges else None)
+        self.edges = nn.ModuleList(MixedOp(NB201_OPS, C, 1, skip_none, share_relu,
+                                           fold_weights=fold_weights)
                                    for _ in (EDGES if not group_edges else ()))
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -279,9 +282,11 @@ class NB201Supernet(Supernet):
     arch_names = ("arch",)
 
     def __init__(self, C: int = 16, num_classes: int = 10, N: int = 5,
-                 skip_none: bool = True, group_edges: bool = False) -> None:
+                 skip_none: bool = True, group_edges: bool = False, share_relu: bool = True,
+                 fold_weights: bool = True) -> None:
         super().__init__()
-        self.body = NB201Body(C, N, lambda c: NB201SearchCell(c, skip_none, group_edges))
+        self.body = NB201Body(C, N, lambda c: NB201SearchCell(c, skip_none, group_edges,
+                                                              share_relu, fold_weights))
         self.classifier = nn.Linear(4 * C, num_classes)
         self.feature_channels = 4 * C
         self.feature_stride = 4

@@ -77,6 +77,25 @@ class OpRegistry:
 # ---------------------------------------------------------------- building blocks
 
 
+def mix_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, scale: torch.Tensor | None = None
+                   ) -> torch.Tensor:
+    """``bn(x)``, times ``scale [C]`` per channel when given (the op's mixing weight).
+
+    For an affine-free ``bn`` the scale becomes BN's own weight: the product costs no extra
+    pass over memory, and its gradient, ``sum(grad * x_hat)``, is a sum BN's backward
+    computes anyway (``addcmul(out, w, bn(x))`` reads the gradient and BN's output once more
+    for it, and once more to scale the gradient). Exact; other BNs fall back to a product.
+    """
+    if scale is None:
+        return bn(x)
+    if bn.affine or bn.momentum is None:  # a weight of its own, or a cumulative average
+        return bn(x) * scale.view(1, -1, 1, 1)
+    if bn.training and bn.num_batches_tracked is not None:
+        bn.num_batches_tracked.add_(1)  # as nn.BatchNorm2d counts its training batches
+    return F.batch_norm(x, bn.running_mean, bn.running_var, scale, None,
+                        bn.training or bn.running_mean is None, bn.momentum, bn.eps)
+
+
 class Zero(nn.Module):
     """The `none` op: zeros of the output shape (strided at stride 2)."""
 
@@ -100,6 +119,8 @@ class Identity(nn.Module):
 class ReLUConvBN(nn.Sequential):
     """ReLU -> Conv(k, stride, no bias) -> BN."""
 
+    folds_weight = True  # forward_activated takes a scale (mix_batch_norm)
+
     def __init__(self, C_in: int, C_out: int, kernel: int, stride: int, padding: int,
                  affine: bool, dilation: int = 1) -> None:
         super().__init__(
@@ -108,13 +129,16 @@ class ReLUConvBN(nn.Sequential):
             nn.BatchNorm2d(C_out, affine=affine),
         )
 
-    def forward_activated(self, r: torch.Tensor) -> torch.Tensor:
-        """Forward for an input that already went through ReLU (shared across ops)."""
-        return self[2](self[1](r))
+    def forward_activated(self, r: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """Forward for an input that already went through ReLU (shared across ops), times
+        ``scale [C_out]`` if given (see :func:`mix_batch_norm`)."""
+        return mix_batch_norm(self[2], self[1](r), scale)
 
 
 class DilConv(nn.Sequential):
     """ReLU -> depthwise kxk (dilated) -> pointwise 1x1 -> BN."""
+
+    folds_weight = True  # forward_activated takes a scale (mix_batch_norm)
 
     def __init__(self, C_in: int, C_out: int, kernel: int, stride: int, padding: int,
                  dilation: int, affine: bool) -> None:
@@ -126,13 +150,16 @@ class DilConv(nn.Sequential):
             nn.BatchNorm2d(C_out, affine=affine),
         )
 
-    def forward_activated(self, r: torch.Tensor) -> torch.Tensor:
-        """Forward for an input that already went through ReLU (shared across ops)."""
-        return self[3](self[2](self[1](r)))
+    def forward_activated(self, r: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """Forward for an input that already went through ReLU (shared across ops), times
+        ``scale [C_out]`` if given (see :func:`mix_batch_norm`)."""
+        return mix_batch_norm(self[3], self[2](self[1](r)), scale)
 
 
 class SepConv(nn.Sequential):
     """Two DilConv(dilation=1) blocks; only the first one is strided."""
+
+    folds_weight = True  # forward_activated takes a scale (mix_batch_norm)
 
     def __init__(self, C_in: int, C_out: int, kernel: int, stride: int, padding: int,
                  affine: bool) -> None:
@@ -141,15 +168,18 @@ class SepConv(nn.Sequential):
             DilConv(C_in, C_out, kernel, 1, padding, 1, affine),
         )
 
-    def forward_activated(self, r: torch.Tensor) -> torch.Tensor:
-        """Forward for an input that already went through ReLU (shared across ops)."""
-        return self[1](self[0].forward_activated(r))
+    def forward_activated(self, r: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """Forward for an input that already went through ReLU (shared across ops), times
+        ``scale [C_out]`` if given (see :func:`mix_batch_norm`)."""
+        return self[1].forward_activated(F.relu(self[0].forward_activated(r)), scale)
 
 
 class FactorizedReduce(nn.Module):
     """Halve the resolution without losing half the pixels: two 1x1 stride-2 convs on
     inputs offset by one pixel, concatenated, then BN. ``[B, C_in, H, W] -> [B, C_out, H/2, W/2]``.
     """
+
+    folds_weight = True  # forward_activated takes a scale (mix_batch_norm)
 
     def __init__(self, C_in: int, C_out: int, affine: bool) -> None:
         super().__init__()
@@ -163,11 +193,13 @@ class FactorizedReduce(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_activated(self.relu(x))
 
-    def forward_activated(self, x: torch.Tensor) -> torch.Tensor:
-        """Forward for an input that already went through ReLU (shared across ops)."""
+    def forward_activated(self, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """Forward for an input that already went through ReLU (shared across ops), times
+        ``scale [C_out]`` if given (see :func:`mix_batch_norm`)."""
         # The second conv sees the input shifted by one pixel, so odd pixels are used too.
         shifted = nn.functional.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))
-        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+        return mix_batch_norm(self.bn, torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1),
+                              scale)
 
 
 class _GradChannelsLast(torch.autograd.Function):
@@ -198,20 +230,24 @@ class MixedOp(nn.Module):
     """Sum of all candidate ops of one edge weighted by softmax(α): the supernet's edge.
 
     ``forward(x [B, C, H, W], weights [K]) -> [B, C, H/stride, W/stride]``. Search-time
-    shortcuts, both exact:
+    shortcuts, all exact:
     - ``skip_none``: the `none` op is not computed (its output is zero; its α still gets a
       gradient through the softmax normalisation of the others);
     - ``share_relu``: the ops that start with ReLU of the input (the convs, FactorizedReduce)
       share one ReLU instead of computing it, and its backward, each; with a ``shared`` dict
       passed by the cell (one per source node), the ReLU and the parameter-free ops (pools,
-      identity) are computed once for all the edges that read the same input.
+      identity) are computed once for all the edges that read the same input;
+    - ``fold_weights``: an op ending in an affine-free BN (``folds_weight``) takes its
+      weight as that BN's weight (:func:`mix_batch_norm`) instead of a separate product.
     ``wrap(name, op)`` may decorate an op (DARTS adds BN after the pools of its search net).
     """
 
     def __init__(self, registry: OpRegistry, C: int, stride: int, skip_none: bool = True,
                  share_relu: bool = True,
-                 wrap: Callable[[str, nn.Module], nn.Module] | None = None) -> None:
+                 wrap: Callable[[str, nn.Module], nn.Module] | None = None,
+                 fold_weights: bool = True) -> None:
         super().__init__()
+        self.C = C
         self.ops = nn.ModuleDict()  # keyed by op name: checkpoints do not depend on skip_none
         self.op_index: list[int] = []  # column of α for each entry of self.ops
         for k, name in enumerate(registry.names):
@@ -222,6 +258,7 @@ class MixedOp(nn.Module):
             self.op_index.append(k)
         self.takes_activated = [share_relu and hasattr(op, "forward_activated")
                                 for op in self.ops.values()]
+        self.folds = [fold_weights and getattr(op, "folds_weight", False) for op in self.ops.values()]
         # parameter-free ops: the same output on every edge that reads the same input
         self.shareable = [share_relu and not any(True for _ in op.parameters())
                           for op in self.ops.values()]
@@ -237,9 +274,17 @@ class MixedOp(nn.Module):
             activated = shared.get("relu")
             if activated is None:
                 activated = shared["relu"] = F.relu(x)
+        # per-channel weights [K, C] for the folding ops (a contiguous row each: BN's fast path)
+        scales = weights.unsqueeze(1).expand(-1, self.C).contiguous() if any(self.folds) else None
         out = None
-        for k, (name, op), pre, share in zip(self.op_index, self.ops.items(), self.takes_activated,
-                                             self.shareable):
+        for k, (name, op), pre, share, fold in zip(self.op_index, self.ops.items(),
+                                                   self.takes_activated, self.shareable, self.folds):
+            if fold:
+                assert scales is not None
+                r = activated if pre else F.relu(x)
+                y = op.forward_activated(r, scales[k])  # already weighted
+                out = y if out is None else out + y
+                continue
             if share:
                 y = shared.get(name)
                 if y is None:
