@@ -115,6 +115,28 @@ def test_decoder_shapes_and_bounds():
     assert convs[-1].in_channels == 64 and convs[-1].out_channels == 3
 
 
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+def test_merged_decoder_convs_compute_the_same_function_and_gradients(dtype, tol):
+    torch.manual_seed(0)
+    plain = ReconstructionDecoder(32, 4, INFO.pixel_range, merge_convs=False).to(dtype)
+    merged = ReconstructionDecoder(32, 4, INFO.pixel_range, merge_convs=True).to(dtype)
+    merged.load_state_dict(plain.state_dict())  # same parameters: W1, b1, W2, b2 kept
+    x = torch.randn(4, 32, 8, 8, dtype=dtype)
+    target = torch.randn(4, 3, 32, 32, dtype=dtype)
+    outs, grads = [], []
+    for dec in (plain, merged):
+        xx = x.clone().requires_grad_()
+        out = dec(xx)
+        outs.append(out.detach())
+        grads.append(torch.autograd.grad((out - target).square().mean(), [xx, *dec.parameters()]))
+    assert float((outs[1] - outs[0]).norm() / outs[0].norm()) < tol
+    # every gradient, against the scale of all of them (the conv biases before a training-mode
+    # BN get a zero gradient up to rounding)
+    scale = max(float(g.norm()) for g in grads[0])
+    for g_merged, g_plain in zip(grads[1], grads[0]):
+        assert float((g_merged - g_plain).norm()) < tol * scale
+
+
 # ------------------------------------------------------------------ objectives in the search
 
 def tiny_setup(name, order, seed=0, **cfg):

@@ -35,23 +35,24 @@ SHAPES: dict[str, dict[str, tuple[int, int, int]]] = {
 FULL_EPOCHS = {"darts": 50, "nb201": 100}
 PATHS = {
     # reference: fp32, NCHW, every op (`none` too) computed, one mixed op per edge, a ReLU
-    # per op, each op's output times its weight as a separate product
+    # per op, each op's output times its weight as a separate product, the decoder layer by
+    # layer
     "reference": {"skip_none": False, "share_relu": False, "group_edges": False,
-                  "fold_weights": False, "channels_last": False, "dtype": "fp32",
-                  "cuda_graphs": False},
+                  "fold_weights": False, "merge_decoder_convs": False, "channels_last": False,
+                  "dtype": "fp32", "cuda_graphs": False},
     # per-edge: skip `none`, one ReLU (and pool) per source node, weights folded into BN,
-    # channels_last, bf16 on CUDA (no grouping)
+    # the decoder's first two convs merged, channels_last, bf16 on CUDA (no grouping)
     "per-edge": {"skip_none": True, "share_relu": True, "group_edges": False,
-                 "fold_weights": True, "channels_last": True, "dtype": "auto",
-                 "cuda_graphs": False},
+                 "fold_weights": True, "merge_decoder_convs": True, "channels_last": True,
+                 "dtype": "auto", "cuda_graphs": False},
     # grouped: per-edge + the edges leaving a node run as one op
     "grouped": {"skip_none": True, "share_relu": True, "group_edges": True,
-                "fold_weights": True, "channels_last": True, "dtype": "auto",
-                "cuda_graphs": False},
+                "fold_weights": True, "merge_decoder_convs": True, "channels_last": True,
+                "dtype": "auto", "cuda_graphs": False},
     # fast: grouped + the iteration replayed as a CUDA graph (on CUDA; = grouped on CPU)
     "fast": {"skip_none": True, "share_relu": True, "group_edges": True,
-             "fold_weights": True, "channels_last": True, "dtype": "auto",
-             "cuda_graphs": True},
+             "fold_weights": True, "merge_decoder_convs": True, "channels_last": True,
+             "dtype": "auto", "cuda_graphs": True},
 }
 
 
@@ -64,7 +65,7 @@ def case_config(space: str, objective: str, order: int, shape: str, path: str,
         "model": {"space": space, "channels": C, "layers": layers, "skip_none": p["skip_none"],
                   "share_relu": p["share_relu"], "group_edges": p["group_edges"],
                   "fold_weights": p["fold_weights"]},
-        "objective": {"objective": objective},
+        "objective": {"objective": objective, "merge_decoder_convs": p["merge_decoder_convs"]},
         "optim": {"batch_size": batch, "order": order},
         "run": {"device": device, "channels_last": p["channels_last"], "dtype": p["dtype"],
                 "cuda_graphs": p["cuda_graphs"], "eval_images": 0},

@@ -89,6 +89,10 @@ class ObjectiveConfig:
     beta_weight: float = 0.0  # β-DARTS regulariser on α: max λ_β (50 in β-DARTS); 0 = off
     beta_ramp_epochs: int = 100  # λ_β = beta_weight * epoch / beta_ramp_epochs (β-DARTS: 100)
     snapshot_every: int = 5  # epochs between reconstruction PNGs in the run folder; 0 = never
+    # The decoder's first two convs (3x3 C->4C, then 1x1 4C->C, nothing between) computed as
+    # one 3x3 C->C conv whose weight is their product (exact; a third of the decoder's
+    # multiply-adds). Both weights stay the trained parameters.
+    merge_decoder_convs: bool = True
 
     def __post_init__(self) -> None:
         _check(bool(self.objective), "objective must be a non-empty name")

@@ -139,10 +139,11 @@ class ReconstructionObjective(Objective):
 
     def __init__(self, model: Supernet, info: DatasetInfo, seed: int = 0,
                  device: torch.device | str = "cpu", masker: Masker | None = None,
-                 classify: bool = True, aux_weight: float = 0.0, patch_size: int = 8) -> None:
+                 classify: bool = True, aux_weight: float = 0.0, patch_size: int = 8,
+                 merge_decoder_convs: bool = True) -> None:
         super().__init__(seed, device)
         self.decoder = ReconstructionDecoder(model.feature_channels, model.feature_stride,
-                                             info.pixel_range)
+                                             info.pixel_range, merge_decoder_convs)
         self.masker = masker
         self.classify = classify
         self.aux_weight = aux_weight
@@ -267,14 +268,16 @@ register_objective("cls-masked", "cross-entropy on masked images (Table 7, row 2
         seed, device, Masker.from_config(cfg, info)))
 register_objective("rec", "reconstruction of clean images only, no classifier (Table 7, row 3)")(
     lambda cfg, model, info, seed, device: ReconstructionObjective(
-        model, info, seed, device, None, classify=False, patch_size=cfg.patch_size))
+        model, info, seed, device, None, classify=False, patch_size=cfg.patch_size,
+        merge_decoder_convs=cfg.merge_decoder_convs))
 register_objective("mim", "reconstruction of masked patches only (Table 7, row 4)")(
     lambda cfg, model, info, seed, device: ReconstructionObjective(
-        model, info, seed, device, Masker.from_config(cfg, info), classify=False))
+        model, info, seed, device, Masker.from_config(cfg, info), classify=False,
+        merge_decoder_convs=cfg.merge_decoder_convs))
 register_objective("mim-darts", "MIM-DARTS: cross-entropy + λ masked reconstruction on masked images")(
     lambda cfg, model, info, seed, device: ReconstructionObjective(
         model, info, seed, device, Masker.from_config(cfg, info), classify=True,
-        aux_weight=cfg.aux_weight))
+        aux_weight=cfg.aux_weight, merge_decoder_convs=cfg.merge_decoder_convs))
 for _task, _desc in (("rot", "4-way rotation"), ("col", "quantised-colour"),
                      ("jig", "24-way 2x2 jigsaw")):
     register_objective(f"cls-{_task}", f"cross-entropy + λ {_desc} classification (Table 6)")(
