@@ -81,8 +81,10 @@ def test_skipping_none_is_bit_identical_and_sharing_relu_nearly_in_fp32(objectiv
     assert compare(objective, order, torch.float32, (True, False, False)) == (0.0, 0.0)
     loss_err, grad_err = compare(objective, order, torch.float32, (False, True, False))
     # the forward is bit-identical; the backward sums the same gradients in another order
-    # (second order: the finite difference divides that rounding by 2ε, measured ~1e-3)
-    assert loss_err == 0.0 and grad_err < (1e-5 if order == 1 else 5e-3)
+    # (second order: the loss is taken after a virtual step along those gradients, ~1e-7,
+    # and the finite difference divides their rounding by 2ε, measured ~1e-3)
+    assert loss_err == 0.0 if order == 1 else loss_err < 1e-6
+    assert grad_err < (1e-5 if order == 1 else 5e-3)
 
 
 @pytest.mark.parametrize("objective", ["cls", "mim-darts"])
