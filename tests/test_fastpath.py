@@ -42,10 +42,11 @@ def copy_reference_weights(model, state) -> None:
 
 def alpha_grads(skip_none: bool, share_relu: bool, channels_last: bool, objective: str,
                 order: int, dtype: torch.dtype, state=None, group_edges: bool = False,
-                space: str = "darts", fold_weights: bool = False):
+                space: str = "darts", fold_weights: bool = False, merge_decoder: bool = False):
     torch.manual_seed(0)
     model = build_supernet(space, skip_none, share_relu, group_edges, fold_weights).to(dtype)
-    obj = build_objective(ObjectiveConfig(objective=objective), model, INFOS["cifar10"], 0).to(dtype)
+    cfg = ObjectiveConfig(objective=objective, merge_decoder_convs=merge_decoder)
+    obj = build_objective(cfg, model, INFOS["cifar10"], 0).to(dtype)
     if state is not None:  # the same weights on both paths
         copy_reference_weights(model, state[0])
         obj.load_state_dict(state[1])
@@ -64,12 +65,14 @@ def alpha_grads(skip_none: bool, share_relu: bool, channels_last: bool, objectiv
     return res.loss.detach(), grads, (model.state_dict(), obj.state_dict())
 
 
-def compare(objective, order, dtype, fast, group_edges=False, space="darts", fold_weights=False):
+def compare(objective, order, dtype, fast, group_edges=False, space="darts", fold_weights=False,
+            merge_decoder=False):
     """Relative loss and α-gradient errors of the switches ``fast = (skip_none, share_relu,
-    channels_last)`` (+ ``group_edges``, ``fold_weights``) against the reference path."""
+    channels_last)`` (+ ``group_edges``, ``fold_weights``, the objective's
+    ``merge_decoder_convs``) against the reference path (every switch off)."""
     loss_r, grads_r, state = alpha_grads(False, False, False, objective, order, dtype, space=space)
     loss_f, grads_f, _ = alpha_grads(*fast, objective, order, dtype, state, group_edges, space,
-                                     fold_weights)
+                                     fold_weights, merge_decoder)
     loss_err = float((loss_f - loss_r).abs() / loss_r.abs())
     grad_err = max(float((a - b).norm() / b.norm()) for a, b in zip(grads_f, grads_r))
     return loss_err, grad_err
@@ -91,7 +94,7 @@ def test_skipping_none_is_bit_identical_and_sharing_relu_nearly_in_fp32(objectiv
 @pytest.mark.parametrize("order", [1, 2])
 def test_fast_path_same_math_in_float64(objective, order):
     loss_err, grad_err = compare(objective, order, torch.float64, (True, True, True),
-                                 fold_weights=True)
+                                 fold_weights=True, merge_decoder=True)
     assert loss_err < 1e-10 and grad_err < 1e-10
 
 
@@ -102,8 +105,41 @@ def test_folding_weights_into_bn_fp32_within_1e5(space, group_edges, objective):
     # NCHW, so only the folding (and grouping) differ from the reference: BN multiplies by
     # the weight inside its normalisation, a product rounded once instead of twice
     loss_err, grad_err = compare(objective, 1, torch.float32, (True, True, False), group_edges,
-                                 space, fold_weights=True)
+                                 space, fold_weights=True, merge_decoder=True)
     assert loss_err < 1e-5 and grad_err < 1e-5
+
+
+@pytest.mark.parametrize("space", ["darts", "nb201"])
+@pytest.mark.parametrize("order", [1, 2])
+def test_folding_without_shared_relu_same_math_in_float64(space, order):
+    # share_relu off: each folded op computes its own ReLU
+    loss_err, grad_err = compare("mim-darts", order, torch.float64, (True, False, False),
+                                 space=space, fold_weights=True)
+    assert loss_err < 1e-10 and grad_err < 1e-10
+
+
+def test_speed_settings_reach_the_modules():
+    from mimdarts.config import ModelConfig
+    from mimdarts.spaces import get_space
+    from mimdarts.spaces.grouped import EdgeGroup
+    from mimdarts.spaces.ops import MixedOp
+
+    for space in ("darts", "nb201"):
+        for group in (False, True):
+            for fold in (False, True):
+                cfg = ModelConfig(space=space, channels=4, layers=1, nodes=2, group_edges=group,
+                                  fold_weights=fold)
+                model = get_space(space).build(cfg, 10)
+                mixed = [m for m in model.modules() if isinstance(m, (MixedOp, EdgeGroup))]
+                assert mixed and all(isinstance(m, EdgeGroup if group else MixedOp) for m in mixed)
+                assert all((any(m.folds) if isinstance(m, MixedOp) else m.fold_weights) == fold
+                           for m in mixed)
+    model = get_space("darts").build(ModelConfig(channels=4, layers=1, nodes=2), 10)
+    for name in ("rec", "mim", "mim-darts"):
+        for merge in (False, True):
+            obj = build_objective(ObjectiveConfig(objective=name, merge_decoder_convs=merge), model,
+                                  INFOS["cifar10"], 0)
+            assert obj.decoder.merge_convs == merge
 
 
 def test_folded_bn_keeps_the_statistics_and_eval_output():
@@ -117,6 +153,40 @@ def test_folded_bn_keeps_the_statistics_and_eval_output():
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=k)  # running stats, counts
     ref.eval(), folded.eval()
     torch.testing.assert_close(folded(x), ref(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_mix_batch_norm_is_bn_times_scale(layout):
+    from torch import nn
+
+    from mimdarts.spaces.ops import mix_batch_norm
+
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 5, 5).contiguous(memory_format=layout)
+    scale = torch.rand(3, requires_grad=True)
+    folded, plain = nn.BatchNorm2d(3, affine=False), nn.BatchNorm2d(3, affine=False)
+    for step in range(3):
+        if step == 2:  # eval: the running statistics, updated the same way by both
+            folded.eval(), plain.eval()
+        y = mix_batch_norm(folded, x, scale)
+        expected = plain(x) * scale.view(1, -1, 1, 1)
+        torch.testing.assert_close(y, expected)
+        g, = torch.autograd.grad(y.square().sum(), scale)
+        g_expected, = torch.autograd.grad(expected.square().sum(), scale)
+        torch.testing.assert_close(g, g_expected)
+        for k, v in plain.state_dict().items():
+            torch.testing.assert_close(folded.state_dict()[k], v, msg=k)
+    assert int(folded.num_batches_tracked) == 2
+    # statistics tracking switched off after construction: buffers exist but stay untouched
+    folded.train(), plain.train()
+    folded.track_running_stats = plain.track_running_stats = False
+    torch.testing.assert_close(mix_batch_norm(folded, x, scale), plain(x) * scale.view(1, -1, 1, 1))
+    for k, v in plain.state_dict().items():
+        torch.testing.assert_close(folded.state_dict()[k], v, msg=k)
+    # bf16 activations with fp32 weights (autocast): bf16 out, statistics in fp32
+    y = mix_batch_norm(folded, x.bfloat16(), scale)
+    assert y.dtype == torch.bfloat16
+    torch.testing.assert_close(y.float(), plain(x) * scale.view(1, -1, 1, 1), rtol=2e-2, atol=2e-2)
 
 
 def test_mix_batch_norm_falls_back_for_a_bn_with_its_own_weight():
@@ -137,7 +207,8 @@ def test_mix_batch_norm_falls_back_for_a_bn_with_its_own_weight():
 
 @pytest.mark.parametrize("objective", ["cls", "mim-darts"])
 def test_fast_path_fp32_first_order(objective):
-    loss_err, grad_err = compare(objective, 1, torch.float32, (True, True, True), fold_weights=True)
+    loss_err, grad_err = compare(objective, 1, torch.float32, (True, True, True), fold_weights=True,
+                                 merge_decoder=True)
     assert loss_err < 1e-5
     assert grad_err < 1e-4  # measured 2e-6 (cls) and 2e-5 (mim-darts): conv summation order
 
@@ -152,7 +223,7 @@ def test_benchmark_case_runs():
 @pytest.mark.parametrize("order", [1, 2])
 def test_grouped_edges_same_math_in_float64(space, objective, order):
     loss_err, grad_err = compare(objective, order, torch.float64, (True, True, True), True, space,
-                                 fold_weights=True)
+                                 fold_weights=True, merge_decoder=True)
     assert loss_err < 1e-10 and grad_err < 1e-10
 
 

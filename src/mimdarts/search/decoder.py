@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -57,4 +58,6 @@ class ReconstructionDecoder(nn.Module):
         weight = (w2 @ spread.weight.flatten(1)).view(mix.out_channels, *spread.weight.shape[1:])
         bias = torch.addmv(mix.bias, w2, spread.bias)
         h = F.conv2d(features, weight, bias, padding=1)
-        return self.net[2:](h)
+        for layer in itertools.islice(self.net, 2, None):
+            h = layer(h)
+        return h

@@ -56,7 +56,7 @@ class GroupedOp(nn.Module, metaclass=ABCMeta):
 
     m: int
     uses_r_m: bool = False
-    folds_weight: bool = True
+    folds_weight: bool = False  # forward takes a scale (applied by mix_batch_norm): opt in
 
     @abstractmethod
     def load_edges(self, ops: Sequence[nn.Module]) -> None:
@@ -81,6 +81,8 @@ class GroupedDilConv(GroupedOp):
     ``shared_input=True``: all edges read the same ``r [B, C, H, W]`` (the first stage of an
     edge); otherwise ``r`` is already per edge, ``[B, m * C, H, W]`` (SepConv's second stage).
     """
+
+    folds_weight = True
 
     def __init__(self, C: int, kernel: int, stride: int, padding: int, dilation: int, m: int,
                  shared_input: bool = True) -> None:
@@ -110,6 +112,8 @@ class GroupedDilConv(GroupedOp):
 class GroupedSepConv(GroupedOp):
     """``m`` SepConvs: a shared-input GroupedDilConv, ReLU, a per-edge GroupedDilConv."""
 
+    folds_weight = True
+
     def __init__(self, C: int, kernel: int, stride: int, padding: int, m: int) -> None:
         super().__init__()
         self.m = m
@@ -130,6 +134,8 @@ class GroupedSepConv(GroupedOp):
 class GroupedReLUConvBN(GroupedOp):
     """``m`` ReLUConvBNs: one dense conv with the edges' filters stacked, BN of ``m * C``."""
 
+    folds_weight = True
+
     def __init__(self, C: int, kernel: int, stride: int, padding: int, m: int) -> None:
         super().__init__()
         self.m = m
@@ -148,6 +154,8 @@ class GroupedReLUConvBN(GroupedOp):
 
 class GroupedFactorizedReduce(GroupedOp):
     """``m`` FactorizedReduces (stride 2): two dense 1x1 convs of ``m * C/2`` outputs."""
+
+    folds_weight = True
 
     def __init__(self, C: int, m: int) -> None:
         super().__init__()
@@ -175,8 +183,6 @@ class GroupedFactorizedReduce(GroupedOp):
 
 class PerEdge(GroupedOp):
     """Fallback for an op with no grouped form: its ``m`` per-edge modules, one after another."""
-
-    folds_weight = False
 
     def __init__(self, ops: Sequence[nn.Module]) -> None:
         super().__init__()

@@ -251,8 +251,8 @@ class NB201SearchCell(nn.Module):
     ``share_relu``, ``fold_weights``: see :class:`MixedOp`.
     """
 
-    def __init__(self, C: int, skip_none: bool = True, group_edges: bool = False,
-                 share_relu: bool = True, fold_weights: bool = True) -> None:
+    def __init__(self, C: int, skip_none: bool = True, share_relu: bool = True,
+                 group_edges: bool = False, fold_weights: bool = True) -> None:
         super().__init__()
         self.grouped = (GroupedEdges(EDGES, 1, lambda j, m: EdgeGroup(
             NB201_OPS, C, 1, m, fold_weights=fold_weights)) if group_edges else None)
@@ -282,11 +282,11 @@ class NB201Supernet(Supernet):
     arch_names = ("arch",)
 
     def __init__(self, C: int = 16, num_classes: int = 10, N: int = 5,
-                 skip_none: bool = True, group_edges: bool = False, share_relu: bool = True,
+                 skip_none: bool = True, share_relu: bool = True, group_edges: bool = False,
                  fold_weights: bool = True) -> None:
         super().__init__()
-        self.body = NB201Body(C, N, lambda c: NB201SearchCell(c, skip_none, group_edges,
-                                                              share_relu, fold_weights))
+        self.body = NB201Body(C, N, lambda c: NB201SearchCell(c, skip_none, share_relu,
+                                                              group_edges, fold_weights))
         self.classifier = nn.Linear(4 * C, num_classes)
         self.feature_channels = 4 * C
         self.feature_stride = 4
