@@ -218,6 +218,20 @@ def test_benchmark_case_runs():
     assert r["s_per_iter"] > 0 and r["images_per_s"] > 0 and r["peak_mb"] > 0
 
 
+def test_benchmark_set_overrides_a_path_and_rejects_bad_input(capsys):
+    from mimdarts.bench import main, parse_sets
+
+    sets = parse_sets(["fold_weights=false", "merge_decoder_convs=false"])
+    cfg = case_config("darts", "mim-darts", 1, "small", "per-edge", "cpu", sets)
+    assert not cfg.model.fold_weights and not cfg.objective.merge_decoder_convs
+    assert cfg.model.skip_none and cfg.run.channels_last  # the rest of the path unchanged
+    for bad in (["--set", "fold_weights"], ["--set", "nope=1"], ["--objectives", "foo"],
+                ["--set", "fold_weights=maybe"]):
+        assert main(bad) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and "\n" not in err
+
+
 @pytest.mark.parametrize("space", ["darts", "nb201"])
 @pytest.mark.parametrize("objective", ["cls", "mim-darts"])
 @pytest.mark.parametrize("order", [1, 2])

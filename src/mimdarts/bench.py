@@ -22,8 +22,10 @@ import time
 from typing import Any
 
 import torch
+import yaml
 
 from .config import SearchConfig, apply_overrides
+from .errors import ConfigError
 
 # (batch, C, cells) per space and shape name; DARTS "paper" = batch 64, C=16, 8 cells.
 SHAPES: dict[str, dict[str, tuple[int, int, int]]] = {
@@ -56,11 +58,24 @@ PATHS = {
 }
 
 
+def parse_sets(items: list[str]) -> dict[str, Any]:
+    """``["fold_weights=false", ...]`` -> ``{"fold_weights": False}`` (values read as YAML)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set takes KEY=VALUE (a config field, e.g. fold_weights=false), "
+                              f"got {item!r}")
+        out[key] = yaml.safe_load(raw)
+    return out
+
+
 def case_config(space: str, objective: str, order: int, shape: str, path: str,
-                device: str) -> SearchConfig:
+                device: str, sets: dict[str, Any] | None = None) -> SearchConfig:
+    """The config of one case; ``sets``: config fields to override on top of the path."""
     batch, C, layers = SHAPES[shape][space]
     p = PATHS[path]
-    return apply_overrides(SearchConfig(), {
+    cfg = apply_overrides(SearchConfig(), {
         "data": {"dataset": "cifar10-sample", "train_images": 2 * batch},
         "model": {"space": space, "channels": C, "layers": layers, "skip_none": p["skip_none"],
                   "share_relu": p["share_relu"], "group_edges": p["group_edges"],
@@ -70,6 +85,7 @@ def case_config(space: str, objective: str, order: int, shape: str, path: str,
         "run": {"device": device, "channels_last": p["channels_last"], "dtype": p["dtype"],
                 "cuda_graphs": p["cuda_graphs"], "eval_images": 0},
     })
+    return apply_overrides(cfg, sets) if sets else cfg
 
 
 def time_search_step(cfg: SearchConfig, steps: int, warmup: int) -> dict[str, Any]:
@@ -111,7 +127,7 @@ def _run_case(args: argparse.Namespace, space: str, objective: str, order: int, 
     cmd = [sys.executable, "-m", "mimdarts.bench", "--one", json.dumps(
         {"space": space, "objective": objective, "order": order, "path": path,
          "shape": args.shape, "device": args.device, "steps": args.steps,
-         "warmup": args.warmup})]
+         "warmup": args.warmup, "sets": args.sets})]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         return {"error": p.stderr.strip().splitlines()[-1] if p.stderr.strip() else "failed"}
@@ -122,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m mimdarts.bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shape", choices=list(SHAPES), default="small")
-    ap.add_argument("--spaces", nargs="+", default=["darts"])
+    ap.add_argument("--spaces", nargs="+", choices=list(SHAPES["paper"]), default=["darts"])
     ap.add_argument("--objectives", nargs="+", default=["cls", "mim-darts"])
     ap.add_argument("--orders", nargs="+", type=int, default=[1])
     ap.add_argument("--paths", nargs="+", choices=list(PATHS), default=["reference", "fast"],
@@ -130,19 +146,37 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--set", dest="set_items", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config field in every case, e.g. --set fold_weights=false "
+                         "(repeatable): one switch measured against its own path")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one case, print JSON
     args = ap.parse_args(argv)
     if args.one:
         c = json.loads(args.one)
-        cfg = case_config(c["space"], c["objective"], c["order"], c["shape"], c["path"], c["device"])
+        cfg = case_config(c["space"], c["objective"], c["order"], c["shape"], c["path"], c["device"],
+                          c["sets"])
         print(json.dumps(time_search_step(cfg, c["steps"], c["warmup"])))
         return 0
+    from .search.objective import check_objective
+
+    try:  # every case's config, checked before anything runs
+        args.sets = parse_sets(args.set_items)
+        for space in args.spaces:
+            for objective in args.objectives:
+                check_objective(objective)
+                for order in args.orders:
+                    for path in args.paths:
+                        case_config(space, objective, order, args.shape, path, "cpu", args.sets)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     dev = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
     if dev == "auto":
         dev = "cpu"
     name = torch.cuda.get_device_name() if dev.startswith("cuda") else f"CPU x{torch.get_num_threads()}"
     print(f"device: {name}; torch {torch.__version__}; shape {args.shape}; "
-          f"median of {args.steps} after {args.warmup} warm-up")
+          f"median of {args.steps} after {args.warmup} warm-up"
+          + (f"; set {' '.join(args.set_items)}" if args.set_items else ""))
     print("| space | objective | order | batch, C, cells | path | s/iter | images/s | peak MB | speed-up "
           "| full search (h) |")
     print("| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
