@@ -17,7 +17,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from mimdarts.search.loop import resolve_device
+from mimdarts.search.loop import autocast_dtype, resolve_device
 from mimdarts.spaces import load_genotype
 from mimdarts.train.networks import NetworkCIFAR, count_parameters
 
@@ -33,6 +33,8 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch's default)")
     ap.add_argument("--no-channels-last", action="store_true")
+    ap.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16"],
+                    help="autocast as `run.dtype` in `mimdarts train` (auto: bf16 on CUDA only)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -46,9 +48,12 @@ def main() -> None:
     x = torch.randn(args.batch, 3, 32, 32, device=device).contiguous(memory_format=fmt)
     y = torch.randint(0, 10, (args.batch,), device=device)
 
+    amp = autocast_dtype(args.dtype, device)
+
     def step() -> None:
-        logits, aux = net(x)
-        loss = F.cross_entropy(logits, y) + 0.4 * F.cross_entropy(aux, y)
+        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            logits, aux = net(x)
+            loss = F.cross_entropy(logits, y) + 0.4 * F.cross_entropy(aux, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
@@ -69,7 +74,7 @@ def main() -> None:
     ips = args.steps * args.batch / dt
     print(f"device {device} ({torch.get_num_threads()} CPU threads), {args.genotype}, "
           f"C={args.channels}, {args.layers} cells, {count_parameters(net) / 1e6:.2f}M params, "
-          f"batch {args.batch}")
+          f"batch {args.batch}, {'fp32' if amp is None else 'bf16 autocast'}")
     print(f"{ips:.1f} images/s over {args.steps} steps after {args.warmup} warm-up; "
           f"one 50,000-image epoch: {50_000 / ips / 60:.1f} min; 600 epochs: "
           f"{600 * 50_000 / ips / 3600:.1f} h (training steps only)")

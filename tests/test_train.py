@@ -270,6 +270,25 @@ def test_imagenet_folder_training(tmp_path):
     assert [h["lr"] for h in r.history] == [0.5, 0.5]  # 1 warm-up epoch, then decay from 0.5
 
 
+def test_bf16_autocast_training_runs_in_bf16(tmp_path):
+    # run.dtype=bf16 (on CUDA `auto` means bf16): the forward runs under autocast, the loss
+    # and the metrics stay fp32 and finite
+    from mimdarts.train import train
+    from mimdarts.train.loop import build_trainer
+    cfg = resolve_config("train-tiny", overrides={
+        "dtype": "bf16", "threads": 1, "train_images": 64, "test_images": 32,
+        "out_dir": str(tmp_path / "runs"), "run_name": "bf16"}, root=TrainConfig,
+        presets=TRAIN_PRESETS)
+    t = build_trainer(cfg)
+    x, _ = next(iter(t.train_loader))
+    with t.autocast():
+        logits, _ = t.net(x)
+    assert logits.dtype == torch.bfloat16
+    r = train(cfg, progress=False)
+    h = r.history[-1]
+    assert all(torch.isfinite(torch.tensor(h[k])) for k in ("train_loss", "test_loss"))
+
+
 # ---------------------------------------------------------------- export
 
 

@@ -42,7 +42,7 @@ from ..resume import (
     resume_run,
 )
 from ..rundir import RunDir
-from ..search.loop import resolve_device, seed_everything
+from ..search.loop import autocast_dtype, resolve_device, seed_everything
 from ..spaces import GENOTYPES, Architecture, get_space
 from .config import TrainConfig
 from .data import Loader, build_train_loaders
@@ -96,6 +96,12 @@ class Trainer:
         """Steps done since the start of the run."""
         return self.epoch * len(self.train_loader) + self.step
 
+    def autocast(self) -> torch.autocast:
+        """``run.dtype``: bf16 autocast for the forward and the losses (BN and the losses
+        stay fp32 under autocast), or plain fp32; ``auto`` is bf16 on CUDA only."""
+        amp = autocast_dtype(self.cfg.run.dtype, self.device)
+        return torch.autocast(self.device.type, dtype=amp or torch.float32, enabled=amp is not None)
+
 
 def build_trainer(cfg: TrainConfig) -> Trainer:
     """Validate the genotype, load data, build the network and optimizer (writes nothing)."""
@@ -144,13 +150,14 @@ def train_epoch(t: Trainer, bar: tqdm | None = None,
         t.sums = torch.zeros(3, device=dev)  # loss sum, correct, images
     for x, y in t.train_loader:  # a restored loader continues its pass at step t.step
         step = t.global_step + 1  # 1-based, counted over the run
-        logits, aux = t.net(x)
-        loss = F.cross_entropy(logits, y, label_smoothing=o.label_smoothing)
-        terms = {"cls": loss.detach()}
-        if aux is not None:  # also at weight 0, so DDP sees every parameter used
-            aux_loss = F.cross_entropy(aux, y, label_smoothing=o.label_smoothing)
-            loss = loss + o.aux_weight * aux_loss
-            terms["aux"] = aux_loss.detach()
+        with t.autocast():
+            logits, aux = t.net(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=o.label_smoothing)
+            terms = {"cls": loss.detach()}
+            if aux is not None:  # also at weight 0, so DDP sees every parameter used
+                aux_loss = F.cross_entropy(aux, y, label_smoothing=o.label_smoothing)
+                loss = loss + o.aux_weight * aux_loss
+                terms["aux"] = aux_loss.detach()
         if step == t.cfg.run.fault_nan_step:  # testing aid: a diverged step
             loss = loss * float("nan")
         t.optimizer.zero_grad(set_to_none=True)
@@ -161,7 +168,7 @@ def train_epoch(t: Trainer, bar: tqdm | None = None,
         t.guard.update(step, {"loss": loss, **terms})
         t.sums += torch.stack([loss.detach().float() * len(y),
                                (logits.detach().argmax(1) == y).sum().float(),
-                               torch.tensor(float(len(y)), device=dev)])
+                               y.new_full((), len(y), dtype=torch.float)])  # no host copy
         t.step += 1
         if bar is not None:
             bar.update(len(y) * t.dist.world_size)
@@ -183,7 +190,9 @@ def evaluate(t: Trainer) -> dict[str, float]:
     seen = 0
     k = min(5, t.info.num_classes)
     for x, y in t.test_loader:
-        logits, _ = t.model(x)
+        with t.autocast():
+            logits, _ = t.model(x)
+        logits = logits.float()
         hit = logits.topk(k, dim=1).indices == y[:, None]  # [B, k]
         sums += torch.stack([F.cross_entropy(logits, y, reduction="sum"),
                              hit[:, 0].sum(), hit.any(1).sum()]).double()
