@@ -18,9 +18,9 @@ mkdir -p "$out"
 export PYTHONPATH=${PYTHONPATH:-$PWD/src} PYTHONUNBUFFERED=1
 py=${PYTHON:-python3}
 $py -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" | tee "$out/env.txt"
-timeout 60 $py -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 | tail -25 | tee "$out/tests.txt"
+timeout 75 $py -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 | tail -25 | tee "$out/tests.txt"
 {
-  timeout 130 $py -m mimdarts.bench --device cuda --shape paper --spaces darts nb201 \
+  timeout 115 $py -m mimdarts.bench --device cuda --shape paper --spaces darts nb201 \
       --objectives mim-darts --orders 1 --paths reference per-edge grouped fast --steps 5 --warmup 3
   timeout 35 $py -m mimdarts.bench --device cuda --shape paper --spaces darts nb201 \
       --objectives cls --orders 1 --paths reference fast --steps 5 --warmup 3
