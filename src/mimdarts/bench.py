@@ -35,26 +35,21 @@ SHAPES: dict[str, dict[str, tuple[int, int, int]]] = {
 # Full-protocol search length per space: 25,000 w images per epoch (half of CIFAR's 50k);
 # DARTS 50 epochs, NAS-Bench-201 100 epochs (the β-DARTS script the paper follows).
 FULL_EPOCHS = {"darts": 50, "nb201": 100}
+# The per-edge switches, on (see docs/speed.md): skip `none`, one ReLU (and pool) per source
+# node, weights folded into BN, the decoder's first two convs merged, channels_last, bf16 on CUDA
+_ON = {"skip_none": True, "share_relu": True, "fold_weights": True, "merge_decoder_convs": True,
+       "channels_last": True, "dtype": "auto"}
 PATHS = {
     # reference: fp32, NCHW, every op (`none` too) computed, one mixed op per edge, a ReLU
     # per op, each op's output times its weight as a separate product, the decoder layer by
     # layer
-    "reference": {"skip_none": False, "share_relu": False, "group_edges": False,
-                  "fold_weights": False, "merge_decoder_convs": False, "channels_last": False,
-                  "dtype": "fp32", "cuda_graphs": False},
-    # per-edge: skip `none`, one ReLU (and pool) per source node, weights folded into BN,
-    # the decoder's first two convs merged, channels_last, bf16 on CUDA (no grouping)
-    "per-edge": {"skip_none": True, "share_relu": True, "group_edges": False,
-                 "fold_weights": True, "merge_decoder_convs": True, "channels_last": True,
-                 "dtype": "auto", "cuda_graphs": False},
+    "reference": {**{k: False for k in _ON}, "dtype": "fp32", "group_edges": False,
+                  "cuda_graphs": False},
+    "per-edge": {**_ON, "group_edges": False, "cuda_graphs": False},
     # grouped: per-edge + the edges leaving a node run as one op
-    "grouped": {"skip_none": True, "share_relu": True, "group_edges": True,
-                "fold_weights": True, "merge_decoder_convs": True, "channels_last": True,
-                "dtype": "auto", "cuda_graphs": False},
+    "grouped": {**_ON, "group_edges": True, "cuda_graphs": False},
     # fast: grouped + the iteration replayed as a CUDA graph (on CUDA; = grouped on CPU)
-    "fast": {"skip_none": True, "share_relu": True, "group_edges": True,
-             "fold_weights": True, "merge_decoder_convs": True, "channels_last": True,
-             "dtype": "auto", "cuda_graphs": True},
+    "fast": {**_ON, "group_edges": True, "cuda_graphs": True},
 }
 
 
