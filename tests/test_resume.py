@@ -313,3 +313,24 @@ def test_lost_log_lines_are_refused(finished_search, capsys):
     (finished_search / "log.jsonl").unlink()
     assert main(["search", "--resume", str(finished_search), "--no-progress"]) == 2
     assert "has 0 lines but the checkpoint was written after 1" in one_line_error(capsys)
+
+
+def test_checkpoint_from_before_the_exact_speed_switches_is_accepted():
+    # fold_weights and merge_decoder_convs change neither the maths nor the state: a
+    # checkpoint written before they existed (or with them toggled) resumes; w_lr does not
+
+    from mimdarts.config import SearchConfig, apply_overrides
+    from mimdarts.errors import ConfigError
+    from mimdarts.resume import check_checkpoint
+    from mimdarts.search.loop import CHECKPOINT_FORMAT
+
+    cfg = SearchConfig()
+    old = cfg.to_dict()
+    del old["model"]["fold_weights"], old["objective"]["merge_decoder_convs"]
+    ckpt = {"format": CHECKPOINT_FORMAT, "resume": {"device": "cpu"}, "config": json.dumps(old)}
+    check_checkpoint(ckpt, cfg, CHECKPOINT_FORMAT, "c.pt", torch.device("cpu"))
+    check_checkpoint(ckpt, apply_overrides(cfg, {"fold_weights": False}), CHECKPOINT_FORMAT,
+                     "c.pt", torch.device("cpu"))
+    with pytest.raises(ConfigError, match="optim.w_lr"):
+        check_checkpoint(ckpt, apply_overrides(cfg, {"w_lr": 0.5}), CHECKPOINT_FORMAT, "c.pt",
+                         torch.device("cpu"))

@@ -31,6 +31,9 @@ IGNORED_FIELDS = frozenset({
     "data_dir", "download", "workers",  # where the files are and how they are read
     "snapshot_every",  # pictures only
     "cuda_graphs",  # the same kernels, launched from a graph
+    # the same maths and the same state, computed another way (and absent from checkpoints
+    # written before they existed)
+    "fold_weights", "merge_decoder_convs",
 })
 
 
