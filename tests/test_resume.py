@@ -318,7 +318,6 @@ def test_lost_log_lines_are_refused(finished_search, capsys):
 def test_checkpoint_from_before_the_exact_speed_switches_is_accepted():
     # fold_weights and merge_decoder_convs change neither the maths nor the state: a
     # checkpoint written before they existed (or with them toggled) resumes; w_lr does not
-
     from mimdarts.config import SearchConfig, apply_overrides
     from mimdarts.errors import ConfigError
     from mimdarts.resume import check_checkpoint
