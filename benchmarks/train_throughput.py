@@ -17,7 +17,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from mimdarts.search.loop import autocast_dtype, resolve_device
+from mimdarts.precision import amp_context, autocast_dtype
+from mimdarts.search.loop import resolve_device
 from mimdarts.spaces import load_genotype
 from mimdarts.train.networks import NetworkCIFAR, count_parameters
 
@@ -51,7 +52,7 @@ def main() -> None:
     amp = autocast_dtype(args.dtype, device)
 
     def step() -> None:
-        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+        with amp_context(device, amp):
             logits, aux = net(x)
             loss = F.cross_entropy(logits, y) + 0.4 * F.cross_entropy(aux, y)
         opt.zero_grad(set_to_none=True)

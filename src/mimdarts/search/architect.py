@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from ..precision import amp_context
 from ..spaces import Supernet
 from .objective import LossResult, Objective, PreparedBatch
 
@@ -54,8 +55,7 @@ class Architect:
         """Mixed precision for the network's forward (α, softmax and losses stay in fp32)."""
         # No weight-cast cache: each weight is used once per forward anyway, and a cache
         # outliving a CUDA graph capture would hold tensors from the graph's memory pool.
-        return torch.autocast(self.device_type, dtype=self.amp_dtype or torch.float32,
-                              enabled=self.amp_dtype is not None, cache_enabled=False)
+        return amp_context(self.device_type, self.amp_dtype, cache_enabled=False)
 
     def _sync(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
         if self.grad_sync is not None:

@@ -20,6 +20,7 @@ from .. import distributed
 from ..config import SearchConfig
 from ..data import DatasetInfo, DeviceLoader, FolderLoader, build_search_loaders
 from ..errors import ConfigError, RunDirError
+from ..precision import autocast_dtype
 from ..resume import (
     DivergenceGuard,
     capture_rng,
@@ -44,16 +45,6 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} requested but no CUDA GPU is available; use --device cpu")
     return torch.device(name)
-
-
-def autocast_dtype(name: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for a `run.dtype` setting, or None for plain fp32.
-
-    ``auto`` is bf16 on CUDA and fp32 on CPU (CPU bf16 kernels are often slower than fp32).
-    """
-    if name == "bf16" or (name == "auto" and device.type == "cuda"):
-        return torch.bfloat16
-    return None
 
 
 def seed_everything(seed: int) -> None:

@@ -32,6 +32,7 @@ from tqdm import tqdm
 from .. import distributed
 from ..data import DatasetInfo
 from ..errors import ConfigError, RunDirError
+from ..precision import amp_context, autocast_dtype
 from ..resume import (
     DivergenceGuard,
     capture_rng,
@@ -42,7 +43,7 @@ from ..resume import (
     resume_run,
 )
 from ..rundir import RunDir
-from ..search.loop import autocast_dtype, resolve_device, seed_everything
+from ..search.loop import resolve_device, seed_everything
 from ..spaces import GENOTYPES, Architecture, get_space
 from .config import TrainConfig
 from .data import Loader, build_train_loaders
@@ -99,8 +100,7 @@ class Trainer:
     def autocast(self) -> torch.autocast:
         """``run.dtype``: bf16 autocast for the forward and the losses (BN and the losses
         stay fp32 under autocast), or plain fp32; ``auto`` is bf16 on CUDA only."""
-        amp = autocast_dtype(self.cfg.run.dtype, self.device)
-        return torch.autocast(self.device.type, dtype=amp or torch.float32, enabled=amp is not None)
+        return amp_context(self.device, autocast_dtype(self.cfg.run.dtype, self.device))
 
 
 def build_trainer(cfg: TrainConfig) -> Trainer:
