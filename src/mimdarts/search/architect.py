@@ -9,6 +9,7 @@ Second order follows the DARTS paper. With ξ the current weight learning rate,
 
 The virtual step is done in place on the real parameters and undone afterwards; every
 buffer (BatchNorm statistics) is restored too, and the weight optimizer is never touched.
+Under a bf16 run, the passes of second order run in fp32 (see :data:`FP32_PASSES`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,21 @@ Regularizer = Callable[[list[torch.Tensor]], torch.Tensor]
 GradSync = Callable[[Sequence[torch.Tensor]], object]
 
 
+# The forward passes of an α gradient, by name: the first-order pass, and the three of
+# second order: the virtual step's gradient at w, the validation pass at w', the two
+# perturbed passes at w ± εv of the finite-difference Hessian-vector product.
+PASSES = ("first-order", "virtual", "val", "perturbed")
+# Kept in fp32 under a bf16 run: every pass of second order. Autocast rounds each weight to
+# bf16 (8 bits of mantissa) on its way into a conv; εv and the virtual step move most weights
+# by less than that. Measured on the offline presets' supernets (DARTS C=8, 5 cells) by
+# benchmarks/precision_probe.py: 96% of conv weights have one bf16 value at w + εv and
+# w - εv, 81% keep theirs through the virtual step, and the α gradient under bf16 has cosine
+# 0.94 with fp32's; 0.985 with the perturbed passes in fp32, 0.987 with the validation pass
+# too; 1 only with all three (docs/speed.md, "precision"). So second order computes its α
+# gradient in fp32 (the w step still autocasts); first order stays in bf16 (cosine 0.996).
+FP32_PASSES: frozenset[str] = frozenset({"virtual", "val", "perturbed"})
+
+
 class Architect:
     """Owns the α optimizer and computes α gradients with the objective's loss."""
 
@@ -45,6 +61,9 @@ class Architect:
         self.weights = model.weight_parameters() + list(objective.parameters())
         self.modules: list[nn.Module] = [model, objective]
         self.amp_dtype = amp_dtype
+        # Passes of the α gradient computed in fp32 even when the run autocasts (see
+        # FP32_PASSES for why and the figures that chose it).
+        self.fp32_passes = FP32_PASSES
         self.device_type = next(model.parameters()).device.type
         # Data-parallel search (mimdarts.distributed): every gradient this class computes from
         # a batch is averaged over processes, so all of them take the same α (and virtual w)
@@ -62,7 +81,11 @@ class Architect:
             self.grad_sync(grads)
         return grads
 
-    def _loss(self, batch: PreparedBatch) -> LossResult:
+    def _loss(self, batch: PreparedBatch, kind: str = "first-order") -> LossResult:
+        """The objective's loss, under autocast unless ``kind`` (one of :data:`PASSES`) is
+        among the passes kept in fp32."""
+        if kind in self.fp32_passes:
+            return self.objective.loss(self.model, batch)
         with self.autocast():
             return self.objective.loss(self.model, batch)
 
@@ -99,41 +122,14 @@ class Architect:
 
     def _unrolled_grads(self, train: PreparedBatch, val: PreparedBatch,
                         w_lr: float) -> tuple[list[torch.Tensor], LossResult]:
-        # torch._foreach_*: one kernel per group of tensors instead of a Python loop over
-        # every weight (a supernet has hundreds of them)
         w = self.weights
         saved_w = [p.detach().clone() for p in w]
         buffers = [b for m in self.modules for b in m.buffers()]
         saved_buffers = [b.detach().clone() for b in buffers]
-        group = self.w_optimizer.param_groups[0]
-        momentum, wd = group["momentum"], group["weight_decay"]
         try:
-            # 1. virtual step w -> w'
-            g_train = self._sync(self._grads(self._loss(train).loss, w))
-            with torch.no_grad():
-                step = torch._foreach_add(g_train, [p.detach() for p in w], alpha=wd)
-                bufs = [self.w_optimizer.state.get(p, {}).get("momentum_buffer") for p in w]
-                with_buf = [i for i, b in enumerate(bufs) if b is not None]
-                if with_buf:
-                    torch._foreach_add_([step[i] for i in with_buf], [bufs[i] for i in with_buf],
-                                        alpha=momentum)
-                torch._foreach_sub_([p.detach() for p in w], torch._foreach_mul(step, w_lr))
-            # 2. gradients of L_val at w' w.r.t. α and w'
-            res = self._loss(val)
-            n_a = len(self.alphas)
-            grads = self._grads(res.loss, self.alphas + w)
-            d_alpha, v = grads[:n_a], self._sync(grads[n_a:])  # d_alpha: synced by the caller
-            # 3. finite-difference Hessian-vector product around the ORIGINAL w
-            v_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(v)))
-            eps = self.unrolled_eps / v_norm.clamp_min(1e-12)  # a tensor: no host sync
-            eps_v = torch._foreach_mul(v, eps)
-            with torch.no_grad():
-                torch._foreach_copy_([p.detach() for p in w], torch._foreach_add(saved_w, eps_v))
-            g_plus = self._grads(self._loss(train).loss, self.alphas)
-            with torch.no_grad():
-                torch._foreach_copy_([p.detach() for p in w], torch._foreach_sub(saved_w, eps_v))
-            g_minus = self._grads(self._loss(train).loss, self.alphas)
-            hv = [(gp - gm) / (2 * eps) for gp, gm in zip(g_plus, g_minus)]
+            self._virtual_step(train, w_lr)
+            d_alpha, v, res = self._val_grads(val)  # d_alpha: synced by the caller
+            hv = self._hessian_vector(train, saved_w, v)
             d_alpha = [da - w_lr * h for da, h in zip(d_alpha, hv)]
         finally:
             with torch.no_grad():
@@ -141,3 +137,45 @@ class Architect:
                 if buffers:
                     torch._foreach_copy_(buffers, saved_buffers)
         return d_alpha, res
+
+    # torch._foreach_*: one kernel per group of tensors instead of a Python loop over every
+    # weight (a supernet has hundreds of them)
+    def _virtual_step(self, train: PreparedBatch, w_lr: float) -> None:
+        """w <- w' = w - ξ (∇w L_train + μ · momentum buffer + wd · w), in place."""
+        w = self.weights
+        group = self.w_optimizer.param_groups[0]
+        momentum, wd = group["momentum"], group["weight_decay"]
+        g_train = self._sync(self._grads(self._loss(train, "virtual").loss, w))
+        with torch.no_grad():
+            step = torch._foreach_add(g_train, [p.detach() for p in w], alpha=wd)
+            bufs = [self.w_optimizer.state.get(p, {}).get("momentum_buffer") for p in w]
+            with_buf = [i for i, b in enumerate(bufs) if b is not None]
+            if with_buf:
+                torch._foreach_add_([step[i] for i in with_buf], [bufs[i] for i in with_buf],
+                                    alpha=momentum)
+            torch._foreach_sub_([p.detach() for p in w], torch._foreach_mul(step, w_lr))
+
+    def _val_grads(self, val: PreparedBatch
+                   ) -> tuple[list[torch.Tensor], list[torch.Tensor], LossResult]:
+        """(∇α L_val, v = ∇w L_val, the loss result) at the current weights (w')."""
+        res = self._loss(val, "val")
+        n_a = len(self.alphas)
+        grads = self._grads(res.loss, self.alphas + self.weights)
+        return grads[:n_a], self._sync(grads[n_a:]), res
+
+    def _hessian_vector(self, train: PreparedBatch, w: list[torch.Tensor],
+                        v: list[torch.Tensor]) -> list[torch.Tensor]:
+        """∇²_{α,w} L_train · v by a central difference around ``w`` (the original weights):
+        (∇α L_train(w + εv) - ∇α L_train(w - εv)) / 2ε with ε = unrolled_eps / ||v||.
+        Leaves the weights at w - εv (the caller restores them)."""
+        v_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(v)))
+        eps = self.unrolled_eps / v_norm.clamp_min(1e-12)  # a tensor: no host sync
+        eps_v = torch._foreach_mul(v, eps)
+        params = [p.detach() for p in self.weights]
+        with torch.no_grad():
+            torch._foreach_copy_(params, torch._foreach_add(w, eps_v))
+        g_plus = self._grads(self._loss(train, "perturbed").loss, self.alphas)
+        with torch.no_grad():
+            torch._foreach_copy_(params, torch._foreach_sub(w, eps_v))
+        g_minus = self._grads(self._loss(train, "perturbed").loss, self.alphas)
+        return [(gp - gm) / (2 * eps) for gp, gm in zip(g_plus, g_minus)]
