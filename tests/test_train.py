@@ -169,9 +169,21 @@ def test_lr_schedules():
     assert set(LR_SCHEDULES) == set(LR_SCHEDULE_NAMES)
     pc = resolve_config("imagenet-pcdarts", root=TrainConfig, presets=TRAIN_PRESETS).optim
     lrs = [LR_SCHEDULES[pc.lr_schedule](e, pc) for e in range(pc.epochs)]
-    assert lrs[:6] == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5, 0.5])
-    assert lrs[-1] == pytest.approx(0.5 / 245) and all(a > b for a, b in zip(lrs[5:], lrs[6:]))
-    assert linear_warmup_lr(3, 10, 1.0, 0) == pytest.approx(0.7)
+
+    # PC-DARTS's train_imagenet.py (batch 1024 > 256, so its 5-epoch warm-up applies):
+    #   lr = 0.5 * (250 - 5 - e) / 245            if 250 - e > 5
+    #   lr = 0.5 * (250 - e) / (245 * 5)          otherwise
+    #   lr *= (e + 1) / 5                         if e < 5
+    def theirs(e):
+        lr = 0.5 * (245 - e) / 245 if 250 - e > 5 else 0.5 * (250 - e) / (245 * 5)
+        return lr * (e + 1) / 5 if e < 5 else lr
+
+    for e in (0, 1, 4, 5, 100, 200, 244, 245, 249):
+        assert lrs[e] == pytest.approx(theirs(e), rel=1e-12), e
+    assert lrs[100] == pytest.approx(0.29592, abs=1e-5) and lrs[249] == pytest.approx(0.00041, abs=1e-5)
+    assert all(a >= b for a, b in zip(lrs[5:], lrs[6:]))  # 244 and 245 both 0.5 / 245
+    assert linear_warmup_lr(3, 10, 1.0, 0) == pytest.approx(0.4)  # (10 - 5 - 3) / 5
+    assert linear_warmup_lr(1, 2, 0.5, 1) == 0.5  # short runs: a 1-epoch tail
     assert exponential_lr(2, 0.1, 0.97) == pytest.approx(0.1 * 0.97 ** 2)
     c = resolve_config("cifar10", root=TrainConfig, presets=TRAIN_PRESETS).optim
     assert LR_SCHEDULES["cosine"](0, c) == 0.025

@@ -69,7 +69,7 @@ class TrainOptimConfig:
     lr: float = 0.025  # learning rate at the schedule's peak
     lr_schedule: str = "cosine"  # one of LR_SCHEDULE_NAMES
     lr_min: float = 0.0  # cosine floor
-    warmup_epochs: int = 0  # linear-warmup: epochs of linear increase before the linear decay
+    warmup_epochs: int = 0  # linear-warmup: first epochs whose rate is scaled by (e + 1) / warmup
     lr_gamma: float = 0.97  # exponential: factor per epoch
     momentum: float = 0.9
     nesterov: bool = False
@@ -129,7 +129,7 @@ _register("cifar100", "paper protocol on CIFAR-100 (as cifar10, wd 5e-4)",
 _IMAGENET_MODEL = {"network": "darts-imagenet", "channels": 48, "layers": 14}
 _IMAGENET_DATA = {"dataset": "imagenet", "image_size": 224, "cutout": 0}
 _register("imagenet-pcdarts", "paper's Table 5 recipe (PC-DARTS): ImageNet mobile, C=48, 14 cells, "
-          "batch 1024, lr 0.5, 5-epoch warm-up then linear decay, wd 3e-5, 250 epochs, "
+          "batch 1024, lr 0.5, 5-epoch warm-up and linear decay as in its script, wd 3e-5, 250 epochs, "
           "label smoothing 0.1, aux 0.4, color jitter 0.4", {
               "data": {**_IMAGENET_DATA, "color_jitter": 0.4},
               "model": _IMAGENET_MODEL,

@@ -11,20 +11,31 @@ from typing import Any
 
 from ..search.schedule import cosine_lr
 
+# PC-DARTS's ImageNet script decays more gently over its last 5 epochs (at a fifth of the
+# slope), where lr_max / (epochs - 5) would otherwise be large.
+PCDARTS_TAIL = 5
+
 
 def linear_warmup_lr(epoch: int, epochs: int, lr_max: float, warmup: int) -> float:
-    """Linear warm-up to ``lr_max`` over ``warmup`` epochs, then linear decay towards 0.
+    """PC-DARTS's ImageNet schedule (its ``adjust_lr`` plus warm-up), epoch counted from 0.
 
-    Epoch ``e < warmup`` runs at ``lr_max * (e + 1) / warmup``; from ``warmup`` on, the rate
-    falls linearly from ``lr_max`` and would reach 0 at epoch ``epochs``, so the last epoch
-    runs at ``lr_max / (epochs - warmup)``. (PC-DARTS's ImageNet recipe, batch 1024, lr 0.5.)
+    With ``T = epochs`` and ``t = min(5, T - 1)`` tail epochs: the rate falls linearly from
+    ``lr_max`` at epoch 0 to ``lr_max / (T - t)`` at epoch ``T - t - 1``, then over the last
+    ``t`` epochs as ``lr_max (T - e) / (t (T - t))`` (a fifth of the slope for t = 5). During
+    the first ``warmup`` epochs that rate is scaled by ``(e + 1) / warmup``. For batch 1024,
+    lr 0.5, 250 epochs: 0.1 at epoch 0, 0.29592 at epoch 100, 0.00041 at epoch 249.
     """
     if not 0 <= warmup < epochs:
         raise ValueError(f"warmup must be in [0, epochs={epochs}), got {warmup}")
-    e = min(max(epoch, 0), epochs)
+    e = min(max(epoch, 0), epochs - 1)
+    tail = min(PCDARTS_TAIL, epochs - 1)
+    if epochs - e > tail:
+        lr = lr_max * (epochs - tail - e) / (epochs - tail)
+    else:
+        lr = lr_max * (epochs - e) / ((epochs - tail) * tail)
     if e < warmup:
-        return lr_max * (e + 1) / warmup
-    return lr_max * (epochs - e) / (epochs - warmup)
+        lr *= (e + 1) / warmup
+    return lr
 
 
 def exponential_lr(epoch: int, lr_max: float, gamma: float) -> float:
