@@ -182,7 +182,10 @@ def main(argv: list[str] | None = None) -> int:
                 for path in args.paths:
                     r = _run_case(args, space, objective, order, path)
                     results[path] = r
-                    shape = ", ".join(map(str, SHAPES[args.shape][space]))
+                    # the case's own batch, C and cells: --set may override the shape's
+                    m = case_config(space, objective, order, args.shape, path, "cpu", args.sets)
+                    batch = m.optim.batch_size
+                    shape = f"{batch}, {m.model.channels}, {m.model.layers}"
                     if "error" in r:
                         print(f"| {space} | {objective} | {order} | {shape} | {path} | error: "
                               f"{r['error'][:80]} | | | | |")
@@ -190,7 +193,6 @@ def main(argv: list[str] | None = None) -> int:
                     ref = results.get("reference", {})
                     ratio = (f"{ref['s_per_iter'] / r['s_per_iter']:.2f}x"
                              if "s_per_iter" in ref else "")
-                    batch = SHAPES[args.shape][space][0]
                     # projected wall time of the full protocol at this shape (search steps only)
                     hours = r["s_per_iter"] * (25_000 // batch) * FULL_EPOCHS[space] / 3600
                     print(f"| {space} | {objective} | {order} | {shape} | {path} | "

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ..config import ModelConfig
 from ..errors import ConfigError, GenotypeError
+from ..switches import resolve_group_edges
 from .darts import DartsSupernet
 from .genotype import GENOTYPES, Genotype, derive_cell, derive_genotype, load_genotype
 from .nb201 import NB201Arch, NB201Network, NB201Supernet, derive_nb201, load_nb201_arch
@@ -18,14 +19,17 @@ class SearchSpace:
     """What the search loop needs from a space: a supernet builder and an arch loader."""
 
     name: str
-    build: Callable[[ModelConfig, int], Supernet]  # (model config, num_classes) -> supernet
+    # (model config, num_classes) -> supernet; group_edges=auto is resolved by the caller
+    # (mimdarts.switches), or taken as grouped
+    build: Callable[[ModelConfig, int], Supernet]
     load_arch: Callable[[str], Architecture]  # name / file / text -> architecture
 
 
 def _build_darts(cfg: ModelConfig, num_classes: int) -> Supernet:
     return DartsSupernet(C=cfg.channels, num_classes=num_classes, layers=cfg.layers,
                          steps=cfg.nodes, skip_none=cfg.skip_none, share_relu=cfg.share_relu,
-                         group_edges=cfg.group_edges, fold_weights=cfg.fold_weights)
+                         group_edges=resolve_group_edges(cfg.group_edges, cfg.skip_none),
+                         fold_weights=cfg.fold_weights)
 
 
 def _build_nb201(cfg: ModelConfig, num_classes: int) -> Supernet:
@@ -33,7 +37,8 @@ def _build_nb201(cfg: ModelConfig, num_classes: int) -> Supernet:
     # (the NAS-Bench-201 cell is fixed: 4 nodes, 6 edges).
     return NB201Supernet(C=cfg.channels, num_classes=num_classes, N=cfg.layers,
                          skip_none=cfg.skip_none, share_relu=cfg.share_relu,
-                         group_edges=cfg.group_edges, fold_weights=cfg.fold_weights)
+                         group_edges=resolve_group_edges(cfg.group_edges, cfg.skip_none),
+                         fold_weights=cfg.fold_weights)
 
 
 SPACES: dict[str, SearchSpace] = {
