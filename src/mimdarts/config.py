@@ -24,6 +24,9 @@ from .errors import ConfigError
 
 DATASETS = ("cifar10-sample", "cifar10", "cifar100", "imagenet")
 DEVICES = ("auto", "cpu", "cuda")
+SWITCH_VALUES = ("auto", "true", "false")  # a performance switch with an `auto` rule
+MASK_FILL_SPACES = ("normalized", "pixel")
+FINAL_ARCH = ("last", "best")
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -40,6 +43,10 @@ class DataConfig:
     download: bool = True  # let torchvision download when the files are missing
     train_images: int = 0  # use only the first N images of the (shuffled) train set; 0 = all
     image_size: int = 32  # side of the (square) network input, pixels
+    # Random crop (4-pixel zero padding; ImageNet: random resized crop) and horizontal flip of
+    # both search halves. The authors' code feeds its reconstruction-only tasks (Table 7 `rec`
+    # and `mim`) without them; their presets set false.
+    augment: bool = True
 
     def __post_init__(self) -> None:
         _check(self.dataset in DATASETS,
@@ -62,18 +69,24 @@ class ModelConfig:
     # edges leaving a node computed once (their modules tied) (exact)
     share_relu: bool = True
     # Run the edges leaving each node as one op: pools once, convs of all edges as one
-    # grouped conv (exact; far fewer kernels). Implies skip_none and share_relu.
-    group_edges: bool = True
+    # grouped conv (exact; far fewer kernels). Implies skip_none and share_relu. true, false,
+    # or auto: grouped on CUDA and for small activations on a CPU, per edge for large ones
+    # (the rule and its figures: mimdarts.switches.resolve_group_edges, docs/speed.md).
+    group_edges: str = "auto"
     # Each conv op multiplies its output by its mixing weight inside its last BatchNorm
     # (affine-free, so the weight is BN's weight) rather than with a separate product (exact;
     # saves two passes over every conv op's output in the backward).
     fold_weights: bool = True
 
     def __post_init__(self) -> None:
+        if isinstance(self.group_edges, bool):  # Python callers may pass a bool
+            object.__setattr__(self, "group_edges", str(self.group_edges).lower())
         _check(self.channels >= 1, f"channels must be >= 1, got {self.channels}")
         _check(self.layers >= 1, f"layers must be >= 1, got {self.layers}")
         _check(self.nodes >= 1, f"nodes must be >= 1, got {self.nodes}")
-        _check(self.skip_none or not self.group_edges,
+        _check(self.group_edges in SWITCH_VALUES,
+               f"group_edges {self.group_edges!r} is not known; choose {', '.join(SWITCH_VALUES)}")
+        _check(self.skip_none or self.group_edges != "true",
                "group_edges=true never computes the `none` op; set skip_none=true or group_edges=false")
 
 
@@ -84,7 +97,11 @@ class ObjectiveConfig:
     objective: str = "cls"  # a registered objective (see `mimdarts objectives`)
     patch_size: int = 8  # P: side of a masked patch, pixels (must divide the image size)
     mask_ratio: float = 0.6  # r: fraction of patches masked; floor(L * (1 - r)) stay visible
-    mask_fill: float = 1.0  # masked pixel value in normalised space (authors' code 1.0; text 0.0)
+    # Value of the masked pixels, in `mask_fill_space`. Authors' code: 1.0 normalised (a light
+    # grey); the paper's text says "set to zero": 0 normalised is the dataset's mean colour,
+    # 0 in pixel space is black.
+    mask_fill: float = 1.0
+    mask_fill_space: str = "normalized"  # normalized (after mean/std) or pixel ([0, 1] per channel)
     aux_weight: float = 0.0  # λ on the second loss term; 0 = balanced: λ = L_cls / L_aux per batch
     beta_weight: float = 0.0  # β-DARTS regulariser on α: max λ_β (50 in β-DARTS); 0 = off
     beta_ramp_epochs: int = 100  # λ_β = beta_weight * epoch / beta_ramp_epochs (β-DARTS: 100)
@@ -99,6 +116,9 @@ class ObjectiveConfig:
         _check(self.patch_size >= 1, f"patch_size must be >= 1, got {self.patch_size}")
         _check(0.0 < self.mask_ratio < 1.0,
                f"mask_ratio must be strictly between 0 and 1, got {self.mask_ratio}")
+        _check(self.mask_fill_space in MASK_FILL_SPACES,
+               f"mask_fill_space {self.mask_fill_space!r} is not known; choose "
+               f"{' or '.join(MASK_FILL_SPACES)}")
         _check(self.aux_weight >= 0, f"aux_weight must be >= 0 (0 = balanced), got {self.aux_weight}")
         _check(self.beta_weight >= 0, f"beta_weight must be >= 0 (0 = off), got {self.beta_weight}")
         _check(self.beta_ramp_epochs >= 1, f"beta_ramp_epochs must be >= 1, got {self.beta_ramp_epochs}")
@@ -122,6 +142,16 @@ class OptimConfig:
     arch_weight_decay: float = 1e-3
     order: int = 1  # 1: first-order α gradient; 2: unrolled second-order (DARTS V2)
     unrolled_eps: float = 0.01  # finite-difference step numerator: ε = unrolled_eps / ||v||
+    # The found architecture: the last epoch's (DARTS), or `best`: the cell of the epoch with
+    # the best α-half accuracy as the objective sees its inputs (masked for MIM; the authors
+    # log, and the paper reports, the best searched architecture). `best` needs eval_images > 0.
+    final_arch: str = "last"
+    # Curvature monitor (RobustDARTS): every N epochs (and after the last) log `hessian_eig`,
+    # the largest eigenvalue of the Hessian w.r.t. α of the α step's loss (α weight decay
+    # included) on one fixed α-half batch, by power iteration on exact Hessian-vector
+    # products, in fp32; 0 = off. It changes nothing else in the run.
+    hessian_every: int = 0
+    hessian_iters: int = 20  # most power iterations per run of it (each one Hessian-vector product)
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
@@ -139,6 +169,11 @@ class OptimConfig:
                f"arch_weight_decay must be >= 0, got {self.arch_weight_decay}")
         _check(self.order in (1, 2), f"order must be 1 (first order) or 2 (second order), got {self.order}")
         _check(self.unrolled_eps > 0, f"unrolled_eps must be > 0, got {self.unrolled_eps}")
+        _check(self.hessian_every >= 0, f"hessian_every must be >= 0 epochs (0 = off), "
+                                        f"got {self.hessian_every}")
+        _check(self.hessian_iters >= 1, f"hessian_iters must be >= 1, got {self.hessian_iters}")
+        _check(self.final_arch in FINAL_ARCH,
+               f"final_arch {self.final_arch!r} is not known; choose {' or '.join(FINAL_ARCH)}")
 
 
 @dataclass(frozen=True)
@@ -204,6 +239,10 @@ class SearchConfig(RootConfig):
     run: RunConfig = field(default_factory=RunConfig)
     preset: str = ""  # the preset this config started from (informational)
 
+    def __post_init__(self) -> None:
+        _check(self.optim.final_arch != "best" or self.run.eval_images > 0,
+               "final_arch=best picks the epoch by its α-half accuracy: set eval_images > 0")
+
 
 def sections(root: type = SearchConfig) -> dict[str, type]:
     """The section dataclasses of a root config, by field name."""
@@ -256,7 +295,9 @@ def parse_value(key: str, typ: type, raw: Any) -> Any:
         except (TypeError, ValueError):
             raise ConfigError(f"{key}: expected a number, got {raw!r}") from None
     if typ is str:
-        if not isinstance(raw, (str, int, float)) or isinstance(raw, bool):
+        if isinstance(raw, bool):  # YAML `true` for a switch with an `auto` value
+            return str(raw).lower()
+        if not isinstance(raw, (str, int, float)):
             raise ConfigError(f"{key}: expected a string, got {raw!r}")
         return str(raw)
     raise ConfigError(f"{key}: unsupported field type {typ}")
@@ -358,18 +399,24 @@ register_preset("mim-darts-c100", "paper protocol: MIM-DARTS on CIFAR-100 (P=8, 
                  "objective": {"objective": "mim-darts", "patch_size": 8, "mask_ratio": 0.7}})
 register_preset("mim-quick", "offline MIM-DARTS search on the bundled CIFAR-10 sample, reduced "
                 "like `quick`", {**QUICK, "objective": {"objective": "mim-darts"}})
-register_preset("beta-darts", "β-DARTS baseline: DARTS + β-decay regulariser (λ_β up to 50)",
+# β-DARTS's code sets λ_β = 50 · epoch / 100 (epoch from 0) whatever the number of epochs:
+# 0 to 49.5 over its 100-epoch NAS-Bench-201 search, 0 to 24.5 over the DARTS space's 50.
+register_preset("beta-darts", "β-DARTS baseline: DARTS + β-decay regulariser, λ_β = 0.5 · epoch "
+                "as in the β-DARTS code (0 to 24.5 over 50 epochs)",
                 {"objective": {"beta_weight": 50.0}})
 
-# Table 7 (ablations on CIFAR-10): Cls / Rec / mask combinations.
-for _name, _obj, _desc in (
-        ("cls", "cls", "classification of clean images (= DARTS)"),
-        ("cls-mask", "cls-masked", "classification of masked images"),
-        ("rec", "rec", "reconstruction of clean images only"),
-        ("rec-mask", "mim", "reconstruction of masked patches only"),
-        ("cls-rec-mask", "mim-darts", "classification + masked reconstruction (= MIM-DARTS)")):
+# Table 7 (ablations on CIFAR-10): Cls / Rec / mask combinations. The authors' code feeds the
+# reconstruction-only tasks without random crop and flip (its data transform has them only
+# for tasks that classify).
+for _name, _obj, _desc, _augment in (
+        ("cls", "cls", "classification of clean images (= DARTS)", True),
+        ("cls-mask", "cls-masked", "classification of masked images", True),
+        ("rec", "rec", "reconstruction of clean images only, no crop/flip", False),
+        ("rec-mask", "mim", "reconstruction of masked patches only, no crop/flip", False),
+        ("cls-rec-mask", "mim-darts", "classification + masked reconstruction (= MIM-DARTS)", True)):
     register_preset(f"table7-{_name}", f"paper Table 7 row: {_desc}, CIFAR-10",
-                    {"objective": {"objective": _obj}})
+                    {"objective": {"objective": _obj},
+                     **({} if _augment else {"data": {"augment": False}})})
 
 # Table 6 (self-supervised baselines): Cls + Rot / Col / Jig, searched on CIFAR-10 or -100.
 for _task, _desc in (("rot", "rotation"), ("col", "colorization"), ("jig", "jigsaw")):
@@ -434,7 +481,8 @@ register_preset("nb201-tiny", "smoke test: NAS-Bench-201 space, 128 bundled imag
 # MIM-DARTS and the baselines on NAS-Bench-201 (the paper's Table 2/4 protocol).
 register_preset("nb201-mim-darts", "paper protocol: MIM-DARTS on NAS-Bench-201, CIFAR-10 (P=8, r=0.6)",
                 {**_NB201, "objective": {"objective": "mim-darts"}})
-register_preset("nb201-beta-darts", "β-DARTS on NAS-Bench-201, CIFAR-10",
+register_preset("nb201-beta-darts", "β-DARTS on NAS-Bench-201, CIFAR-10 (λ_β = 0.5 · epoch, 0 to "
+                "49.5 over 100 epochs, as in the β-DARTS code)",
                 {**_NB201, "objective": {"beta_weight": 50.0}})
 # The README's main command: the offline NB201 search with the MIM-DARTS objective.
 register_preset("nb201-mim-quick", "offline MIM-DARTS search on NAS-Bench-201 with the bundled "
@@ -445,3 +493,30 @@ register_preset("nb201-mim-quick", "offline MIM-DARTS search on NAS-Bench-201 wi
     "optim": {"epochs": 15, "batch_size": 64},
     "run": {"eval_images": 256},
 })
+
+# The collapse study (docs/study/README.md): DARTS, MIM-DARTS, β-DARTS and masked-input
+# classification in the NAS-Bench-201 space, CPU-sized, on the bundled 5k CIFAR-10 sample
+# (2,500 images for w, 2,500 for α), C=8, 2 cells per stage, batch 32: 78 iterations per
+# epoch, 30 epochs, 2,340 α steps. The paper makes about 39,000 α steps of Adam at 3e-4; Adam
+# moves an α entry by at most about its learning rate per step, so arch_lr is scaled to 5e-3
+# to give the same product of steps and rate (11.7). The curvature monitor logs the largest
+# α-Hessian eigenvalue every 3 epochs.
+_STUDY: dict[str, Any] = {
+    "data": {"dataset": "cifar10-sample", "train_images": 5000},
+    "model": {"space": "nb201", "channels": 8, "layers": 2},
+    "optim": {"epochs": 30, "batch_size": 32, "arch_lr": 5e-3, "hessian_every": 3},
+    "run": {"eval_images": 512},
+}
+for _name, _desc, _objective in (
+        ("darts", "DARTS (cross-entropy on clean images)", {"objective": "cls"}),
+        ("mim-darts", "MIM-DARTS (P=8, r=0.6)", {"objective": "mim-darts", "patch_size": 8,
+                                                 "mask_ratio": 0.6}),
+        # λ_β ramps over the run's 30 epochs to 48.3, as the β-DARTS script's 100-epoch
+        # ramp ends at 49.5
+        ("beta-darts", "β-DARTS (λ_β = 50 · epoch / 30)", {"objective": "cls", "beta_weight": 50.0,
+                                                           "beta_ramp_epochs": 30}),
+        ("cls-masked", "cross-entropy on masked images (Table 7 row 2 on NAS-Bench-201; P=8, r=0.6)",
+         {"objective": "cls-masked", "patch_size": 8, "mask_ratio": 0.6})):
+    register_preset(f"study-{_name}", f"collapse study: {_desc}, NAS-Bench-201 space, 5k bundled "
+                    "images, C=8, 2 cells per stage, batch 32, 30 epochs, arch_lr 5e-3 (scaled)",
+                    {**_STUDY, "objective": _objective})

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .config import config_from_dict
 from .errors import ConfigError, DivergenceError, RunDirError
 from .rundir import RunDir
 
@@ -104,9 +105,15 @@ def check_checkpoint(ckpt: Mapping[str, Any], cfg: Any, fmt: str, path: str,
         raise RunDirError(f"checkpoint {path!r} holds no resume state (written by an older "
                           "mimdarts); it can be exported or inspected, not resumed")
     try:
-        saved = _flatten(json.loads(ckpt["config"]))
+        saved_dict = json.loads(ckpt["config"])
     except (TypeError, ValueError):
         raise RunDirError(f"checkpoint {path!r} holds no readable config") from None
+    try:
+        # read back as a config: a field added since gets its default on both sides, and a
+        # value written in an older form (group_edges: true) reads as it does today
+        saved = _flatten(config_from_dict(saved_dict, type(cfg)).to_dict())
+    except ConfigError:
+        saved = _flatten(saved_dict)
     now = _flatten(cfg.to_dict())
     if saved.get("model.space", None) != now.get("model.space", None):
         raise ConfigError(f"checkpoint {path!r} is from the {saved.get('model.space')!r} space, "

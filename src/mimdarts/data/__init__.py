@@ -42,7 +42,8 @@ def build_search_loaders(cfg: DataConfig, batch_size: int, device: torch.device,
         raise ConfigError(f"batch_size={batch_size} does not split evenly over {world_size} "
                           f"processes; use a multiple of {world_size}")
     if cfg.dataset == "imagenet":
-        ds = image_folder(cfg.data_dir, "train", cfg.image_size, train=True, info=info)
+        # train=False: resize and centre crop instead of the random resized crop and flip
+        ds = image_folder(cfg.data_dir, "train", cfg.image_size, train=cfg.augment, info=info)
         w_idx, a_idx = search_split(len(ds), seed, cfg.train_images)
         sub = torch.utils.data.Subset
         b = batch_size // world_size
@@ -63,7 +64,8 @@ def build_search_loaders(cfg: DataConfig, batch_size: int, device: torch.device,
         raise ConfigError(f"batch_size={batch_size} is larger than each search half "
                           f"({len(w_idx)} images); lower batch_size or raise train_images")
     # Separate generators: the w and α streams (order and augmentation) are independent.
-    b, shard = batch_size // world_size, {"rank": rank, "world_size": world_size}
+    b, shard = batch_size // world_size, {"rank": rank, "world_size": world_size,
+                                          "augment": cfg.augment}
     return (info,
             DeviceLoader(data.subset(w_idx), info, b, device, seed=seed, **shard),
             DeviceLoader(data.subset(a_idx), info, b, device, seed=seed + 1, **shard))

@@ -75,6 +75,7 @@ class DeviceLoader:
         info: dataset statistics for normalisation.
         batch_size: images per batch.
         train: shuffle and augment (crop with 4-pixel padding, flip) if True.
+        augment: with ``train``, do the crop and flip (False: shuffle only).
         drop_last: drop the last incomplete batch (constant shapes help the allocator).
         seed: seeds this loader's own generator (order and augmentation), so that the w
             and α streams are reproducible independently of everything else.
@@ -87,7 +88,7 @@ class DeviceLoader:
 
     def __init__(self, data: TensorData, info: DatasetInfo, batch_size: int, device: torch.device,
                  train: bool = True, drop_last: bool = True, seed: int = 0, pad: int = 4,
-                 cutout: int = 0, rank: int = 0, world_size: int = 1) -> None:
+                 cutout: int = 0, rank: int = 0, world_size: int = 1, augment: bool = True) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.images = data.images.to(device)
@@ -96,6 +97,7 @@ class DeviceLoader:
         self.std = torch.tensor(info.std, device=device)
         self.batch_size = batch_size
         self.train = train
+        self.augment = augment
         self.drop_last = drop_last
         self.pad = pad
         self.device = device
@@ -173,7 +175,7 @@ class DeviceLoader:
             self.position += 1
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
             x = self.images[idx]
-            if self.train:
+            if self.train and self.augment:
                 x = random_crop_flip(x, self.pad, self.generator)
             x = normalize(x, self.mean, self.std)
             if self.train and self.cutout:

@@ -7,7 +7,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,9 +31,11 @@ from ..resume import (
     resume_run,
 )
 from ..rundir import RunDir, run_metadata
-from ..spaces import Architecture, Supernet, get_space
+from ..spaces import Architecture, Supernet, get_space, load_arch
+from ..switches import resolve_group_edges
 from .architect import Architect, Regularizer
 from .cudagraph import GraphedIteration
+from .curvature import alpha_hessian_eigenvalue
 from .objective import LossResult, Objective, accuracy, beta_regularizer, build_objective, check_objective
 from .schedule import cosine_lr
 
@@ -73,6 +75,7 @@ class Searcher:
     meter: _Meter = field(init=False)  # the current epoch's sums so far
     guard: DivergenceGuard = field(init=False)
     graphed: GraphedIteration | None = None  # run.cuda_graphs on a CUDA device, one process
+    resolved: dict[str, Any] = field(default_factory=dict)  # what `auto` settings became
 
     def __post_init__(self) -> None:
         # One persistent iterator over the α half: never rebuilt per step. It starts lazily,
@@ -102,12 +105,19 @@ def build_searcher(cfg: SearchConfig) -> Searcher:
     seed_everything(cfg.run.seed)
     info, w_loader, a_loader = build_search_loaders(cfg.data, cfg.optim.batch_size, device,
                                                     cfg.run.seed, dist.rank, dist.world_size)
-    model = space.build(cfg.model, info.num_classes).to(device)
+    grouped = resolve_group_edges(cfg.model.group_edges, cfg.model.skip_none, device.type,
+                                  cfg.optim.batch_size // dist.world_size, cfg.model.channels,
+                                  info.image_size)
+    model_cfg = replace(cfg.model, group_edges=str(grouped).lower())
+    model = space.build(model_cfg, info.num_classes).to(device)
     if cfg.run.channels_last:
         model = model.to(memory_format=torch.channels_last)
         w_loader.channels_last = a_loader.channels_last = True
     objective = build_objective(cfg.objective, model, info, cfg.run.seed + 1_000_003 * dist.rank,
                                 device)
+    if cfg.optim.final_arch == "best" and not objective.classifies:
+        raise ConfigError(f"final_arch=best picks the epoch by its α-half accuracy, but objective "
+                          f"{cfg.objective.objective!r} trains no classifier; use final_arch=last")
     if cfg.run.channels_last:  # its heads (the MIM decoder...) read channels_last features
         objective = objective.to(memory_format=torch.channels_last)
     dist.broadcast_module(model, objective)  # identical w and α on every rank
@@ -125,7 +135,7 @@ def build_searcher(cfg: SearchConfig) -> Searcher:
                           amp_dtype=autocast_dtype(cfg.run.dtype, device),
                           grad_sync=dist.average_ if dist.enabled else None)
     s = Searcher(cfg, device, info, model, objective, architect, w_opt, w_loader, a_loader,
-                 dist=dist)
+                 dist=dist, resolved={"group_edges": grouped})
     if graphs:
         s.graphed = GraphedIteration(
             lambda x, y, xa, ya, lr, reg: search_iteration(s, x, y, xa, ya, lr, reg),
@@ -203,6 +213,19 @@ def evaluate(s: Searcher) -> dict[str, float]:
     if transformed > 0:
         out["eval_input_acc"] = 100.0 * transformed / max(total, 1)
     return out
+
+
+def hessian_eigenvalue(s: Searcher) -> float:
+    """The largest eigenvalue of the Hessian w.r.t. α of the α step's loss (the objective's
+    loss plus Adam's L2 term on α, ``arch_weight_decay / 2 · ||α||²``, as RobustDARTS adds it)
+    on the α half's first batch, its masks and other randomness drawn from a generator seeded
+    0 so that epochs compare; in fp32. Leaves weights, α, buffers and every random stream as
+    they were."""
+    x, y = next(iter(s.a_loader.head(s.cfg.optim.batch_size // s.dist.world_size)))
+    batch = s.objective.prepare(x, y, torch.Generator(s.device).manual_seed(0))
+    top = alpha_hessian_eigenvalue(s.model, s.objective, batch, iters=s.cfg.optim.hessian_iters,
+                                   algebraic=True)
+    return top + s.cfg.optim.arch_weight_decay  # the L2 term adds wd to every eigenvalue
 
 
 def poisoned(res: LossResult) -> LossResult:
@@ -344,9 +367,10 @@ def restore_searcher(s: Searcher, ckpt: dict[str, Any]) -> float:
 
 @dataclass
 class SearchResult:
-    genotype: Architecture
+    genotype: Architecture  # the found cell (of epoch `arch_epoch`, see optim.final_arch)
     run_dir: Path | None
     history: list[dict[str, Any]]
+    arch_epoch: int = 0  # the epoch (1-based) the genotype comes from
 
 
 def _open_run(cfg: SearchConfig, s: Searcher, overwrite: bool, resume: str | Path | None
@@ -356,7 +380,8 @@ def _open_run(cfg: SearchConfig, s: Searcher, overwrite: bool, resume: str | Pat
     if resume is None:
         run = RunDir.create(Path(cfg.run.out_dir) / _run_name(cfg), overwrite)
         run.write_text("config.yaml", cfg.to_yaml())
-        run.write_text("meta.json", json.dumps(run_metadata(cfg.run.seed, str(s.device)), indent=1))
+        run.write_text("meta.json", json.dumps({**run_metadata(cfg.run.seed, str(s.device)),
+                                                "resolved": s.resolved}, indent=1))
         return run, [], 0.0
     return resume_run(resume, cfg, CHECKPOINT_FORMAT, s.device,
                       lambda ckpt: restore_searcher(s, ckpt))
@@ -406,6 +431,9 @@ def search(cfg: SearchConfig, overwrite: bool = False, progress: bool = True,
             s.guard.check(steps, kept_checkpoint(run))
             s.epoch += 1
             metrics.update(evaluate(s))
+            every = cfg.optim.hessian_every
+            if every and (s.epoch % every == 0 or s.epoch == cfg.optim.epochs):
+                metrics["hessian_eig"] = hessian_eigenvalue(s)
             arch = s.model.genotype()
             record = {
                 "epoch": s.epoch,
@@ -432,10 +460,30 @@ def search(cfg: SearchConfig, overwrite: bool = False, progress: bool = True,
                                     cfg.run.fault_checkpoint_delay)
     finally:
         bar.close()
+    chosen = final_epoch(history, cfg.optim.final_arch)
+    record = history[chosen - 1]
+    if chosen != len(history):
+        arch = load_arch(cfg.model.space, record["genotype"])
     if run is not None:  # written last: its presence marks a finished run (sweeps skip those)
+        run.write_text("genotype.json", json.dumps(arch.to_dict(), indent=1))
         run.write_text("result.json", json.dumps({
             "space": cfg.model.space, "genotype": arch.to_dict(), "genotype_text": str(arch),
+            "final_arch": cfg.optim.final_arch, "arch_epoch": chosen,
             "epochs": s.epoch, "search_hours": sum(r["epoch_time_s"] for r in history) / 3600,
-            "device": str(s.device), **{k: history[-1][k] for k in history[-1]
+            "device": str(s.device), **{k: record[k] for k in record
                                         if k.endswith("_acc") or k.startswith("n_")}}, indent=1))
-    return SearchResult(arch, run.path if run else None, history)
+    return SearchResult(arch, run.path if run else None, history, chosen)
+
+
+def final_epoch(history: list[dict[str, Any]], rule: str) -> int:
+    """The epoch (1-based) whose cell a search returns: the last one, or under ``best`` the
+    first epoch with the highest α-half accuracy as the objective sees its inputs
+    (``eval_input_acc``, masked for MIM), or clean (``eval_clean_acc``) when the objective
+    does not transform them."""
+    if rule == "last" or not history:
+        return len(history)
+
+    def score(r: dict[str, Any]) -> float:
+        return r.get("eval_input_acc", r.get("eval_clean_acc", float("-inf")))
+
+    return max(range(len(history)), key=lambda i: (score(history[i]), -i)) + 1

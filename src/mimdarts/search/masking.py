@@ -60,10 +60,21 @@ def mask_to_pixels(mask: torch.Tensor, p: int, H: int, W: int) -> torch.Tensor:
     return grid.repeat_interleave(p, dim=2).repeat_interleave(p, dim=3)
 
 
-def apply_mask(x: torch.Tensor, mask: torch.Tensor, p: int, fill: float) -> torch.Tensor:
-    """Replace the masked patches of ``x`` ``[B, C, H, W]`` by the constant ``fill``."""
+def apply_mask(x: torch.Tensor, mask: torch.Tensor, p: int,
+               fill: float | torch.Tensor) -> torch.Tensor:
+    """Replace the masked patches of ``x`` ``[B, C, H, W]`` by ``fill``: one constant, or one
+    value per channel (a ``[C]`` tensor on ``x``'s device)."""
     pixels = mask_to_pixels(mask, p, x.shape[2], x.shape[3])
-    return torch.where(pixels, torch.full((), fill, dtype=x.dtype, device=x.device), x)
+    if isinstance(fill, torch.Tensor):
+        value = fill.to(x.dtype).reshape(1, -1, 1, 1)
+    else:
+        value = torch.full((), fill, dtype=x.dtype, device=x.device)
+    return torch.where(pixels, value, x)
+
+
+def pixel_fill(value: float, mean: tuple[float, ...], std: tuple[float, ...]) -> tuple[float, ...]:
+    """The normalised per-channel fill of the pixel value ``value`` (in [0, 1]; 0 = black)."""
+    return tuple((value - m) / s for m, s in zip(mean, std))
 
 
 def masked_patch_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,

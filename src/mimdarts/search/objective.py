@@ -27,7 +27,14 @@ from ..data import DatasetInfo
 from ..errors import ConfigError
 from ..spaces import Supernet
 from .decoder import ReconstructionDecoder
-from .masking import apply_mask, check_patching, mask_to_pixels, masked_patch_mse, random_patch_mask
+from .masking import (
+    apply_mask,
+    check_patching,
+    mask_to_pixels,
+    masked_patch_mse,
+    pixel_fill,
+    random_patch_mask,
+)
 from .pretext import JIGSAW_PERMUTATIONS, color_bins, color_labels, grayscale, jigsaw_batch, rotate_batch
 
 
@@ -57,6 +64,8 @@ class LossResult:
 
 class Objective(nn.Module, metaclass=ABCMeta):
     """Base class. Subclasses override :meth:`loss` and, if they randomise, :meth:`prepare`."""
+
+    classifies = True  # trains the supernet's classifier (False: reconstruction only)
 
     def __init__(self, seed: int = 0, device: torch.device | str = "cpu") -> None:
         super().__init__()
@@ -93,19 +102,32 @@ def balanced_sum(main: torch.Tensor, aux: torch.Tensor, weight: float = 0.0
 class Masker:
     """Draws per-image random patch masks and fills the masked patches (see masking.py)."""
 
-    def __init__(self, patch_size: int, mask_ratio: float, fill: float, image_size: int) -> None:
+    def __init__(self, patch_size: int, mask_ratio: float, fill: float | tuple[float, ...],
+                 image_size: int) -> None:
         self.num_patches = check_patching(image_size, patch_size, mask_ratio)
         self.patch_size, self.mask_ratio, self.fill = patch_size, mask_ratio, fill
+        # a per-channel fill as a tensor per device, made once: a host-to-device copy per
+        # batch would sync, and is not allowed inside a CUDA graph capture
+        self._fill_on: dict[torch.device, torch.Tensor] = {}
+
+    def _fill(self, device: torch.device) -> float | torch.Tensor:
+        if not isinstance(self.fill, tuple):
+            return self.fill
+        if device not in self._fill_on:
+            self._fill_on[device] = torch.tensor(self.fill, device=device)
+        return self._fill_on[device]
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator
                  ) -> tuple[torch.Tensor, torch.Tensor]:
         """``x`` ``[B, C, H, W]`` -> (masked images, bool mask ``[B, L]``, True = masked)."""
         mask = random_patch_mask(x.shape[0], self.num_patches, self.mask_ratio, generator, x.device)
-        return apply_mask(x, mask, self.patch_size, self.fill), mask
+        return apply_mask(x, mask, self.patch_size, self._fill(x.device)), mask
 
     @classmethod
     def from_config(cls, cfg: ObjectiveConfig, info: DatasetInfo) -> Masker:
-        return cls(cfg.patch_size, cfg.mask_ratio, cfg.mask_fill, info.image_size)
+        fill = (pixel_fill(cfg.mask_fill, info.mean, info.std) if cfg.mask_fill_space == "pixel"
+                else cfg.mask_fill)
+        return cls(cfg.patch_size, cfg.mask_ratio, fill, info.image_size)
 
 
 class ClassificationObjective(Objective):
@@ -145,7 +167,7 @@ class ReconstructionObjective(Objective):
         self.decoder = ReconstructionDecoder(model.feature_channels, model.feature_stride,
                                              info.pixel_range, merge_decoder_convs)
         self.masker = masker
-        self.classify = classify
+        self.classify = self.classifies = classify
         self.aux_weight = aux_weight
         self.patch_size = masker.patch_size if masker else patch_size
         self.info = info

@@ -1,0 +1,147 @@
+"""The settings that bring the code to the paper and the authors' code: augmentation of the
+reconstruction-only ablations, the pixel-space mask fill, the final-architecture choice, the
+group_edges rule, and checkpoints of older runs under the new setting types."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from mimdarts.config import PRESETS, SearchConfig, apply_overrides, resolve_config
+from mimdarts.data import INFOS, DeviceLoader, TensorData, normalize
+from mimdarts.errors import ConfigError
+from mimdarts.search.loop import CHECKPOINT_FORMAT, final_epoch, search
+from mimdarts.search.masking import apply_mask, pixel_fill
+from mimdarts.switches import CPU_GROUPED_MAX_ELEMENTS, resolve_group_edges
+
+
+def test_reconstruction_only_presets_see_no_crop_or_flip():
+    for name in PRESETS:
+        cfg = resolve_config(name)
+        expected = name not in ("table7-rec", "table7-rec-mask")
+        assert cfg.data.augment is expected, name
+    assert resolve_config("table7-rec").objective.objective == "rec"
+    assert resolve_config("table7-rec-mask").objective.objective == "mim"
+
+
+def test_loader_without_augment_yields_the_plain_images():
+    info = INFOS["cifar10-sample"]
+    g = torch.Generator().manual_seed(0)
+    data = TensorData(torch.randint(0, 256, (8, 3, 32, 32), generator=g, dtype=torch.uint8),
+                      torch.arange(8))
+    mean, std = torch.tensor(info.mean), torch.tensor(info.std)
+    plain = DeviceLoader(data, info, 4, torch.device("cpu"), augment=False, seed=1)
+    for x, y in plain:  # shuffled, not augmented
+        assert torch.equal(x, normalize(data.images[y], mean, std))
+    augmented = DeviceLoader(data, info, 4, torch.device("cpu"), seed=1)
+    assert any(not torch.equal(x, normalize(data.images[y], mean, std)) for x, y in augmented)
+
+
+def test_pixel_space_fill_is_black():
+    info = INFOS["cifar10"]
+    fill = pixel_fill(0.0, info.mean, info.std)
+    x = torch.randn(2, 3, 8, 8)
+    mask = torch.tensor([[True, False, False, False]] * 2)
+    out = apply_mask(x, mask, 4, torch.tensor(fill))
+    std, mean = torch.tensor(info.std)[:, None, None], torch.tensor(info.mean)[:, None, None]
+    pixels = out[:, :, :4, :4] * std + mean
+    assert torch.allclose(pixels, torch.zeros_like(pixels), atol=1e-6)
+    assert torch.equal(out[:, :, 4:], x[:, :, 4:])
+    with pytest.raises(ConfigError, match="mask_fill_space 'rgb'"):
+        apply_overrides(SearchConfig(), {"mask_fill_space": "rgb"})
+
+
+def test_pixel_space_fill_reaches_the_objective():
+    cfg = resolve_config("nb201-tiny", overrides={"objective": "cls-masked", "mask_fill": 0.0,
+                                                  "mask_fill_space": "pixel"})
+    from mimdarts.search.loop import build_searcher
+    s = build_searcher(cfg)
+    x, y = next(iter(s.w_loader))
+    prepared = s.objective.prepare(x, y)
+    masked = prepared.extras["mask"][0].nonzero()[0, 0]  # one masked patch of image 0
+    P, per_row = 8, 32 // 8
+    r, c = divmod(int(masked), per_row)
+    patch = prepared.inputs[0, :, r * P:(r + 1) * P, c * P:(c + 1) * P]
+    expected = torch.tensor(pixel_fill(0.0, s.info.mean, s.info.std))
+    assert torch.allclose(patch, expected[:, None, None].expand_as(patch))
+
+
+def test_final_epoch_rule():
+    log = [{"eval_input_acc": 30.0, "eval_clean_acc": 50.0}, {"eval_input_acc": 40.0},
+           {"eval_input_acc": 40.0}, {"eval_input_acc": 35.0}]
+    assert final_epoch(log, "last") == 4
+    assert final_epoch(log, "best") == 2  # the first of the best
+    assert final_epoch([{"eval_clean_acc": 10.0}, {"eval_clean_acc": 12.0}], "best") == 2
+
+
+def test_search_with_best_final_arch_returns_that_epochs_cell(tmp_path):
+    cfg = resolve_config("nb201-tiny", overrides={
+        "objective": "cls-masked", "epochs": 3, "eval_images": 32, "final_arch": "best",
+        "arch_lr": 0.05, "out_dir": str(tmp_path), "run_name": "best"})
+    res = search(cfg, progress=False)
+    chosen = final_epoch(res.history, "best")
+    assert res.arch_epoch == chosen
+    assert str(res.genotype) == res.history[chosen - 1]["genotype"]
+    result = json.loads((tmp_path / "best" / "result.json").read_text())
+    assert result["final_arch"] == "best" and result["arch_epoch"] == chosen
+    assert result["genotype_text"] == res.history[chosen - 1]["genotype"]
+    genotype = json.loads((tmp_path / "best" / "genotype.json").read_text())
+    assert genotype == result["genotype"]
+
+
+def test_best_final_arch_needs_an_accuracy():
+    with pytest.raises(ConfigError, match="eval_images > 0"):
+        resolve_config("nb201-tiny", overrides={"final_arch": "best", "eval_images": 0})
+    with pytest.raises(ConfigError, match="final_arch 'first'"):
+        resolve_config("nb201-tiny", overrides={"final_arch": "first"})
+    cfg = resolve_config("nb201-tiny", overrides={"final_arch": "best", "objective": "rec"})
+    with pytest.raises(ConfigError, match="trains no classifier"):
+        search(cfg, write=False, progress=False)
+
+
+def test_group_edges_auto_rule():
+    assert resolve_group_edges("true") and not resolve_group_edges("false")
+    assert resolve_group_edges("auto")  # outside a run: grouped
+    assert not resolve_group_edges("auto", skip_none=False)
+    assert resolve_group_edges("auto", True, "cuda", 256, 16)
+    assert resolve_group_edges("auto", True, "cpu", 16, 8)  # bench "small"
+    assert not resolve_group_edges("auto", True, "cpu", 64, 16)  # bench "paper"
+    n = CPU_GROUPED_MAX_ELEMENTS // (32 * 32)
+    assert resolve_group_edges("auto", True, "cpu", n, 1)
+    assert not resolve_group_edges("auto", True, "cpu", n + 1, 1)
+
+
+@pytest.mark.parametrize("raw, expected", [(True, "true"), (False, "false"), ("auto", "auto"),
+                                           ("false", "false")])
+def test_group_edges_reads_bools_and_words(raw, expected):
+    assert apply_overrides(SearchConfig(), {"group_edges": raw}).model.group_edges == expected
+    from mimdarts.config import ModelConfig
+    assert ModelConfig(group_edges=raw).group_edges == expected  # Python callers: bools too
+    with pytest.raises(ConfigError, match="group_edges 'maybe'"):
+        apply_overrides(SearchConfig(), {"group_edges": "maybe"})
+
+
+def test_search_resolves_group_edges_by_shape(tmp_path):
+    cfg = resolve_config("nb201-tiny", overrides={"out_dir": str(tmp_path), "run_name": "r"})
+    search(cfg, progress=False)
+    meta = json.loads((tmp_path / "r" / "meta.json").read_text())
+    assert meta["resolved"] == {"group_edges": True}
+
+
+def test_checkpoint_written_before_group_edges_auto_resumes():
+    # runs of earlier versions saved group_edges as a bool (and had no augment, final_arch,
+    # mask_fill_space, hessian_*): their checkpoints still match their config.yaml
+    from mimdarts.resume import check_checkpoint
+
+    cfg = apply_overrides(SearchConfig(), {"group_edges": "true"})
+    old = cfg.to_dict()
+    old["model"]["group_edges"] = True
+    del old["data"]["augment"], old["optim"]["final_arch"], old["objective"]["mask_fill_space"]
+    del old["optim"]["hessian_every"], old["optim"]["hessian_iters"]
+    ckpt = {"format": CHECKPOINT_FORMAT, "resume": {"device": "cpu"}, "config": json.dumps(old)}
+    check_checkpoint(ckpt, cfg, CHECKPOINT_FORMAT, "c.pt", torch.device("cpu"))
+    with pytest.raises(ConfigError, match="model.group_edges"):
+        check_checkpoint(ckpt, apply_overrides(cfg, {"group_edges": "false"}), CHECKPOINT_FORMAT,
+                         "c.pt", torch.device("cpu"))
