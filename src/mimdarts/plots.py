@@ -1,4 +1,5 @@
-"""Pictures of runs as PNG files: cells, α trajectories, skip counts, patch x ratio sweeps.
+"""Pictures of runs as PNG files: cells, α trajectories, per-epoch curves per method (mean
+over seeds with a min–max band), skip counts, patch x ratio sweeps.
 
 All functions take plain data (a graph description, log records) and a path, and use the
 non-interactive Agg backend, so they work on a headless machine.
@@ -73,6 +74,81 @@ def plot_cells(cells: dict[str, tuple[Graph, int]], path: str | Path, title: str
         draw_cell(ax, graph, name, n_inputs)
     if title:
         fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def plot_cell_grid(rows: dict[str, dict[str, tuple[Graph, int]]], path: str | Path,
+                   title: str = "") -> Path:
+    """The cells of several runs (e.g. one per seed): ``rows`` maps a run label to its cells
+    as :func:`plot_cells` takes them. Runs with several cells (DARTS: normal, reduce) get a
+    row each; single-cell runs (NAS-Bench-201) are wrapped three to a row."""
+    per_run = max(len(cells) for cells in rows.values())
+    panels = [(label if len(cells) == 1 else f"{label}: {name}", graph, n_inputs)
+              for label, cells in rows.items() for name, (graph, n_inputs) in cells.items()]
+    n_cols = per_run if per_run > 1 else min(3, len(panels))
+    n_rows = math.ceil(len(panels) / n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(6.5 * n_cols, 4.2 * n_rows), squeeze=False)
+    flat = [ax for ax_row in axes for ax in ax_row]
+    for ax, (name, graph, n_inputs) in zip(flat, panels):
+        draw_cell(ax, graph, name, n_inputs)
+    for ax in flat[len(panels):]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+# A curve of one seed: epoch -> value (only the epochs that logged the value).
+Curve = dict[int, float]
+
+
+def plot_seed_bands(panels: dict[str, dict[str, list[Curve]]], ylabel: str, path: str | Path,
+                    title: str = "") -> Path:
+    """Per-epoch curves, one line per method (the mean over its seeds) and a shaded min–max
+    band over seeds, in the style of the NAS-Bench-201 figures of β-DARTS and DARTS-PT.
+
+    ``panels`` maps a panel title ("" for a single unnamed panel) to method -> one curve per
+    seed. At each epoch the mean and band are over the seeds that logged that epoch, so
+    values logged only on some epochs (``hessian_eig``) plot at those epochs.
+    """
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
+
+    methods = list(dict.fromkeys(m for curves in panels.values() for m in curves))
+    colors = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 3.8), squeeze=False,
+                             sharey=True)
+    for ax, (name, curves) in zip(axes[0], panels.items()):
+        for method, seeds in curves.items():
+            epochs = sorted({e for c in seeds for e in c})
+            if not epochs:
+                continue
+            at = [[c[e] for c in seeds if e in c] for e in epochs]
+            ax.fill_between(epochs, [min(v) for v in at], [max(v) for v in at],
+                            color=colors[method], alpha=0.2, lw=0)
+            # markers when there are few points (sparse values, short searches), so a value
+            # logged on one epoch only still shows
+            ax.plot(epochs, [sum(v) / len(v) for v in at], color=colors[method], lw=1.6,
+                    marker="o" if len(epochs) <= 30 else None, ms=3,
+                    label=f"{method} ({len(seeds)} seed{'s' if len(seeds) != 1 else ''})")
+        if name:
+            ax.set_title(name, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(ylabel)
+    legend: dict[str, Any] = {}  # label -> handle, over all panels (a method may miss one)
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    legend["line: mean over seeds; band: min–max over seeds"] = Patch(color="grey", alpha=0.3)
+    handles, labels = list(legend.values()), list(legend)
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=7,
+               frameon=False, ncol=1)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
     return _save(fig, path)
 
 

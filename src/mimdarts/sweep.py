@@ -68,9 +68,12 @@ def make_trials(presets: Sequence[str], seeds: Sequence[int], grid: Sequence[str
     axes = parse_assignments(grid, multi=True)
     fixed_kv = [(k, v[0]) for k, v in parse_assignments(fixed, multi=False)]
     trials = []
-    for preset in presets:
-        for point in itertools.product(*[[(k, v) for v in vals] for k, vals in axes]):
-            for seed in seeds:
+    # seed by seed: a sweep stopped half-way has every method on its first seeds, not some
+    # methods on every seed and others on none
+    points = list(itertools.product(*[[(k, v) for v in vals] for k, vals in axes]))
+    for seed in seeds:
+        for preset in presets:
+            for point in points:
                 t = Trial(preset, tuple(fixed_kv) + tuple(point), seed)
                 resolve_config(preset, None, {**dict(t.settings), "seed": seed})
                 trials.append(t)

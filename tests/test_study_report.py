@@ -1,0 +1,160 @@
+"""The collapse-study report: per-epoch curves per method, found cells per method, the
+"Final cells" section and the α-Hessian column, over synthetic run folders written as the
+search loop writes them (config.yaml, meta.json, log.jsonl, genotype.json, result.json)."""
+
+import json
+import statistics
+
+import pytest
+
+from mimdarts.cli import main
+from mimdarts.config import resolve_config
+from mimdarts.report import HESSIAN_COLUMN, build_tables, find_runs, to_markdown, write_pictures
+from mimdarts.spaces import load_genotype
+
+PNG = b"\x89PNG\r\n\x1a\n"
+EPOCHS = 4
+CELLS = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+         "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|none~2|"]
+
+
+def _write_run(root, name, cfg, log, arch, arch_epoch=None):
+    """A finished run folder as search() leaves it."""
+    d = root / name
+    d.mkdir(parents=True)
+    (d / "config.yaml").write_text(cfg.to_yaml())
+    (d / "meta.json").write_text(json.dumps({"seed": cfg.run.seed, "device": "cpu (test, 1 threads)"}))
+    (d / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+    (d / "genotype.json").write_text(json.dumps(arch))
+    chosen = arch_epoch or len(log)
+    record = log[chosen - 1]
+    (d / "result.json").write_text(json.dumps({
+        "space": cfg.model.space, "genotype": arch, "genotype_text": record["genotype"],
+        "final_arch": cfg.optim.final_arch, "arch_epoch": chosen, "epochs": len(log),
+        "search_hours": sum(r["epoch_time_s"] for r in log) / 3600, "device": "cpu",
+        **{k: record[k] for k in record if k.endswith("_acc") or k.startswith("n_")}}))
+    return d
+
+
+def _nb201_log(seed, collapse, hessian_epochs=()):
+    """Epoch records: DARTS-like runs drift to skip connections and lose accuracy."""
+    log = []
+    for e in range(1, EPOCHS + 1):
+        n_skip = min(5, e + seed % 2) if collapse else 1
+        cell = CELLS[1] if collapse and e == EPOCHS else CELLS[0]
+        rec = {"epoch": e, "train_loss": 2.0 - 0.1 * e, "train_acc": 20.0 + e, "val_loss": 2.1,
+               "val_acc": 18.0 + e + seed, "lr": 0.02, "epoch_time_s": 1.5 + seed,
+               "images_per_s": 100.0, "genotype": cell, "n_skip": n_skip, "n_none": 0,
+               "nb201_cifar10_test": (90.0 - 10 * e if collapse else 85.0 + e) + seed,
+               "nb201_cifar100_test": 60.0 + e + seed, "nb201_imagenet16_120_test": 30.0 + seed,
+               "arch_weights": {"arch": [[0.2] * 5 for _ in range(6)]}}
+        if e in hessian_epochs:
+            rec["hessian_eig"] = 0.1 * e * seed
+        log.append(rec)
+    return log
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """2 methods x 2 seeds, NAS-Bench-201 space: DARTS (collapses, no curvature monitor) and
+    MIM-DARTS with final_arch=best and the monitor on (every 2 epochs, or 4: the same method)."""
+    root = tmp_path_factory.mktemp("study")
+    for seed in (1, 2):
+        cfg = resolve_config("nb201-tiny", overrides={"epochs": EPOCHS, "seed": seed})
+        log = _nb201_log(seed, collapse=True)
+        _write_run(root, f"darts-s{seed}", cfg, log, {"space": "nb201", "arch": log[-1]["genotype"]})
+        cfg = resolve_config("nb201-tiny", overrides={"epochs": EPOCHS, "seed": seed,
+                                                      "objective": "mim-darts", "final_arch": "best",
+                                                      "hessian_every": 2 * seed})
+        log = _nb201_log(seed, collapse=False, hessian_epochs=range(2 * seed, EPOCHS + 1, 2 * seed))
+        _write_run(root, f"mim-s{seed}", cfg, log, {"space": "nb201", "arch": CELLS[0]}, arch_epoch=3)
+    return root
+
+
+DARTS = "nb201-tiny objective=cls epochs=4 final_arch=last"
+MIM = "nb201-tiny objective=mim-darts epochs=4 final_arch=best"
+
+
+def _pm(values):
+    return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def test_table_uses_returned_cell_and_last_hessian(study):
+    runs, unfinished = find_runs([study])
+    assert len(runs) == 4 and not unfinished
+    (table,) = build_tables(runs)
+    assert [r["method"] for r in table["raw"]] == [DARTS, MIM]  # monitor settings do not split
+    header = table["header"]
+    assert HESSIAN_COLUMN in header
+    rows = {r[0]: r for r in table["rows"]}
+    col = header.index("NB201 cifar10 test (%)")
+    # DARTS: the last epoch's cell; MIM (final_arch=best): the cell of arch_epoch 3
+    assert rows[DARTS][col] == _pm([90.0 - 40 + 1, 90.0 - 40 + 2])
+    assert rows[MIM][col] == _pm([85.0 + 3 + 1, 85.0 + 3 + 2])
+    assert rows[MIM][header.index("skip edges")] == "1.00 ± 0.00"
+    # last logged eigenvalue: epoch 4 for both seeds (every 2 and every 4 epochs)
+    assert rows[MIM][header.index(HESSIAN_COLUMN)] == _pm([0.4, 0.8])
+    assert rows[DARTS][header.index(HESSIAN_COLUMN)] == "—"
+    assert rows[MIM][header.index("search cost (h)")] == (
+        f"{statistics.fmean([4 * 2.5 / 3600, 4 * 3.5 / 3600]):.3f} ± "
+        f"{statistics.stdev([4 * 2.5 / 3600, 4 * 3.5 / 3600]):.3f}")
+    best = [r for r in table["rows"] if "best of" in r[0]]
+    label = " — best of 2 seeds by NB201 cifar10 test (seed 2), not an average"
+    assert [r[0] for r in best] == [DARTS + label, MIM + label]
+    assert best[1][col] == f"{85.0 + 3 + 2:.2f}" and best[1][1] == "1"
+
+
+def test_markdown_has_final_cells_and_labels(study):
+    runs, _ = find_runs([study])
+    md = to_markdown(build_tables(runs))
+    assert "best of N seeds" in md and "oracle pick, not an average" in md
+    assert "#### Final cells" in md
+    section = md[md.index("#### Final cells"):]
+    assert f"**{DARTS}**" in section and f"**{MIM}**" in section
+    assert f"- seed 1: `{CELLS[1]}` (NB201 cifar10 test 51.00%, 5 skip connections in the cell)" in section
+    assert f"- seed 2: `{CELLS[0]}` (from epoch 3 of 4, final_arch=best, NB201 cifar10 test " \
+           "90.00%, 1 skip connection in the cell)" in section
+    assert section.count("- seed ") == 4
+
+
+def test_cli_writes_study_pictures(study, tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert main(["report", str(study), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    names = {p.name for p in out.iterdir()}
+    tag = "nb201-cifar10-sample"
+    expected = {f"nb201-acc-per-epoch-{tag}.png", f"skips-per-epoch-{tag}.png",
+                f"hessian-per-epoch-{tag}.png",
+                f"cells-{tag}-nb201-tiny-objective-cls-epochs-4-final_arch-last.png".replace("_", "-"),
+                f"cells-{tag}-nb201-tiny-objective-mim-darts-epochs-4-final_arch-best.png".replace("_", "-"),
+                "report.md", "report.csv"}
+    assert expected <= names, names - expected
+    assert not any(n.endswith("-cells.png") for n in names)  # per-method grids replace per-run cells
+    for name in names - {"report.md", "report.csv"}:
+        assert (out / name).read_bytes()[:8] == PNG
+        assert f"wrote {out / name}" in printed
+    assert "#### Final cells" in (out / "report.md").read_text()
+
+
+def test_no_hessian_picture_or_column_without_monitor(tmp_path):
+    """DARTS space, monitor off: no Hessian column or picture; skip curves per cell type, and
+    the per-run skip plot kept."""
+    g = load_genotype("DARTS_V2")
+    for seed in (1,):  # one: the per-run α picture of the DARTS space is slow to draw
+        cfg = resolve_config("tiny", overrides={"epochs": 2, "seed": seed, "nodes": 4})
+        log = [{"epoch": e, "train_acc": 30.0 + e, "val_acc": 25.0 + e, "epoch_time_s": 2.0,
+                "genotype": str(g), **g.summary(),
+                "arch_weights": {"alpha_normal": [[0.125] * 8] * 14,
+                                 "alpha_reduce": [[0.125] * 8] * 14}} for e in (1, 2)]
+        _write_run(tmp_path / "runs", f"darts-s{seed}", cfg, log, g.to_dict())
+    runs, _ = find_runs([tmp_path / "runs"])
+    (table,) = build_tables(runs)
+    assert HESSIAN_COLUMN not in table["header"]
+    assert not any("best of" in r[0] for r in table["rows"])  # NB201 only
+    md = to_markdown([table])
+    assert f"- seed 1: `{g}` (2 skip connections in the normal cell)" in md
+    names = {p.name for p in write_pictures(runs, tmp_path / "pics")}
+    tag = "darts-cifar10-sample"
+    assert {f"skips-per-epoch-{tag}.png", f"skips-{tag}.png",
+            f"cells-{tag}-tiny-nodes-4-epochs-2.png"} <= names
+    assert not any(n.startswith(("hessian-", "nb201-acc-")) for n in names)
