@@ -187,7 +187,9 @@ class RunConfig:
     log_every: int = 10  # steps between progress-bar loss updates (each one is a host sync)
     threads: int = 0  # torch CPU threads; 0 = torch's default
     channels_last: bool = True  # NHWC activations: faster convs on CPU and tensor cores
-    dtype: str = "auto"  # autocast dtype: auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16
+    # autocast dtype: auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16. Not exact: it rounds
+    # (second order's α gradient is computed in fp32 whatever this says; docs/speed.md)
+    dtype: str = "auto"
     # Capture each search iteration as a CUDA graph (one launch per step instead of thousands;
     # re-captured each epoch). CUDA and one process only; ignored elsewhere; falls back to
     # eager with a warning if capture fails.
