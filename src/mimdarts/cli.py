@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -34,12 +35,14 @@ def add_config_flags(p: argparse.ArgumentParser, root: type = SearchConfig,
     for section, cls in sections(root).items():
         g = p.add_argument_group(f"{section} settings")
         defaults = cls()
+        explained = {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
         for name, (sec, typ) in index.items():
             if sec != section:
                 continue
+            meaning = f": {explained[name]}" if explained.get(name) else ""
             g.add_argument(f"--{name.replace('_', '-')}", dest=f"cfg__{name}", default=None,
                            metavar=getattr(typ, "__name__", str(typ)).upper(),
-                           help=f"{section}.{name} (default {getattr(defaults, name)!r})")
+                           help=f"{section}.{name} (default {getattr(defaults, name)!r}){meaning}")
 
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:

@@ -46,7 +46,8 @@ class DataConfig:
     # Random crop (4-pixel zero padding; ImageNet: random resized crop) and horizontal flip of
     # both search halves. The authors' code feeds its reconstruction-only tasks (Table 7 `rec`
     # and `mim`) without them; their presets set false.
-    augment: bool = True
+    augment: bool = field(default=True, metadata={
+        "help": "random crop and flip of both search halves (off in table7-rec, table7-rec-mask)"})
 
     def __post_init__(self) -> None:
         _check(self.dataset in DATASETS,
@@ -72,7 +73,9 @@ class ModelConfig:
     # grouped conv (exact; far fewer kernels). Implies skip_none and share_relu. true, false,
     # or auto: grouped on CUDA and for small activations on a CPU, per edge for large ones
     # (the rule and its figures: mimdarts.switches.resolve_group_edges, docs/speed.md).
-    group_edges: str = "auto"
+    group_edges: str = field(default="auto", metadata={
+        "help": "true, false or auto: grouped on CUDA and on a CPU up to 524,288 first-cell "
+                "activation elements (batch x C x H x W), per edge above"})
     # Each conv op multiplies its output by its mixing weight inside its last BatchNorm
     # (affine-free, so the weight is BN's weight) rather than with a separate product (exact;
     # saves two passes over every conv op's output in the backward).
@@ -100,8 +103,12 @@ class ObjectiveConfig:
     # Value of the masked pixels, in `mask_fill_space`. Authors' code: 1.0 normalised (a light
     # grey); the paper's text says "set to zero": 0 normalised is the dataset's mean colour,
     # 0 in pixel space is black.
-    mask_fill: float = 1.0
-    mask_fill_space: str = "normalized"  # normalized (after mean/std) or pixel ([0, 1] per channel)
+    mask_fill: float = field(default=1.0, metadata={
+        "help": "value of masked pixels in --mask-fill-space; 0 normalised is the dataset's mean "
+                "colour, not black (black: --mask-fill 0 --mask-fill-space pixel)"})
+    mask_fill_space: str = field(default="normalized", metadata={
+        "help": "normalized (after mean/std; the authors' code fills 1.0) or pixel ([0, 1] "
+                "per channel, 0 = black)"})
     aux_weight: float = 0.0  # λ on the second loss term; 0 = balanced: λ = L_cls / L_aux per batch
     beta_weight: float = 0.0  # β-DARTS regulariser on α: max λ_β (50 in β-DARTS); 0 = off
     beta_ramp_epochs: int = 100  # λ_β = beta_weight * epoch / beta_ramp_epochs (β-DARTS: 100)
@@ -145,12 +152,15 @@ class OptimConfig:
     # The found architecture: the last epoch's (DARTS), or `best`: the cell of the epoch with
     # the best α-half accuracy as the objective sees its inputs (masked for MIM; the authors
     # log, and the paper reports, the best searched architecture). `best` needs eval_images > 0.
-    final_arch: str = "last"
+    final_arch: str = field(default="last", metadata={
+        "help": "last (the last epoch's cell) or best (the epoch with the best α-half accuracy "
+                "as the objective sees the images; needs eval_images > 0)"})
     # Curvature monitor (RobustDARTS): every N epochs (and after the last) log `hessian_eig`,
     # the largest eigenvalue of the Hessian w.r.t. α of the α step's loss (α weight decay
     # included) on one fixed α-half batch, by power iteration on exact Hessian-vector
     # products, in fp32; 0 = off. It changes nothing else in the run.
-    hessian_every: int = 0
+    hessian_every: int = field(default=0, metadata={
+        "help": "epochs between logs of the largest α-Hessian eigenvalue (RobustDARTS); 0 = off"})
     hessian_iters: int = 20  # most power iterations per run of it (each one Hessian-vector product)
 
     def __post_init__(self) -> None:
@@ -189,7 +199,9 @@ class RunConfig:
     channels_last: bool = True  # NHWC activations: faster convs on CPU and tensor cores
     # autocast dtype: auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16. Not exact: it rounds
     # (second order's α gradient is computed in fp32 whatever this says; docs/speed.md)
-    dtype: str = "auto"
+    dtype: str = field(default="auto", metadata={
+        "help": "auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16 autocast; second order's α "
+                "gradient is fp32 always"})
     # Capture each search iteration as a CUDA graph (one launch per step instead of thousands;
     # re-captured each epoch). CUDA and one process only; ignored elsewhere; falls back to
     # eager with a warning if capture fails.
