@@ -17,8 +17,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from mimdarts.precision import amp_context, autocast_dtype
-from mimdarts.search.loop import resolve_device
+from mimdarts.runtime import amp_context, autocast_dtype, resolve_device
 from mimdarts.spaces import load_genotype
 from mimdarts.train.networks import NetworkCIFAR, count_parameters
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from mimdarts.config import resolve_config
-from mimdarts.precision import autocast_dtype
+from mimdarts.runtime import autocast_dtype
 from mimdarts.search.loop import build_searcher, search_iteration
 
 

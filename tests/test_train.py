@@ -12,6 +12,7 @@ from torch import nn
 from mimdarts.cli import main
 from mimdarts.config import config_from_dict, resolve_config
 from mimdarts.data import INFOS, DeviceLoader, cutout, load_sample
+from mimdarts.schedules import exponential_lr, linear_warmup_lr
 from mimdarts.spaces import GENOTYPES, Genotype
 from mimdarts.train import (
     LR_SCHEDULES,
@@ -25,7 +26,6 @@ from mimdarts.train import (
 )
 from mimdarts.train.config import LR_SCHEDULE_NAMES
 from mimdarts.train.networks import EvalCell
-from mimdarts.train.schedule import exponential_lr, linear_warmup_lr
 
 V2 = GENOTYPES["DARTS_V2"]
 

@@ -226,8 +226,9 @@ def to_markdown(tables: list[dict[str, Any]], unfinished: list[Path] = ()) -> st
             out.write(" A row \"best of N seeds\" is the one seed whose cell has the highest "
                       "NAS-Bench-201 CIFAR-10 test accuracy: an oracle pick, not an average.")
         if HESSIAN_COLUMN in t["header"]:
-            out.write(f" {HESSIAN_COLUMN}: the dominant eigenvalue of the Hessian of the α-half "
-                      "loss w.r.t. α (RobustDARTS), the last value each run logged.")
+            out.write(f" {HESSIAN_COLUMN}: the largest eigenvalue of the Hessian w.r.t. α of the "
+                      "α step's loss on a fixed α-half batch (RobustDARTS), the last value each "
+                      "run logged.")
         out.write("\n\n")
         if t.get("cells"):
             out.write(_final_cells(t["cells"], t["space"]))
@@ -296,7 +297,7 @@ _CURVES: dict[str, list[tuple[str, str, dict[str, str]]]] = {
          {"normal cell": "n_skip_normal", "reduction cell": "n_skip_reduce"}),
     ],
 }
-_HESSIAN = ("hessian-per-epoch", "dominant eigenvalue of the α-Hessian", {"": "hessian_eig"})
+_HESSIAN = ("hessian-per-epoch", "largest eigenvalue of the α-Hessian", {"": "hessian_eig"})
 
 
 def write_pictures(runs: list[Run], out: Path) -> list[Path]:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from ..precision import amp_context
+from ..runtime import amp_context
 from ..spaces import Supernet
 from .objective import LossResult, Objective, PreparedBatch
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -12,7 +11,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -20,7 +18,6 @@ from .. import distributed
 from ..config import SearchConfig
 from ..data import DatasetInfo, DeviceLoader, FolderLoader, build_search_loaders
 from ..errors import ConfigError, RunDirError
-from ..precision import autocast_dtype
 from ..resume import (
     DivergenceGuard,
     capture_rng,
@@ -31,28 +28,14 @@ from ..resume import (
     resume_run,
 )
 from ..rundir import RunDir, run_metadata
+from ..runtime import autocast_dtype, resolve_device, seed_everything, set_threads
+from ..schedules import cosine_lr
 from ..spaces import Architecture, Supernet, get_space, load_arch
 from ..switches import resolve_group_edges
 from .architect import Architect, Regularizer
 from .cudagraph import GraphedIteration
 from .curvature import alpha_hessian_eigenvalue
 from .objective import LossResult, Objective, accuracy, beta_regularizer, build_objective, check_objective
-from .schedule import cosine_lr
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda when available, else cpu; a clear error for an absent GPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but no CUDA GPU is available; use --device cpu")
-    return torch.device(name)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 @dataclass
@@ -98,8 +81,7 @@ def build_searcher(cfg: SearchConfig) -> Searcher:
     """Validate names, load data and build model, objective and optimizers (writes nothing)."""
     space = get_space(cfg.model.space)
     check_objective(cfg.objective.objective)
-    if cfg.run.threads:
-        torch.set_num_threads(cfg.run.threads)
+    set_threads(cfg.run.threads)
     dist = distributed.setup(resolve_device(cfg.run.device))  # 1 process unless torchrun
     device = dist.device
     seed_everything(cfg.run.seed)

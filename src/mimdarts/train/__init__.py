@@ -1,5 +1,6 @@
 """Training found cells from scratch: evaluation networks, config, loop and export."""
 
+from ..schedules import LR_SCHEDULES, lr_at
 from .config import NB201_RECIPE, TRAIN_PRESETS, TrainConfig
 from .loop import Trainer, TrainResult, build_network, build_trainer, evaluate, train, train_epoch
 from .networks import (
@@ -12,7 +13,6 @@ from .networks import (
     get_network,
     register_network,
 )
-from .schedule import LR_SCHEDULES, lr_at
 
 __all__ = ["LR_SCHEDULES", "NB201_RECIPE", "NETWORKS", "TRAIN_PRESETS", "NetworkCIFAR",
            "NetworkImageNet", "TrainConfig", "TrainResult", "Trainer", "build_network",

@@ -32,7 +32,6 @@ from tqdm import tqdm
 from .. import distributed
 from ..data import DatasetInfo
 from ..errors import ConfigError, RunDirError
-from ..precision import amp_context, autocast_dtype
 from ..resume import (
     DivergenceGuard,
     capture_rng,
@@ -43,12 +42,12 @@ from ..resume import (
     resume_run,
 )
 from ..rundir import RunDir
-from ..search.loop import resolve_device, seed_everything
+from ..runtime import amp_context, autocast_dtype, resolve_device, seed_everything, set_threads
+from ..schedules import lr_at
 from ..spaces import GENOTYPES, Architecture, get_space
 from .config import TrainConfig
 from .data import Loader, build_train_loaders
 from .networks import NetworkSpec, count_multiply_adds, count_parameters, get_network
-from .schedule import lr_at
 
 CHECKPOINT_FORMAT = "mimdarts-train-v1"
 
@@ -106,8 +105,7 @@ class Trainer:
 def build_trainer(cfg: TrainConfig) -> Trainer:
     """Validate the genotype, load data, build the network and optimizer (writes nothing)."""
     _, arch = load_architecture(cfg)  # a bad genotype fails before any data is read
-    if cfg.run.threads:
-        torch.set_num_threads(cfg.run.threads)
+    set_threads(cfg.run.threads)
     dist = distributed.setup(resolve_device(cfg.run.device))
     device = dist.device
     seed_everything(cfg.run.seed)

@@ -1,15 +1,28 @@
-"""Learning-rate schedules of the training recipes, as pure functions of the epoch.
+"""Learning-rate schedules as pure functions of the epoch (epoch counted from 0).
 
-Each is stepped once per epoch (epoch counted from 0), as in the DARTS and PC-DARTS code.
-:data:`LR_SCHEDULES` maps the config's ``lr_schedule`` name to ``f(epoch, optim_cfg)``.
+Each is stepped once per epoch, as in the DARTS and PC-DARTS code: the search uses
+:func:`cosine_lr`; training maps its config's ``lr_schedule`` name to one of them through
+:data:`LR_SCHEDULES`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
-from ..search.schedule import cosine_lr
+
+def cosine_lr(epoch: int, epochs: int, lr_max: float, lr_min: float = 0.0) -> float:
+    """Cosine annealing from ``lr_max`` at epoch 0 towards ``lr_min`` at epoch ``epochs``.
+
+    The DARTS schedule: stepped once per epoch (``CosineAnnealingLR(T_max=epochs)``), so the
+    last epoch runs slightly above ``lr_min``.
+    """
+    if epochs <= 0:
+        raise ValueError(f"epochs must be > 0, got {epochs}")
+    t = min(max(epoch, 0), epochs) / epochs
+    return lr_min + 0.5 * (lr_max - lr_min) * (1.0 + math.cos(math.pi * t))
+
 
 # PC-DARTS's ImageNet script decays more gently over its last 5 epochs (at a fifth of the
 # slope), where lr_max / (epochs - 5) would otherwise be large.
