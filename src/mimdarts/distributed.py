@@ -98,10 +98,6 @@ class Dist:
             for t in list(m.parameters()) + list(m.buffers()):
                 tdist.broadcast(t.data, src=0)
 
-    def barrier(self) -> None:
-        if self.enabled:
-            tdist.barrier()
-
 
 def env_world() -> tuple[int, int, int]:
     """(rank, world_size, local_rank) from torchrun's environment; (0, 1, 0) without it."""

@@ -129,10 +129,6 @@ class RunDir:
         return self.path / "log.jsonl"
 
     @property
-    def genotype_path(self) -> Path:
-        return self.path / "genotype.json"
-
-    @property
     def checkpoint_path(self) -> Path:
         return self.path / "checkpoint.pt"
 

@@ -14,7 +14,14 @@ from .datasets import (
     load_tensor_split,
     search_split,
 )
-from .loader import DeviceLoader, FolderLoader, cutout, normalize, random_crop_flip
+from .loader import (
+    DeviceLoader,
+    FolderLoader,
+    cutout,
+    normalize,
+    random_crop_flip,
+    sharded_folder_loader,
+)
 
 
 def dataset_info(cfg: DataConfig) -> DatasetInfo:
@@ -48,15 +55,8 @@ def build_search_loaders(cfg: DataConfig, batch_size: int, device: torch.device,
         sub = torch.utils.data.Subset
         b = batch_size // world_size
         w_ds, a_ds = sub(ds, w_idx.tolist()), sub(ds, a_idx.tolist())
-        if world_size == 1:
-            return (info, FolderLoader(w_ds, b, device, seed=seed),
-                    FolderLoader(a_ds, b, device, seed=seed + 1))
-        dsampler = torch.utils.data.DistributedSampler
-        return (info,
-                FolderLoader(w_ds, b, device, seed=seed, sampler=dsampler(
-                    w_ds, world_size, rank, shuffle=True, seed=seed, drop_last=True)),
-                FolderLoader(a_ds, b, device, seed=seed + 1, sampler=dsampler(
-                    a_ds, world_size, rank, shuffle=True, seed=seed + 1, drop_last=True)))
+        return (info, sharded_folder_loader(w_ds, b, device, seed, rank, world_size),
+                sharded_folder_loader(a_ds, b, device, seed + 1, rank, world_size))
     data = load_tensor_split(cfg.dataset, "train", cfg.data_dir, cfg.download)
     w_idx, a_idx = search_split(len(data), seed, cfg.train_images)
     if len(w_idx) < batch_size:
@@ -73,4 +73,5 @@ def build_search_loaders(cfg: DataConfig, batch_size: int, device: torch.device,
 
 __all__ = ["INFOS", "DatasetInfo", "DeviceLoader", "FolderLoader", "TensorData",
            "build_search_loaders", "cutout", "dataset_info", "image_folder", "load_sample",
-           "load_tensor_split", "normalize", "random_crop_flip", "search_split"]
+           "load_tensor_split", "normalize", "random_crop_flip", "search_split",
+           "sharded_folder_loader"]

@@ -67,7 +67,16 @@ def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.T
     return (x.float().div_(255.0) - mean[:, None, None]) / std[:, None, None]
 
 
-class DeviceLoader:
+class _Endless:
+    """``forever()`` for a loader whose iteration is one pass."""
+
+    def forever(self) -> Iterator[Batch]:
+        """An endless stream of batches, reshuffled at every pass (the α stream)."""
+        while True:
+            yield from self  # type: ignore[misc]
+
+
+class DeviceLoader(_Endless):
     """Shuffled batches of a dataset held on ``device``, augmented on the device.
 
     Args:
@@ -184,11 +193,6 @@ class DeviceLoader:
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, self.labels[idx]
 
-    def forever(self) -> Iterator[Batch]:
-        """An endless stream of batches, reshuffled at every pass (the α stream)."""
-        while True:
-            yield from self
-
     def head(self, n: int) -> Iterator[Batch]:
         """The first ``n`` images, in order, without augmentation (a fixed evaluation set)."""
         for i in range(0, min(n, len(self.labels)), self.batch_size):
@@ -222,7 +226,7 @@ class _PassSampler(torch.utils.data.Sampler):
         return iter(idx[skip:])
 
 
-class FolderLoader:
+class FolderLoader(_Endless):
     """A torch DataLoader (worker processes, host transforms) behind the same interface.
 
     The order of every pass comes from the loader's own generator (or a DistributedSampler's
@@ -285,10 +289,6 @@ class FolderLoader:
             yield (x.to(self.device, non_blocking=True, memory_format=fmt),
                    y.to(self.device, non_blocking=True))
 
-    def forever(self) -> Iterator[Batch]:
-        while True:
-            yield from self
-
     def head(self, n: int) -> Iterator[Batch]:
         """The first ``n`` images in order (with the loader's own transforms), through a
         separate loader: the shared one may be in the middle of a pass (the α stream)."""
@@ -299,3 +299,14 @@ class FolderLoader:
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         for x, y in loader:
             yield x.to(self.device, memory_format=fmt), y.to(self.device)
+
+
+def sharded_folder_loader(ds: torch.utils.data.Dataset, batch_size: int, device: torch.device,
+                          seed: int, rank: int = 0, world_size: int = 1, **kwargs) -> FolderLoader:
+    """A shuffled :class:`FolderLoader` over ``ds``; distributed (``world_size > 1``), each
+    rank reads its own disjoint shard through a seeded ``DistributedSampler`` (dropping the
+    tail, so every rank has as many batches)."""
+    sampler = (torch.utils.data.DistributedSampler(ds, world_size, rank, shuffle=True, seed=seed,
+                                                   drop_last=True)
+               if world_size > 1 else None)
+    return FolderLoader(ds, batch_size, device, seed=seed, sampler=sampler, **kwargs)

@@ -21,7 +21,7 @@ import torch
 
 from ..errors import GenotypeError
 from .ops import DARTS_OPS, DARTS_PRIMITIVES
-from .supernet import read_arch_file
+from .supernet import load_arch_spec, shorten
 
 Edge = tuple[str, int]
 _FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
@@ -95,12 +95,12 @@ class Genotype:
         try:
             tree = ast.parse(src, mode="eval")
         except SyntaxError:
-            raise GenotypeError(f"malformed genotype text: {_short(src)!r}") from None
+            raise GenotypeError(f"malformed genotype text: {shorten(src, 60)!r}") from None
         call = tree.body
         if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
                 and call.func.id == "Genotype" and not call.args):
             raise GenotypeError("a genotype must look like Genotype(normal=[...], normal_concat=[...], "
-                                f"reduce=[...], reduce_concat=[...]); got {_short(src)!r}")
+                                f"reduce=[...], reduce_concat=[...]); got {shorten(src, 60)!r}")
         kwargs: dict[str, Any] = {}
         for kw in call.keywords:
             if kw.arg not in _FIELDS:
@@ -176,10 +176,6 @@ class Genotype:
         return out
 
 
-def _short(text: str, n: int = 60) -> str:
-    return text if len(text) <= n else text[:n] + "..."
-
-
 # ---------------------------------------------------------------- derivation
 
 
@@ -252,10 +248,8 @@ def load_genotype(spec: str) -> Genotype:
     stripped = spec.strip()
     if stripped.startswith("Genotype("):
         return Genotype.parse(stripped)
-    if stripped.startswith("{"):
-        return Genotype.from_json(stripped)
-    text = read_arch_file(spec)
-    if text is not None:
-        return Genotype.from_json(text) if text.startswith("{") else Genotype.parse(text)
+    found = load_arch_spec(spec, Genotype.parse, Genotype.from_json)
+    if found is not None:
+        return found
     raise GenotypeError(f"genotype {spec!r} is not a known name ({', '.join(GENOTYPES)}), "
                         "an existing file or run folder, or a Genotype(...) / JSON text")

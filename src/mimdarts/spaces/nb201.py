@@ -34,7 +34,7 @@ from torch import nn
 from ..errors import GenotypeError
 from .grouped import EdgeGroup, GroupedEdges
 from .ops import NB201_OPS, NB201_PRIMITIVES, MixedOp, ReLUConvBN
-from .supernet import Supernet, read_arch_file
+from .supernet import Supernet, load_arch_spec, shorten
 
 if TYPE_CHECKING:
     from ..nasbench201 import NB201Result
@@ -43,10 +43,6 @@ EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3
 """(node, input) of each edge, in the benchmark's order (the rows of α)."""
 N_NODES = 4
 FORMAT = "|op~0|+|op~0|op~1|+|op~0|op~1|op~2|"
-
-
-def _short(text: str, n: int = 80) -> str:
-    return text if len(text) <= n else text[:n] + "..."
 
 
 # ---------------------------------------------------------------- the architecture type
@@ -76,7 +72,7 @@ class NB201Arch:
         if not isinstance(text, str):
             raise GenotypeError(f"a NAS-Bench-201 cell string must be text, got {type(text).__name__}")
         src = text.strip()
-        shown = _short(src)
+        shown = shorten(src)
         groups = src.split("+")
         if len(groups) != N_NODES - 1:
             raise GenotypeError(f"NAS-Bench-201 cell {shown!r} has {len(groups)} node group(s) "
@@ -185,12 +181,10 @@ def load_nb201_arch(spec: str) -> NB201Arch:
     stripped = spec.strip()
     if stripped.startswith("|"):
         return NB201Arch.parse(stripped)
-    if stripped.startswith("{"):
-        return NB201Arch.from_json(stripped)
-    text = read_arch_file(spec)
-    if text is not None:
-        return NB201Arch.from_json(text) if text.startswith("{") else NB201Arch.parse(text)
-    raise GenotypeError(f"{_short(spec)!r} is not a NAS-Bench-201 cell string ({FORMAT}), "
+    found = load_arch_spec(spec, NB201Arch.parse, NB201Arch.from_json)
+    if found is not None:
+        return found
+    raise GenotypeError(f"{shorten(spec)!r} is not a NAS-Bench-201 cell string ({FORMAT}), "
                         "nb201 genotype JSON, or an existing file or run folder")
 
 

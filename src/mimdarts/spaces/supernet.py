@@ -7,6 +7,7 @@ a new module plus one entry in :data:`mimdarts.spaces.SPACES`.
 from __future__ import annotations
 
 from abc import ABCMeta, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,6 +30,24 @@ class Architecture(Protocol):
     def graph(self) -> dict[str, tuple[tuple[list[str], list[tuple[int, int, str]]], int]]:
         """Per cell: ((node names, (src, dst, op) edges), number of input nodes), to draw it."""
         ...
+
+
+def shorten(text: str, n: int = 80) -> str:
+    """``text`` cut to ``n`` characters, for an error message."""
+    return text if len(text) <= n else text[:n] + "..."
+
+
+def load_arch_spec(spec: str, parse: Callable[[str], Any], from_json: Callable[[str], Any]) -> Any:
+    """An architecture from JSON text, or from a JSON / text file or a run folder's
+    genotype.json (``parse`` reads the space's own notation); None if ``spec`` is none of
+    these (the caller then tries names and inline notation, or refuses it)."""
+    stripped = spec.strip()
+    if stripped.startswith("{"):
+        return from_json(stripped)
+    text = read_arch_file(spec)
+    if text is not None:
+        return from_json(text) if text.startswith("{") else parse(text)
+    return None
 
 
 def read_arch_file(spec: str) -> str | None:

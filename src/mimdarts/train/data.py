@@ -11,7 +11,7 @@ import dataclasses
 
 import torch
 
-from ..data import DatasetInfo, DeviceLoader, FolderLoader, dataset_info, image_folder
+from ..data import DatasetInfo, DeviceLoader, FolderLoader, dataset_info, image_folder, sharded_folder_loader
 from ..data.datasets import load_tensor_split
 from ..errors import ConfigError, DataError
 from .config import TrainDataConfig
@@ -50,11 +50,8 @@ def build_train_loaders(cfg: TrainDataConfig, batch_size: int, device: torch.dev
         m = _first(len(test_ds), cfg.test_images, "test_images")
         # Strided test shards: disjoint, and together exactly the whole test set.
         test_ds = sub(test_ds, list(range(rank, m, world_size)))
-        sampler = (torch.utils.data.DistributedSampler(train_ds, world_size, rank, shuffle=True,
-                                                       seed=seed, drop_last=True)
-                   if world_size > 1 else None)
-        train = FolderLoader(train_ds, batch_size, device, train=True, workers=cfg.workers,
-                             seed=seed, sampler=sampler)
+        train = sharded_folder_loader(train_ds, batch_size, device, seed, rank, world_size,
+                                      train=True, workers=cfg.workers)
         test = FolderLoader(test_ds, batch_size, device, train=False, workers=cfg.workers)
     else:
         data = load_tensor_split(cfg.dataset, "train", cfg.data_dir, cfg.download)
