@@ -246,9 +246,10 @@ def test_search_logs_hessian_eigenvalue_and_changes_nothing_else():
         return search(cfg, write=False, progress=False).history
 
     plain, monitored = run(0), run(1)
-    timing = {"epoch_time_s", "images_per_s", "hessian_eig"}
+    timing = {"epoch_time_s", "images_per_s", "hessian_eig", "hessian_converged"}
     assert [{k: v for k, v in r.items() if k not in timing} for r in monitored] == \
         [{k: v for k, v in r.items() if k not in timing} for r in plain]
     eig = [r["hessian_eig"] for r in monitored]
     assert len(eig) == 2 and all(math.isfinite(e) and e != 0 for e in eig)
     assert all("hessian_eig" not in r for r in plain)
+    assert all(r["hessian_converged"] in (0.0, 1.0) for r in monitored)

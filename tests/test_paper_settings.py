@@ -145,3 +145,19 @@ def test_checkpoint_written_before_group_edges_auto_resumes():
     with pytest.raises(ConfigError, match="model.group_edges"):
         check_checkpoint(ckpt, apply_overrides(cfg, {"group_edges": "false"}), CHECKPOINT_FORMAT,
                          "c.pt", torch.device("cpu"))
+
+
+def test_resume_refuses_a_checkpoint_of_another_layout(tmp_path):
+    # group_edges=auto resolves by device and shape: a checkpoint written with the other
+    # layout (another rule, device or batch) is refused by name, not by a state-dict error
+    cfg = resolve_config("nb201-tiny", overrides={"out_dir": str(tmp_path), "run_name": "r",
+                                                  "eval_images": 0})
+    search(cfg, progress=False)
+    path = tmp_path / "r" / "checkpoint.pt"
+    ckpt = torch.load(path, weights_only=True)
+    assert json.loads(ckpt["resume"]["resolved"]) == {"group_edges": True}
+    ckpt["resume"]["resolved"] = json.dumps({"group_edges": False})
+    torch.save(ckpt, path)
+    with pytest.raises(ConfigError, match="holds a per-edge supernet, but group_edges=auto gives "
+                                          "a grouped one"):
+        search(cfg, progress=False, resume=tmp_path / "r")

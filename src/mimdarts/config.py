@@ -25,6 +25,7 @@ from .errors import ConfigError
 DATASETS = ("cifar10-sample", "cifar10", "cifar100", "imagenet")
 DEVICES = ("auto", "cpu", "cuda")
 SWITCH_VALUES = ("auto", "true", "false")  # a performance switch with an `auto` rule
+WORD_SWITCHES = frozenset({"group_edges"})  # str fields of SWITCH_VALUES: they read bools too
 MASK_FILL_SPACES = ("normalized", "pixel")
 FINAL_ARCH = ("last", "best")
 
@@ -156,12 +157,16 @@ class OptimConfig:
         "help": "last (the last epoch's cell) or best (the epoch with the best α-half accuracy "
                 "as the objective sees the images; needs eval_images > 0)"})
     # Curvature monitor (RobustDARTS): every N epochs (and after the last) log `hessian_eig`,
-    # the largest eigenvalue of the Hessian w.r.t. α of the α step's loss (α weight decay
-    # included) on one fixed α-half batch, by power iteration on exact Hessian-vector
-    # products, in fp32; 0 = off. It changes nothing else in the run.
+    # the largest eigenvalue of the Hessian w.r.t. α of the α-half loss (the objective's loss
+    # plus the α weight decay; no β-DARTS term) on one fixed α-half batch, by power iteration
+    # on exact Hessian-vector products, in fp32, and `hessian_converged` (1, or 0 when the
+    # estimate is a lower bound); 0 = off. It changes nothing else in the run.
     hessian_every: int = field(default=0, metadata={
-        "help": "epochs between logs of the largest α-Hessian eigenvalue (RobustDARTS); 0 = off"})
-    hessian_iters: int = 20  # most power iterations per run of it (each one Hessian-vector product)
+        "help": "epochs between logs of the largest eigenvalue of the α-half loss's Hessian "
+                "w.r.t. α (RobustDARTS); 0 = off"})
+    # most power iterations (each one Hessian-vector product); twice that when the eigenvalue
+    # of largest magnitude is negative and a second, shifted iteration finds the largest
+    hessian_iters: int = 20
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
@@ -309,8 +314,8 @@ def parse_value(key: str, typ: type, raw: Any) -> Any:
         except (TypeError, ValueError):
             raise ConfigError(f"{key}: expected a number, got {raw!r}") from None
     if typ is str:
-        if isinstance(raw, bool):  # YAML `true` for a switch with an `auto` value
-            return str(raw).lower()
+        if isinstance(raw, bool) and key.split(".")[-1] in WORD_SWITCHES:
+            return str(raw).lower()  # YAML `true` for a switch that also takes `auto`
         if not isinstance(raw, (str, int, float)):
             raise ConfigError(f"{key}: expected a string, got {raw!r}")
         return str(raw)

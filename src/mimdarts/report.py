@@ -227,8 +227,8 @@ def to_markdown(tables: list[dict[str, Any]], unfinished: list[Path] = ()) -> st
                       "NAS-Bench-201 CIFAR-10 test accuracy: an oracle pick, not an average.")
         if HESSIAN_COLUMN in t["header"]:
             out.write(f" {HESSIAN_COLUMN}: the largest eigenvalue of the Hessian w.r.t. α of the "
-                      "α step's loss on a fixed α-half batch (RobustDARTS), the last value each "
-                      "run logged.")
+                      "α-half loss (objective + α weight decay) on a fixed α-half batch "
+                      "(RobustDARTS), the last value each run logged.")
         out.write("\n\n")
         if t.get("cells"):
             out.write(_final_cells(t["cells"], t["space"]))

@@ -31,6 +31,7 @@ IGNORED_FIELDS = frozenset({
     "log_every", "threads", "checkpoint_every", "fault_checkpoint_delay",
     "data_dir", "download", "workers",  # where the files are and how they are read
     "snapshot_every",  # pictures only
+    "hessian_every", "hessian_iters",  # a monitor: it leaves every weight and random stream as is
     "cuda_graphs",  # the same kernels, launched from a graph
     # the same maths and the same state, computed another way (and absent from checkpoints
     # written before they existed)

@@ -5,7 +5,9 @@ Shared by the search and the training loops (the process group lives in distribu
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -45,6 +47,24 @@ def autocast_dtype(name: str, device: torch.device) -> torch.dtype | None:
     if name == "bf16" or (name == "auto" and device.type == "cuda"):
         return torch.bfloat16
     return None
+
+
+@contextlib.contextmanager
+def exact_fp32(device: torch.device | str) -> Iterator[None]:
+    """fp32 that is fp32: autocast off and, on CUDA, no TF32 (cuDNN convolutions use TF32 by
+    default, 10 bits of mantissa: too coarse for the finite differences of second order)."""
+    kind = torch.device(device).type
+    with torch.autocast(kind, enabled=False):
+        if kind != "cuda":
+            yield
+            return
+        matmul = torch.backends.cuda.matmul.allow_tf32
+        conv = torch.backends.cudnn.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, conv
 
 
 def amp_context(device: torch.device | str, amp: torch.dtype | None,

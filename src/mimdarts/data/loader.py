@@ -10,6 +10,7 @@ Both yield ``(images, labels)``: float ``[B, 3, H, W]`` normalised, int64 ``[B]`
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -302,7 +303,8 @@ class FolderLoader(_Endless):
 
 
 def sharded_folder_loader(ds: torch.utils.data.Dataset, batch_size: int, device: torch.device,
-                          seed: int, rank: int = 0, world_size: int = 1, **kwargs) -> FolderLoader:
+                          seed: int, rank: int = 0, world_size: int = 1, **kwargs: Any
+                          ) -> FolderLoader:
     """A shuffled :class:`FolderLoader` over ``ds``; distributed (``world_size > 1``), each
     rank reads its own disjoint shard through a seeded ``DistributedSampler`` (dropping the
     tail, so every rank has as many batches)."""

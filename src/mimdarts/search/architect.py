@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from ..runtime import amp_context
+from ..runtime import amp_context, exact_fp32
 from ..spaces import Supernet
 from .objective import LossResult, Objective, PreparedBatch
 
@@ -84,8 +84,9 @@ class Architect:
     def _loss(self, batch: PreparedBatch, kind: str = "first-order") -> LossResult:
         """The objective's loss, under autocast unless ``kind`` (one of :data:`PASSES`) is
         among the passes kept in fp32."""
-        if kind in self.fp32_passes:
-            return self.objective.loss(self.model, batch)
+        if kind in self.fp32_passes and self.amp_dtype is not None:
+            with exact_fp32(self.device_type):
+                return self.objective.loss(self.model, batch)
         with self.autocast():
             return self.objective.loss(self.model, batch)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..runtime import exact_fp32
 from ..spaces import Supernet
 from .objective import Objective, PreparedBatch
 
@@ -150,11 +151,18 @@ def dominant_eigenvalue(loss_fn: LossFn, params: Sequence[torch.Tensor], iters: 
 def alpha_hessian_eigenvalue(model: Supernet, objective: Objective, batch: PreparedBatch,
                              iters: int = 20, tol: float = 1e-4, seed: int = 0,
                              algebraic: bool = False) -> float:
+    """:func:`alpha_hessian_eigen`'s eigenvalue alone."""
+    return alpha_hessian_eigen(model, objective, batch, iters, tol, seed, algebraic).eigenvalue
+
+
+def alpha_hessian_eigen(model: Supernet, objective: Objective, batch: PreparedBatch,
+                        iters: int = 20, tol: float = 1e-4, seed: int = 0,
+                        algebraic: bool = False) -> EigenResult:
     """Dominant eigenvalue of ``∇²_α`` of ``objective.loss(model, batch)`` (RobustDARTS).
 
     ``model``: a supernet (``arch_parameters()``); ``batch``: one fixed, already prepared
     α-half batch, so successive calls are comparable. Computed in the model's own dtype with
-    autocast off (bf16 would swamp the second derivatives), in train mode as in the α step
+    autocast and TF32 off (both would swamp the second derivatives), in train mode as in the α step
     (BatchNorm normalises with batch statistics, which is what the α step differentiates).
     Leaves everything as it found it: train/eval modes, every buffer of ``model`` and
     ``objective`` (BatchNorm running statistics, ``num_batches_tracked``), parameter values,
@@ -177,7 +185,7 @@ def alpha_hessian_eigenvalue(model: Supernet, objective: Objective, batch: Prepa
     try:
         for m in modules:
             m.train()
-        with torch.autocast(device_type, enabled=False), torch.enable_grad():
+        with exact_fp32(device_type), torch.enable_grad():
             res = dominant_eigenvalue(lambda: objective.loss(model, batch).loss, alphas, iters, tol,
                                       torch.Generator().manual_seed(seed), algebraic)
     finally:
@@ -186,4 +194,4 @@ def alpha_hessian_eigenvalue(model: Supernet, objective: Objective, batch: Prepa
                 b.copy_(s)
         for m, mode in modes:
             m.training = mode
-    return res.eigenvalue
+    return res

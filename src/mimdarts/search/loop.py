@@ -34,7 +34,7 @@ from ..spaces import Architecture, Supernet, get_space, load_arch
 from ..switches import resolve_group_edges
 from .architect import Architect, Regularizer
 from .cudagraph import GraphedIteration
-from .curvature import alpha_hessian_eigenvalue
+from .curvature import EigenResult, alpha_hessian_eigen
 from .objective import LossResult, Objective, accuracy, beta_regularizer, build_objective, check_objective
 
 
@@ -197,17 +197,19 @@ def evaluate(s: Searcher) -> dict[str, float]:
     return out
 
 
-def hessian_eigenvalue(s: Searcher) -> float:
-    """The largest eigenvalue of the Hessian w.r.t. α of the α step's loss (the objective's
-    loss plus Adam's L2 term on α, ``arch_weight_decay / 2 · ||α||²``, as RobustDARTS adds it)
-    on the α half's first batch, its masks and other randomness drawn from a generator seeded
-    0 so that epochs compare; in fp32. Leaves weights, α, buffers and every random stream as
-    they were."""
+def hessian_eigenvalue(s: Searcher) -> EigenResult:
+    """The largest eigenvalue of the Hessian w.r.t. α of the α-half loss: the objective's loss
+    plus Adam's L2 term on α, ``arch_weight_decay / 2 · ||α||²``, as RobustDARTS adds it (a
+    β-DARTS term is not included), on the α half's first batch (the same images every epoch
+    from the device loader; an ImageNet folder's are re-read through its transforms), its
+    masks and other randomness drawn from a generator seeded 0 so that epochs compare; in
+    fp32. Leaves weights, α, buffers and every random stream as they were."""
     x, y = next(iter(s.a_loader.head(s.cfg.optim.batch_size // s.dist.world_size)))
     batch = s.objective.prepare(x, y, torch.Generator(s.device).manual_seed(0))
-    top = alpha_hessian_eigenvalue(s.model, s.objective, batch, iters=s.cfg.optim.hessian_iters,
-                                   algebraic=True)
-    return top + s.cfg.optim.arch_weight_decay  # the L2 term adds wd to every eigenvalue
+    top = alpha_hessian_eigen(s.model, s.objective, batch, iters=s.cfg.optim.hessian_iters,
+                              algebraic=True)
+    # the L2 term adds wd to every eigenvalue
+    return replace(top, eigenvalue=top.eigenvalue + s.cfg.optim.arch_weight_decay)
 
 
 def poisoned(res: LossResult) -> LossResult:
@@ -313,6 +315,7 @@ def checkpoint_state(s: Searcher, arch: Architecture, log_lines: int = 0,
             "meter": s.meter.state_dict(),
             "log_lines": log_lines,
             "epoch_elapsed_s": epoch_elapsed_s,
+            "resolved": json.dumps(s.resolved),  # what `auto` settings became (the layout)
         },
     }
 
@@ -321,6 +324,13 @@ def restore_searcher(s: Searcher, ckpt: dict[str, Any]) -> float:
     """Load a :func:`checkpoint_state` into a freshly built searcher; returns the seconds
     the interrupted epoch had already run."""
     r = ckpt["resume"]
+    saved = json.loads(r.get("resolved", "{}"))  # absent before group_edges=auto existed
+    if "group_edges" in saved and saved["group_edges"] != s.resolved["group_edges"]:
+        was, now = (("grouped" if g else "per-edge") for g in (saved["group_edges"],
+                                                                s.resolved["group_edges"]))
+        raise ConfigError(f"the checkpoint holds a {was} supernet, but group_edges="
+                          f"{s.cfg.model.group_edges} gives a {now} one here (another device, "
+                          "batch or mimdarts version); resume where it was written")
     try:
         s.model.load_state_dict(ckpt["model"])
         s.objective.load_state_dict(ckpt["objective"])
@@ -413,9 +423,11 @@ def search(cfg: SearchConfig, overwrite: bool = False, progress: bool = True,
             s.guard.check(steps, kept_checkpoint(run))
             s.epoch += 1
             metrics.update(evaluate(s))
-            every = cfg.optim.hessian_every
-            if every and (s.epoch % every == 0 or s.epoch == cfg.optim.epochs):
-                metrics["hessian_eig"] = hessian_eigenvalue(s)
+            hessian_every = cfg.optim.hessian_every
+            if hessian_every and (s.epoch % hessian_every == 0 or s.epoch == cfg.optim.epochs):
+                top = hessian_eigenvalue(s)
+                # not converged: a lower bound (the two largest eigenvalues are close)
+                metrics.update(hessian_eig=top.eigenvalue, hessian_converged=float(top.converged))
             arch = s.model.genotype()
             record = {
                 "epoch": s.epoch,
@@ -434,8 +446,8 @@ def search(cfg: SearchConfig, overwrite: bool = False, progress: bool = True,
                 # a resume drops any line written after the checkpoint it starts from.
                 run.append_log(record)
                 run.write_text("genotype.json", json.dumps(arch.to_dict(), indent=1))
-                every = cfg.objective.snapshot_every
-                if every and (s.epoch % every == 0 or s.epoch == cfg.optim.epochs):
+                snap_every = cfg.objective.snapshot_every
+                if snap_every and (s.epoch % snap_every == 0 or s.epoch == cfg.optim.epochs):
                     x, y = next(iter(s.a_loader.head(8)))
                     s.objective.snapshot(s.model, x[:8], y[:8], run.path / f"recon_e{s.epoch:03d}.png")
                 run.save_checkpoint(checkpoint_state(s, arch, len(history)),

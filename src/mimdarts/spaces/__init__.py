@@ -11,7 +11,7 @@ from ..switches import resolve_group_edges
 from .darts import DartsSupernet
 from .genotype import GENOTYPES, Genotype, derive_cell, derive_genotype, load_genotype
 from .nb201 import NB201Arch, NB201Network, NB201Supernet, derive_nb201, load_nb201_arch
-from .supernet import Architecture, Supernet
+from .supernet import Architecture, Supernet, shorten
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,7 @@ def load_arch(space: str, spec: str) -> Architecture:
                 other.load_arch(spec)
             except GenotypeError:
                 continue
-            shown = spec if len(spec) <= 80 else spec[:80] + "..."
-            raise GenotypeError(f"{shown!r} is a {other.name} architecture, but the search "
+            raise GenotypeError(f"{shorten(spec)!r} is a {other.name} architecture, but the search "
                                 f"space is {space!r}") from None
         raise
 
