@@ -48,20 +48,10 @@ def cosine(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
 def second_order_parts(arch: Architect, train, val, w_lr: float
                        ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """(∇α L_val(w'), H v) as the architect computes them; weights and buffers restored."""
-    w = arch.weights
-    saved_w = [p.detach().clone() for p in w]
-    buffers = [b for m in arch.modules for b in m.buffers()]
-    saved_b = [b.detach().clone() for b in buffers]
-    try:
+    with arch.weights_restored() as saved_w:
         arch._virtual_step(train, w_lr)
         d_alpha, v, _ = arch._val_grads(val)
         hv = arch._hessian_vector(train, saved_w, v)
-    finally:
-        with torch.no_grad():
-            for p, s in zip(w, saved_w):
-                p.copy_(s)
-            for b, s in zip(buffers, saved_b):
-                b.copy_(s)
     return d_alpha, hv
 
 

@@ -17,13 +17,8 @@ from mimdarts.spaces.grouped import EdgeGroup
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: threads gain nothing and cost a lot on a busy shared machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# tiny CPU-bound tensors: one intra-op thread (see conftest.one_thread)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # The search's default layout (config: group_edges auto, which is grouped outside a CPU run

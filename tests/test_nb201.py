@@ -28,14 +28,8 @@ BEST_C100 = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|"
              "+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # These tensors are tiny: threads gain nothing, and on a busy shared machine the thread
-    # barriers of every op cost more than the op itself (100x slower seen at load 5 on 2 cores).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# tiny CPU-bound tensors: one intra-op thread (see conftest.one_thread)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 ALL_CELLS = [NB201Arch(ops) for ops in itertools.product(NB201_PRIMITIVES, repeat=len(EDGES))]

@@ -30,14 +30,8 @@ from mimdarts.train.networks import EvalCell
 V2 = GENOTYPES["DARTS_V2"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # These CPU-bound tests share a 2-core machine: one intra-op thread avoids the contention
-    # that makes small convolutions many times slower.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# tiny CPU-bound tensors: one intra-op thread (see conftest.one_thread)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---------------------------------------------------------------- sizes

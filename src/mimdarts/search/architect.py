@@ -14,7 +14,8 @@ Under a bf16 run, the passes of second order run in fp32 (see :data:`FP32_PASSES
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -121,23 +122,28 @@ class Architect:
         grads = torch.autograd.grad(loss, wrt, allow_unused=True)
         return [torch.zeros_like(p) if g is None else g for p, g in zip(wrt, grads)]
 
-    def _unrolled_grads(self, train: PreparedBatch, val: PreparedBatch,
-                        w_lr: float) -> tuple[list[torch.Tensor], LossResult]:
+    @contextlib.contextmanager
+    def weights_restored(self) -> Iterator[list[torch.Tensor]]:
+        """Yields a copy of w; on exit puts w and every buffer (BatchNorm statistics) back."""
         w = self.weights
         saved_w = [p.detach().clone() for p in w]
         buffers = [b for m in self.modules for b in m.buffers()]
         saved_buffers = [b.detach().clone() for b in buffers]
         try:
-            self._virtual_step(train, w_lr)
-            d_alpha, v, res = self._val_grads(val)  # d_alpha: synced by the caller
-            hv = self._hessian_vector(train, saved_w, v)
-            d_alpha = [da - w_lr * h for da, h in zip(d_alpha, hv)]
+            yield saved_w
         finally:
             with torch.no_grad():
                 torch._foreach_copy_([p.detach() for p in w], saved_w)
                 if buffers:
                     torch._foreach_copy_(buffers, saved_buffers)
-        return d_alpha, res
+
+    def _unrolled_grads(self, train: PreparedBatch, val: PreparedBatch,
+                        w_lr: float) -> tuple[list[torch.Tensor], LossResult]:
+        with self.weights_restored() as saved_w:
+            self._virtual_step(train, w_lr)
+            d_alpha, v, res = self._val_grads(val)  # d_alpha: synced by the caller
+            hv = self._hessian_vector(train, saved_w, v)
+        return [da - w_lr * h for da, h in zip(d_alpha, hv)], res
 
     # torch._foreach_*: one kernel per group of tensors instead of a Python loop over every
     # weight (a supernet has hundreds of them)
