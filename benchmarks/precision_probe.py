@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from mimdarts.config import resolve_config
 from mimdarts.search.architect import Architect
-from mimdarts.search.loop import build_searcher, search_iteration
+from mimdarts.search.loop import build_searcher
 
 PRESETS = {"darts": "quick", "nb201": "nb201-quick"}
 # Which second-order passes run in fp32 under a bf16 run: none (plain autocast), the
@@ -71,14 +71,14 @@ def probe(space: str, objective: str, warm: int, variants: list[str], seed: int)
                                                     "seed": seed, "eval_images": 0})
     s = build_searcher(cfg)
     lr = cfg.optim.w_lr
-    batches = iter(s.w_loader)
+    batches = iter(s.train_loader)
     for _ in range(warm):
         x, y = next(batches)
-        xa, ya = next(s.a_stream)
-        search_iteration(s, x, y, xa, ya, lr)
+        x_val, y_val = next(s.val_stream)
+        s.bilevel(x, y, x_val, y_val, lr)
     x, y = next(batches)
-    xa, ya = next(s.a_stream)
-    train, val = s.objective.prepare(x, y), s.objective.prepare(xa, ya)
+    x_val, y_val = next(s.val_stream)
+    train, val = s.objective.prepare(x, y), s.objective.prepare(x_val, y_val)
     arch = s.architect
     rows = []
 

@@ -15,7 +15,7 @@ import torch
 
 from mimdarts.bench import case_config
 from mimdarts.config import apply_overrides
-from mimdarts.search.loop import build_searcher, search, search_iteration
+from mimdarts.search.loop import build_searcher, search
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -54,20 +54,20 @@ def test_graph_replay_matches_eager(space, order):
         cfg = apply_overrides(tiny(space, "mim-darts", "grouped", cuda_graphs=graphs),
                               {"optim": {"order": order}})
         s = build_searcher(cfg)
-        it_w, it_a = iter(s.w_loader), s.a_loader.forever()
+        it_w, it_a = iter(s.train_loader), s.val_loader.forever()
         losses = []
         for step in range(8):
             try:
                 x, y = next(it_w)
             except StopIteration:
-                it_w = iter(s.w_loader)
+                it_w = iter(s.train_loader)
                 x, y = next(it_w)
-            xa, ya = next(it_a)
+            x_val, y_val = next(it_a)
             if s.graphed is not None:
                 # a new key at step 4: the graph is captured again (as at an epoch change)
-                res, _ = s.graphed(x, y, xa, ya, 0.025, None, key=step // 4)
+                res, _ = s.graphed(x, y, x_val, y_val, 0.025, None, key=step // 4)
             else:
-                res, _ = search_iteration(s, x, y, xa, ya, 0.025)
+                res, _ = s.bilevel(x, y, x_val, y_val, 0.025)
             losses.append(float(res.loss))
         if graphs:
             assert s.graphed is not None and s.graphed.failed is None and s.graphed.captures == 2
@@ -100,15 +100,15 @@ def test_darts_bf16_iteration_tracks_fp32(path):
     for dtype in ("fp32", "bf16"):
         torch.manual_seed(0)
         s = build_searcher(tiny("darts", "mim-darts", path, dtype=dtype))
-        x, y = next(iter(s.w_loader))
-        xa, ya = next(iter(s.a_loader))
+        x, y = next(iter(s.train_loader))
+        x_val, y_val = next(iter(s.val_loader))
         with warnings.catch_warnings():
             warnings.filterwarnings("error", message="CUDA graph capture failed")
             for _ in range(4):  # past the graph's eager warm-ups and its capture
                 if s.graphed is not None:
-                    res, _ = s.graphed(x, y, xa, ya, 0.025, None, key=0)
+                    res, _ = s.graphed(x, y, x_val, y_val, 0.025, None, key=0)
                 else:
-                    res, _ = search_iteration(s, x, y, xa, ya, 0.025)
+                    res, _ = s.bilevel(x, y, x_val, y_val, 0.025)
         assert all(bool(torch.isfinite(a).all()) for a in s.model.arch_parameters())
         losses[dtype] = float(res.loss)
     assert abs(losses["bf16"] - losses["fp32"]) < 0.05 * abs(losses["fp32"])

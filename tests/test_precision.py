@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from mimdarts.config import resolve_config
 from mimdarts.runtime import autocast_dtype
-from mimdarts.search.loop import build_searcher, search_iteration
+from mimdarts.search.loop import build_searcher
 
 
 def cosine(a, b) -> float:
@@ -24,11 +24,11 @@ def alpha_grads(preset: str, objective: str, order: int, fp32_passes=None, warm:
     cfg = resolve_config(preset, overrides={"objective": objective, "channels": 8, "dtype": "fp32",
                                             "eval_images": 0, "train_images": 256, "seed": 0})
     s = build_searcher(cfg)
-    batches = iter(s.w_loader)
+    batches = iter(s.train_loader)
     for _ in range(warm):
-        search_iteration(s, *next(batches), *next(s.a_stream), cfg.optim.w_lr)
+        s.bilevel(*next(batches), *next(s.val_stream), cfg.optim.w_lr)
     x, y = next(batches)
-    xa, ya = next(s.a_stream)
+    xa, ya = next(s.val_stream)
     train, val = s.objective.prepare(x, y), s.objective.prepare(xa, ya)
     arch = s.architect
     arch.order = order

@@ -18,6 +18,7 @@ import torch
 import yaml
 
 import mimdarts
+from mimdarts import faults
 from mimdarts.cli import main
 from mimdarts.errors import RunDirError
 from mimdarts.rundir import RunDir, atomic_write_text
@@ -38,9 +39,13 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "mimdarts", *args]
 
 
-def start(argv: list[str], out: Path, name: str, *extra: str) -> subprocess.Popen:
+def start(argv: list[str], out: Path, name: str, *extra: str,
+          checkpoint_delay: float = 0.0) -> subprocess.Popen:
+    """The run in a subprocess; ``checkpoint_delay``: seconds each checkpoint waits before its
+    rename (fault injection, so that the test can kill it while it writes)."""
+    env = {**ENV, faults.CHECKPOINT_DELAY: str(checkpoint_delay)}
     return subprocess.Popen(cli(*argv, "--out-dir", str(out), "--run-name", name, *extra),
-                            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
 def finish(p: subprocess.Popen) -> None:
@@ -70,12 +75,11 @@ def checkpoint_at(run: Path) -> tuple[int, int] | None:
 
 
 def resume(command: str, run: Path) -> None:
-    """``mimdarts COMMAND --resume RUN`` without the slow-checkpoint testing aid, in this
-    process (saves a start-up; the run's own config sets one thread, undone afterwards)."""
+    """``mimdarts COMMAND --resume RUN`` in this process (saves a start-up; the run's own
+    config sets one thread, undone afterwards)."""
     threads = torch.get_num_threads()
     try:
-        assert main([command, "--resume", str(run), "--no-progress",
-                     "--fault-checkpoint-delay", "0"]) == 0
+        assert main([command, "--resume", str(run), "--no-progress"]) == 0
     finally:
         torch.set_num_threads(threads)
 
@@ -106,7 +110,7 @@ def references(tmp_path_factory):
 
 def test_search_killed_mid_epoch_resumes_to_the_same_result(tmp_path, references):
     ref = references[0]
-    p = start(SEARCH, tmp_path, "run", "--checkpoint-every", "1", "--fault-checkpoint-delay", "0.2")
+    p = start(SEARCH, tmp_path, "run", "--checkpoint-every", "1", checkpoint_delay=0.2)
     run = tmp_path / "run"
     kill_when(p, lambda: (checkpoint_at(run) or (0, 0)) >= (1, 1))  # in the second epoch
     epoch, step = checkpoint_at(run)
@@ -126,7 +130,7 @@ def test_search_killed_mid_epoch_resumes_to_the_same_result(tmp_path, references
 
 def test_training_killed_mid_epoch_resumes_to_the_same_weights(tmp_path, references):
     ref = references[1]
-    p = start(TRAIN, tmp_path, "run", "--checkpoint-every", "3", "--fault-checkpoint-delay", "0.2")
+    p = start(TRAIN, tmp_path, "run", "--checkpoint-every", "3", checkpoint_delay=0.2)
     run = tmp_path / "run"
     kill_when(p, lambda: (checkpoint_at(run) or (0, 0)) >= (1, 1))
     epoch, step = checkpoint_at(run)
@@ -139,7 +143,7 @@ def test_training_killed_mid_epoch_resumes_to_the_same_weights(tmp_path, referen
 
 def test_kill_while_a_checkpoint_is_written_keeps_the_previous_one(tmp_path, references):
     ref = references[0]
-    p = start(SEARCH, tmp_path, "run", "--checkpoint-every", "2", "--fault-checkpoint-delay", "0.5")
+    p = start(SEARCH, tmp_path, "run", "--checkpoint-every", "2", checkpoint_delay=0.5)
     run = tmp_path / "run"
     # The first checkpoint (step 2) is complete and the next one sits in its temporary file.
     kill_when(p, lambda: checkpoint_at(run) is not None and any(run.glob(".checkpoint.pt.*.tmp")))
@@ -163,9 +167,10 @@ def one_line_error(capsys) -> str:
     return err
 
 
-def test_nan_loss_stops_the_search_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
-    code = tiny_search(tmp_path, "nan", "--epochs", "2", "--fault-nan-step", "3",
-                       "--checkpoint-every", "2")
+def test_nan_loss_stops_the_search_and_keeps_the_last_good_checkpoint(tmp_path, capsys,
+                                                                     monkeypatch):
+    monkeypatch.setenv(faults.NAN_STEP, "3")
+    code = tiny_search(tmp_path, "nan", "--epochs", "2", "--checkpoint-every", "2")
     assert code == 2
     err = one_line_error(capsys)
     assert "the loss is not finite at step 3 (epoch 1, step 3 of 4)" in err
@@ -176,9 +181,10 @@ def test_nan_loss_stops_the_search_and_keeps_the_last_good_checkpoint(tmp_path, 
     assert not (tmp_path / "nan" / "log.jsonl").exists()  # no epoch was logged
 
 
-def test_nan_loss_stops_training(tmp_path, capsys):
+def test_nan_loss_stops_training(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv(faults.NAN_STEP, "5")
     code = main(["train", "--preset", "train-tiny", "--no-progress", "--test-images", "32", "--device", "cpu",
-                 "--fault-nan-step", "5", "--out-dir", str(tmp_path), "--run-name", "nan"])
+                 "--out-dir", str(tmp_path), "--run-name", "nan"])
     assert code == 2
     err = one_line_error(capsys)
     assert "the loss is not finite at step 5 (epoch 1, step 5 of 8): loss=nan, cls=" in err

@@ -85,12 +85,12 @@ def case_config(space: str, objective: str, order: int, shape: str, path: str,
 
 def time_search_step(cfg: SearchConfig, steps: int, warmup: int) -> dict[str, Any]:
     """Median seconds per search iteration, images/s (both batches) and peak memory."""
-    from .search.loop import build_searcher, search_iteration
+    from .search.loop import build_searcher
 
     s = build_searcher(cfg)
     dev = s.device
-    x, y = next(iter(s.w_loader))
-    xa, ya = next(iter(s.a_loader))
+    x, y = next(iter(s.train_loader))
+    x_val, y_val = next(iter(s.val_loader))
     times = []
     if s.graphed is not None:  # its eager warm-up and the capture happen in our warm-up
         warmup = max(warmup, s.graphed.warmup + 1)
@@ -98,10 +98,7 @@ def time_search_step(cfg: SearchConfig, steps: int, warmup: int) -> dict[str, An
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         t0 = time.perf_counter()
-        if s.graphed is not None:
-            s.graphed(x, y, xa, ya, s.cfg.optim.w_lr, None, key=0)
-        else:
-            search_iteration(s, x, y, xa, ya, s.cfg.optim.w_lr)
+        s.iteration(x, y, x_val, y_val, s.cfg.optim.w_lr)  # through the CUDA graph if any
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         if i >= warmup:

@@ -213,9 +213,6 @@ class RunConfig:
     cuda_graphs: bool = False
     eval_images: int = 512  # α-half images scored clean and transformed after each epoch; 0 = off
     checkpoint_every: int = 0  # steps between mid-epoch checkpoints (--resume); 0 = epoch ends only
-    # Testing aids (fault injection), off by default:
-    fault_nan_step: int = 0  # make the loss NaN at this global step (1-based); 0 = never
-    fault_checkpoint_delay: float = 0.0  # seconds to sleep before a checkpoint's rename
 
     def __post_init__(self) -> None:
         _check(self.device in DEVICES or self.device.startswith("cuda:"),
@@ -227,9 +224,6 @@ class RunConfig:
         _check(self.eval_images >= 0, f"eval_images must be >= 0 (0 = off), got {self.eval_images}")
         _check(self.checkpoint_every >= 0,
                f"checkpoint_every must be >= 0 steps (0 = epoch ends only), got {self.checkpoint_every}")
-        _check(self.fault_nan_step >= 0, f"fault_nan_step must be >= 0 (0 = off), got {self.fault_nan_step}")
-        _check(self.fault_checkpoint_delay >= 0,
-               f"fault_checkpoint_delay must be >= 0 seconds, got {self.fault_checkpoint_delay}")
         _check("/" not in self.run_name and self.run_name not in (".", ".."),
                f"run_name must be a plain folder name, got {self.run_name!r}")
 

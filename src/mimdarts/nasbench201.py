@@ -114,6 +114,14 @@ def lookup(arch: NB201Arch | str, proxy: bool = False) -> NB201Result:
     return row
 
 
+def benchmark_figures(arch: object) -> dict[str, float]:
+    """The figures a search logs for its derived cell: the benchmark's 200-epoch accuracies
+    keyed ``nb201_<dataset>_<split>`` for a NAS-Bench-201 cell, nothing for another space's."""
+    if not isinstance(arch, NB201Arch):
+        return {}
+    return {f"nb201_{k}": v for k, v in lookup(arch).accuracies().items()}
+
+
 def check_metric(metric: str) -> None:
     if metric not in METRICS:
         raise ConfigError(f"unknown NAS-Bench-201 metric {metric!r}; choose one of {', '.join(METRICS)}")

@@ -28,7 +28,7 @@ from .rundir import RunDir
 IGNORED_FIELDS = frozenset({
     "preset",  # informational
     "out_dir", "run_name",  # the run folder is the one being resumed
-    "log_every", "threads", "checkpoint_every", "fault_checkpoint_delay",
+    "log_every", "threads", "checkpoint_every",
     "data_dir", "download", "workers",  # where the files are and how they are read
     "snapshot_every",  # pictures only
     "hessian_every", "hessian_iters",  # a monitor: it leaves every weight and random stream as is
@@ -37,6 +37,19 @@ IGNORED_FIELDS = frozenset({
     # written before they existed)
     "fold_weights", "merge_decoder_convs",
 })
+
+
+# Fields that older versions wrote into their configs and that no longer exist: dropped when a
+# checkpoint's config is read back (they were testing aids, now mimdarts.faults).
+RETIRED_FIELDS = {"run": ("fault_nan_step", "fault_checkpoint_delay")}
+
+
+def _without_retired(saved: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(saved)
+    for section, names in RETIRED_FIELDS.items():
+        if isinstance(out.get(section), Mapping):
+            out[section] = {k: v for k, v in out[section].items() if k not in names}
+    return out
 
 
 def check_resume_request(resume: Any, overwrite: bool, distributed: bool) -> None:
@@ -106,7 +119,7 @@ def check_checkpoint(ckpt: Mapping[str, Any], cfg: Any, fmt: str, path: str,
         raise RunDirError(f"checkpoint {path!r} holds no resume state (written by an older "
                           "mimdarts); it can be exported or inspected, not resumed")
     try:
-        saved_dict = json.loads(ckpt["config"])
+        saved_dict = _without_retired(json.loads(ckpt["config"]))
     except (TypeError, ValueError):
         raise RunDirError(f"checkpoint {path!r} holds no readable config") from None
     try:

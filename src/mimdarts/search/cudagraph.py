@@ -22,8 +22,8 @@ from typing import Any
 
 import torch
 
-# (x, y, xa, ya, lr, regularizer) -> (w-step result, α-step result): search_iteration bound
-# to its searcher.
+# (x, y, x_val, y_val, lr, regularizer) -> (w-step result, α-step result): a
+# mimdarts.search.bilevel.BilevelStep.
 Iteration = Callable[..., Any]
 
 
@@ -46,18 +46,18 @@ class GraphedIteration:
         self.captures = 0
         self.stream: torch.cuda.Stream | None = None  # the capture stream, on self.device
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, xa: torch.Tensor, ya: torch.Tensor,
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
                  lr: float, regularizer: Any, key: Hashable) -> Any:
         """One iteration on this batch. ``key`` names the floats baked into the graph (the
         epoch): a new key means a new capture."""
         self.calls += 1
         if self.failed is not None:
-            return self.iteration(x, y, xa, ya, lr, regularizer)
+            return self.iteration(x, y, x_val, y_val, lr, regularizer)
         if self.calls <= self.warmup:
-            return self._eager_on_side_stream(x, y, xa, ya, lr, regularizer)
+            return self._eager_on_side_stream(x, y, x_val, y_val, lr, regularizer)
         if self.graph is None or self.key != key:
             try:
-                self._capture(x, y, xa, ya, lr, regularizer)
+                self._capture(x, y, x_val, y_val, lr, regularizer)
                 self.key = key
             except Exception as e:  # noqa: BLE001 - any failure: fall back to eager for good
                 self.failed = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
@@ -65,8 +65,8 @@ class GraphedIteration:
                 warnings.warn(f"CUDA graph capture failed ({self.failed}); running eagerly",
                               RuntimeWarning, stacklevel=2)
                 torch.cuda.synchronize(self.device)
-                return self.iteration(x, y, xa, ya, lr, regularizer)
-        for dst, src in zip(self.static, (x, y, xa, ya)):
+                return self.iteration(x, y, x_val, y_val, lr, regularizer)
+        for dst, src in zip(self.static, (x, y, x_val, y_val)):
             dst.copy_(src)
         assert self.graph is not None
         self.graph.replay()
@@ -83,11 +83,11 @@ class GraphedIteration:
         main.wait_stream(side)
         return out
 
-    def _capture(self, x: torch.Tensor, y: torch.Tensor, xa: torch.Tensor, ya: torch.Tensor,
+    def _capture(self, x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
                  lr: float, regularizer: Any) -> None:
         # drop the previous graph (and its memory pool) before recording the next one
         self.graph, self.out = None, None
-        self.static = [t.clone() for t in (x, y, xa, ya)]  # clone keeps the memory format
+        self.static = [t.clone() for t in (x, y, x_val, y_val)]  # clone keeps the memory format
         graph = torch.cuda.CUDAGraph()
         for g in self.generators:  # each replay advances these generators' offsets
             graph.register_generator_state(g)

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,20 +26,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
-from .. import distributed
+from .. import distributed, faults
 from ..data import DatasetInfo
 from ..errors import ConfigError, RunDirError
-from ..resume import (
-    DivergenceGuard,
-    capture_rng,
-    check_resume_request,
-    checkpoint_due,
-    kept_checkpoint,
-    restore_rng,
-    resume_run,
-)
+from ..lifecycle import Sink, StepHook, run_job
+from ..resume import DivergenceGuard, capture_rng, restore_rng
 from ..rundir import RunDir
 from ..runtime import amp_context, autocast_dtype, resolve_device, seed_everything, set_threads
 from ..schedules import lr_at
@@ -82,10 +73,24 @@ class Trainer:
     epoch: int = 0  # completed epochs
     step: int = 0  # steps done in the current epoch
     sums: torch.Tensor | None = None  # the current epoch's [loss sum, correct, images] so far
+    kind: str = "train"
+    checkpoint_format: str = CHECKPOINT_FORMAT
     guard: DivergenceGuard = field(init=False)
+    nan_step: int = field(init=False)  # fault injection (mimdarts.faults); 0 = off
+    started: float = field(init=False)  # perf_counter() when built (the summary's total time)
 
     def __post_init__(self) -> None:
         self.guard = DivergenceGuard(self.device)
+        self.nan_step = faults.nan_step()
+        self.started = time.perf_counter()
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.train_loader)
+
+    @property
+    def images_per_step(self) -> int:
+        return self.cfg.optim.batch_size  # all ranks together
 
     @property
     def device(self) -> torch.device:
@@ -100,6 +105,35 @@ class Trainer:
         """``run.dtype``: bf16 autocast for the forward and the losses (BN and the losses
         stay fp32 under autocast), or plain fp32; ``auto`` is bf16 on CUDA only."""
         return amp_context(self.device, autocast_dtype(self.cfg.run.dtype, self.device))
+
+    # ----------------------------------------------------------- the lifecycle's Job
+    def train_epoch(self, hook: StepHook | None = None) -> dict[str, float]:
+        return train_epoch(self, hook)
+
+    def evaluate(self) -> dict[str, float]:
+        return evaluate(self)
+
+    def run_name(self) -> str:
+        return run_name(self.cfg)
+
+    def start_files(self) -> dict[str, str]:
+        return {"config.yaml": self.cfg.to_yaml(),
+                "genotype.json": json.dumps(self.arch.to_dict(), indent=1)}
+
+    def record(self, metrics: dict[str, float], train_s: float, eval_s: float) -> dict[str, Any]:
+        return {"epoch": self.epoch, **_round(metrics),
+                "train_time_s": round(train_s, 3), "eval_time_s": round(eval_s, 3),
+                "epoch_time_s": round(train_s + eval_s, 3),
+                "images_per_s": round(self.steps_per_epoch * self.images_per_step / train_s, 2)}
+
+    def epoch_files(self, run: RunDir, history: list[dict[str, Any]]) -> None:
+        run.write_text("summary.json", json.dumps(summary(self, history), indent=1))
+
+    def state(self, log_lines: int = 0, epoch_elapsed_s: float = 0.0) -> dict[str, Any]:
+        return checkpoint_state(self, log_lines, epoch_elapsed_s)
+
+    def restore(self, ckpt: dict[str, Any]) -> float:
+        return restore_trainer(self, ckpt)
 
 
 def build_trainer(cfg: TrainConfig) -> Trainer:
@@ -131,11 +165,10 @@ def build_trainer(cfg: TrainConfig) -> Trainer:
                    params, madds)
 
 
-def train_epoch(t: Trainer, bar: tqdm | None = None,
-                on_step: Callable[[Trainer], None] | None = None) -> dict[str, float]:
+def train_epoch(t: Trainer, hook: StepHook | None = None) -> dict[str, float]:
     """The rest of the current pass over the training split (all of it unless resumed
-    mid-epoch); returns the epoch's mean loss and accuracy. ``on_step(t)`` runs after every
-    step (mid-epoch checkpoints)."""
+    mid-epoch); returns the epoch's mean loss and accuracy. ``hook(images, loss)`` runs after
+    every step (progress, mid-epoch checkpoints)."""
     o = t.cfg.optim
     lr = lr_at(t.epoch, o)
     for g in t.optimizer.param_groups:
@@ -156,7 +189,7 @@ def train_epoch(t: Trainer, bar: tqdm | None = None,
                 aux_loss = F.cross_entropy(aux, y, label_smoothing=o.label_smoothing)
                 loss = loss + o.aux_weight * aux_loss
                 terms["aux"] = aux_loss.detach()
-        if step == t.cfg.run.fault_nan_step:  # testing aid: a diverged step
+        if step == t.nan_step:  # fault injection: a diverged step
             loss = loss * float("nan")
         t.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -168,12 +201,8 @@ def train_epoch(t: Trainer, bar: tqdm | None = None,
                                (logits.detach().argmax(1) == y).sum().float(),
                                y.new_full((), len(y), dtype=torch.float)])  # no host copy
         t.step += 1
-        if bar is not None:
-            bar.update(len(y) * t.dist.world_size)
-            if t.step % t.cfg.run.log_every == 0:
-                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-        if on_step is not None:
-            on_step(t)
+        if hook is not None:
+            hook(len(y), loss)
     loss_total, correct_total, n = t.dist.sum_(t.sums).tolist()
     t.sums, t.step = None, 0
     return {"lr": lr, "drop_path": drop, "train_loss": loss_total / n,
@@ -272,7 +301,8 @@ class TrainResult:
     trainer: Trainer
 
 
-def _summary(t: Trainer, history: list[dict[str, Any]], t_start: float) -> dict[str, Any]:
+def summary(t: Trainer, history: list[dict[str, Any]]) -> dict[str, Any]:
+    """What summary.json holds: the network, its size, and the FINAL epoch's test figures."""
     last = history[-1] if history else {}
     out: dict[str, Any] = {
         "network": t.cfg.model.network,
@@ -289,7 +319,7 @@ def _summary(t: Trainer, history: list[dict[str, Any]], t_start: float) -> dict[
         "final_test_top5": last.get("test_top5"),
         "final_test_loss": last.get("test_loss"),
         "train_time_s": round(sum(r["train_time_s"] for r in history), 2),
-        "total_time_s": round(time.perf_counter() - t_start, 2),
+        "total_time_s": round(time.perf_counter() - t.started, 2),
     }
     if history:
         best = max(history, key=lambda r: r["test_top1"])
@@ -303,75 +333,18 @@ def _round(d: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 6) if isinstance(v, float) else v for k, v in d.items()}
 
 
-def _open_run(cfg: TrainConfig, t: Trainer, overwrite: bool, resume: str | Path | None
-              ) -> tuple[RunDir, list[dict[str, Any]], float]:
-    """A new run folder, or the resumed one with its state loaded: (run, log so far, seconds
-    the current epoch had run)."""
-    if resume is None:
-        run = RunDir.create(Path(cfg.run.out_dir) / run_name(cfg), overwrite)
-        run.write_text("config.yaml", cfg.to_yaml())
-        run.write_text("genotype.json", json.dumps(t.arch.to_dict(), indent=1))
-        return run, [], 0.0
-    return resume_run(resume, cfg, CHECKPOINT_FORMAT, t.device,
-                      lambda ckpt: restore_trainer(t, ckpt))
-
-
 def train(cfg: TrainConfig, overwrite: bool = False, progress: bool = True,
-          write: bool = True, resume: str | Path | None = None) -> TrainResult:
+          write: bool = True, resume: str | Path | None = None,
+          sinks: Sequence[Sink] = ()) -> TrainResult:
     """Train ``cfg.model.genotype`` from scratch; with ``write``, rank 0 fills a run folder.
 
     ``resume``: a run folder whose checkpoint.pt to continue from (``cfg`` must be the run's
     config, up to fields that change nothing computed); the run then ends exactly as the
-    uninterrupted one would have. Raises :class:`DivergenceError` when the loss becomes NaN
-    or infinite, keeping the last good checkpoint.
+    uninterrupted one would have. ``sinks``: loggers that get each epoch's record. Raises
+    :class:`DivergenceError` when the loss becomes NaN or infinite, keeping the last good
+    checkpoint.
     """
-    t_start = time.perf_counter()
-    t = build_trainer(cfg)
-    check_resume_request(resume, overwrite, t.dist.enabled)
-    run, history, elapsed = None, [], 0.0
-    if (write or resume is not None) and t.dist.is_main:
-        run, history, elapsed = _open_run(cfg, t, overwrite, resume)
-    epochs = cfg.optim.epochs
-    steps = len(t.train_loader)
-    images = steps * cfg.optim.batch_size  # per epoch, all ranks together
-    bar = tqdm(total=epochs * images, initial=t.global_step * cfg.optim.batch_size,
-               disable=not (progress and t.dist.is_main), unit="img",
-               unit_scale=True, dynamic_ncols=True, file=sys.stderr, desc="train")
-
-    t0 = 0.0
-
-    def on_step(t: Trainer) -> None:
-        if not checkpoint_due(cfg.run.checkpoint_every, t.global_step, t.step, steps):
-            return
-        t.guard.check(steps, kept_checkpoint(run))  # never save a diverged state
-        if run is not None:
-            run.save_checkpoint(checkpoint_state(t, len(history), time.perf_counter() - t0),
-                                cfg.run.fault_checkpoint_delay)
-
-    try:
-        while t.epoch < epochs:
-            bar.set_description(f"epoch {t.epoch + 1}/{epochs}")
-            t0 = time.perf_counter() - elapsed  # a resumed epoch counts its earlier part
-            elapsed = 0.0
-            metrics = train_epoch(t, bar, on_step)  # ends with a host sync (the reduced sums)
-            t1 = time.perf_counter()
-            t.guard.check(steps, kept_checkpoint(run))
-            metrics.update(evaluate(t))
-            t2 = time.perf_counter()
-            t.epoch += 1
-            record = {"epoch": t.epoch, **_round(metrics),
-                      "train_time_s": round(t1 - t0, 3), "eval_time_s": round(t2 - t1, 3),
-                      "epoch_time_s": round(t2 - t0, 3),
-                      "images_per_s": round(images / (t1 - t0), 2)}
-            history.append(record)
-            bar.set_postfix(loss=f"{metrics['train_loss']:.3f}", top1=f"{metrics['test_top1']:.2f}")
-            if run is not None:
-                # Log first, checkpoint last: a checkpoint counts the log lines before it, and
-                # a resume drops any line written after the checkpoint it starts from.
-                run.append_log(record)
-                run.write_text("summary.json", json.dumps(_summary(t, history, t_start), indent=1))
-                run.save_checkpoint(checkpoint_state(t, len(history)),
-                                    cfg.run.fault_checkpoint_delay)
-    finally:
-        bar.close()
-    return TrainResult(_summary(t, history, t_start), history, run.path if run else None, t)
+    out = run_job(lambda: build_trainer(cfg), write=write, overwrite=overwrite, resume=resume,
+                  progress=progress, sinks=sinks)
+    t = out.job
+    return TrainResult(summary(t, out.history), out.history, out.run.path if out.run else None, t)

@@ -1,0 +1,40 @@
+"""Fault injection for tests, read from the environment in this one place.
+
+Not configuration: a user never sets these, so they are neither config fields nor CLI flags,
+and they do not enter config.yaml or checkpoints.
+
+- ``MIMDARTS_FAULT_NAN_STEP=N``: make the loss of global step N (1-based) NaN, to test the
+  divergence guard (0 or unset: never).
+- ``MIMDARTS_FAULT_CHECKPOINT_DELAY=S``: sleep S seconds between a checkpoint's complete
+  temporary file and its rename, so that a test can kill a run while it writes.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .errors import ConfigError
+
+NAN_STEP = "MIMDARTS_FAULT_NAN_STEP"
+CHECKPOINT_DELAY = "MIMDARTS_FAULT_CHECKPOINT_DELAY"
+
+
+def _read(name: str, kind: type[int] | type[float]) -> int | float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = kind(raw) if raw else kind(0)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if value < 0:
+        raise ConfigError(f"{name} must be >= 0 (0 = off), got {raw}")
+    return value
+
+
+def nan_step() -> int:
+    """The global step (1-based) whose loss is made NaN; 0 = none."""
+    return int(_read(NAN_STEP, int))
+
+
+def checkpoint_delay() -> float:
+    """Seconds to sleep before a checkpoint's rename; 0 = none."""
+    return float(_read(CHECKPOINT_DELAY, float))

@@ -1,0 +1,216 @@
+"""The run lifecycle shared by ``mimdarts search`` and ``mimdarts train``.
+
+A run is a :class:`Job` (what is computed: one epoch, its evaluation, its record, the state
+to save and restore) driven by :func:`run_job` (everything around it, written once):
+
+1. open a new run folder or resume one (its checkpoint checked against the config, loaded,
+   and the log cut back to the lines the checkpoint has seen);
+2. per epoch: the job's pass over its data, with a :class:`StepHook` after every step (the
+   progress bar, and mid-epoch checkpoints every ``checkpoint_every`` steps), then the
+   divergence check (one host sync), the epoch count, the job's evaluation and its record;
+3. the record goes to every :class:`Sink` (log.jsonl today; any other logger plugs in here),
+   then the job's per-epoch files, then the checkpoint. Log first, checkpoint last: a
+   checkpoint counts the log lines before it, and a resume drops any line written after the
+   checkpoint it starts from;
+4. on the way out, however it ends: the progress bar closed, the sinks closed, and the
+   process group left (distributed runs).
+
+Only rank 0 writes files and shows progress; every rank runs the same code.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from tqdm import tqdm
+
+from . import distributed, faults
+from .resume import DivergenceGuard, check_resume_request, checkpoint_due, kept_checkpoint, resume_run
+from .rundir import RunDir
+
+
+class Job(Protocol):
+    """What :func:`run_job` drives. ``epoch``: completed epochs; ``step``: steps done in the
+    current epoch (both restored from a checkpoint)."""
+
+    kind: str  # "search" or "train": the progress bar's label
+    checkpoint_format: str  # written into, and required of, its checkpoints
+    cfg: Any  # the run's root config (SearchConfig or TrainConfig)
+    dist: distributed.Dist
+    guard: DivergenceGuard
+    epoch: int
+    step: int
+
+    @property
+    def steps_per_epoch(self) -> int: ...
+
+    @property
+    def images_per_step(self) -> int:
+        """Images one step reads, all ranks together (the progress bar's unit)."""
+        ...
+
+    def run_name(self) -> str:
+        """The new run folder's name."""
+        ...
+
+    def start_files(self) -> dict[str, str]:
+        """File name -> text, written into a new run folder before the first epoch."""
+        ...
+
+    def train_epoch(self, hook: StepHook) -> dict[str, float]:
+        """The rest of the current epoch (all of it unless resumed mid-epoch), calling
+        ``hook`` after every step; returns the epoch's metrics, reduced over ranks."""
+        ...
+
+    def evaluate(self) -> dict[str, float]:
+        """Metrics after the epoch (``epoch`` already counts it)."""
+        ...
+
+    def record(self, metrics: dict[str, float], train_s: float, eval_s: float) -> dict[str, Any]:
+        """The epoch's log line."""
+        ...
+
+    def epoch_files(self, run: RunDir, history: list[dict[str, Any]]) -> None:
+        """Files rewritten after each logged epoch (before its checkpoint)."""
+        ...
+
+    def state(self, log_lines: int, epoch_elapsed_s: float) -> dict[str, Any]:
+        """The checkpoint (tensors, numbers and strings only)."""
+        ...
+
+    def restore(self, ckpt: dict[str, Any]) -> float:
+        """Load a checkpoint of :meth:`state`; returns the seconds its epoch had run."""
+        ...
+
+
+class Sink(Protocol):
+    """Receives each epoch's record on rank 0 (a logger)."""
+
+    def epoch(self, record: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonlSink:
+    """Appends each record as one line of the run folder's log.jsonl (atomic rewrite)."""
+
+    def __init__(self, run: RunDir) -> None:
+        self.run = run
+
+    def epoch(self, record: dict[str, Any]) -> None:
+        self.run.append_log(record)
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class StepHook:
+    """Called by the job after every step: moves the progress bar and writes the mid-epoch
+    checkpoints (``run.checkpoint_every``), never one of a diverged state."""
+
+    job: Job
+    bar: tqdm
+    run: RunDir | None
+    history: list[dict[str, Any]]
+    epoch_start: float = 0.0  # perf_counter() at the (virtual) start of the current epoch
+    checkpoint_delay_s: float = field(default_factory=faults.checkpoint_delay)
+
+    def __call__(self, images: int, loss: torch.Tensor) -> None:
+        """``images``: read by this rank in the step; ``loss``: its loss (shown every
+        ``log_every`` steps, one host sync each, only when the bar is shown)."""
+        job = self.job
+        self.bar.update(images * job.dist.world_size)
+        if not self.bar.disable and job.step % job.cfg.run.log_every == 0:
+            self.bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        steps = job.steps_per_epoch
+        global_step = job.epoch * steps + job.step
+        if not checkpoint_due(job.cfg.run.checkpoint_every, global_step, job.step, steps):
+            return
+        job.guard.check(steps, kept_checkpoint(self.run))
+        self.save(time.perf_counter() - self.epoch_start)
+
+    def save(self, epoch_elapsed_s: float = 0.0) -> None:
+        if self.run is not None:
+            self.run.save_checkpoint(self.job.state(len(self.history), epoch_elapsed_s),
+                                     self.checkpoint_delay_s)
+
+
+def open_run(job: Job, overwrite: bool, resume: str | Path | None
+             ) -> tuple[RunDir, list[dict[str, Any]], float]:
+    """A new run folder with the job's start files, or the resumed one with the job's state
+    loaded: (run, log so far, seconds the current epoch had run)."""
+    if resume is not None:
+        return resume_run(resume, job.cfg, job.checkpoint_format, job.dist.device, job.restore)
+    run = RunDir.create(Path(job.cfg.run.out_dir) / job.run_name(), overwrite)
+    for name, text in job.start_files().items():
+        run.write_text(name, text)
+    return run, [], 0.0
+
+
+@dataclass
+class RunOutcome:
+    job: Job
+    run: RunDir | None  # None when nothing was written (write=False, or not rank 0)
+    history: list[dict[str, Any]]  # one record per epoch, resumed ones included
+
+
+def run_job(build: Callable[[], Job], *, write: bool = True, overwrite: bool = False,
+            resume: str | Path | None = None, progress: bool = True,
+            sinks: Sequence[Sink] = ()) -> RunOutcome:
+    """Build the job and run it to its last epoch (see the module docstring). ``write``:
+    fill a run folder (implied by ``resume``); ``sinks``: loggers besides log.jsonl."""
+    try:
+        job = build()
+        check_resume_request(resume, overwrite, job.dist.enabled)
+        run, history, elapsed = None, [], 0.0
+        if (write or resume is not None) and job.dist.is_main:
+            run, history, elapsed = open_run(job, overwrite, resume)
+        all_sinks = [*([JsonlSink(run)] if run is not None else []),
+                     *(sinks if job.dist.is_main else ())]
+        try:
+            _epochs(job, run, history, elapsed, all_sinks, progress)
+        finally:
+            for sink in all_sinks:
+                sink.close()
+        return RunOutcome(job, run, history)
+    finally:
+        distributed.cleanup()
+
+
+def _epochs(job: Job, run: RunDir | None, history: list[dict[str, Any]], elapsed: float,
+            sinks: Sequence[Sink], progress: bool) -> None:
+    epochs, steps = job.cfg.optim.epochs, job.steps_per_epoch
+    bar = tqdm(total=epochs * steps * job.images_per_step,
+               initial=(job.epoch * steps + job.step) * job.images_per_step,
+               disable=not (progress and job.dist.is_main), unit="img", unit_scale=True,
+               dynamic_ncols=True, file=sys.stderr, desc=job.kind)
+    hook = StepHook(job, bar, run, history)
+    try:
+        while job.epoch < epochs:
+            bar.set_description(f"epoch {job.epoch + 1}/{epochs}")
+            hook.epoch_start = t0 = time.perf_counter() - elapsed  # a resumed epoch counts its earlier part
+            elapsed = 0.0
+            metrics = job.train_epoch(hook)  # ends with a host sync (the reduced metrics)
+            if job.dist.device.type == "cuda":
+                torch.cuda.synchronize(job.dist.device)  # once per epoch, for an honest time
+            t1 = time.perf_counter()
+            job.guard.check(steps, kept_checkpoint(run))
+            job.epoch += 1
+            metrics.update(job.evaluate())
+            record = job.record(metrics, t1 - t0, time.perf_counter() - t1)
+            history.append(record)
+            bar.set_postfix(loss=f"{metrics.get('train_loss', float('nan')):.3f}")
+            for sink in sinks:
+                sink.epoch(record)
+            if run is not None:
+                job.epoch_files(run, history)
+                hook.save()
+    finally:
+        bar.close()
