@@ -126,7 +126,7 @@ def _run_case(args: argparse.Namespace, space: str, objective: str, order: int, 
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m mimdarts.bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shape", choices=list(SHAPES), default="small")
@@ -142,23 +142,50 @@ def main(argv: list[str] | None = None) -> int:
                     help="override a config field in every case, e.g. --set fold_weights=false "
                          "(repeatable): one switch measured against its own path")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one case, print JSON
-    args = ap.parse_args(argv)
+    return ap
+
+
+def _cases(args: argparse.Namespace) -> list[tuple[str, str, int]]:
+    """(space, objective, order) of every table block, each case's config checked first."""
+    from .search.objective import check_objective
+
+    args.sets = parse_sets(args.set_items)
+    out = []
+    for space in args.spaces:
+        for objective in args.objectives:
+            check_objective(objective)
+            for order in args.orders:
+                for path in args.paths:
+                    case_config(space, objective, order, args.shape, path, "cpu", args.sets)
+                out.append((space, objective, order))
+    return out
+
+
+def _row(args: argparse.Namespace, space: str, objective: str, order: int, path: str,
+         r: dict[str, Any], ref: dict[str, Any]) -> str:
+    # the case's own batch, C and cells: --set may override the shape's
+    m = case_config(space, objective, order, args.shape, path, "cpu", args.sets)
+    batch = m.optim.batch_size
+    head = f"| {space} | {objective} | {order} | {batch}, {m.model.channels}, {m.model.layers} | {path} |"
+    if "error" in r:
+        return f"{head} error: {r['error'][:80]} | | | | |"
+    ratio = f"{ref['s_per_iter'] / r['s_per_iter']:.2f}x" if "s_per_iter" in ref else ""
+    # projected wall time of the full protocol at this shape (search steps only)
+    hours = r["s_per_iter"] * (25_000 // batch) * FULL_EPOCHS[space] / 3600
+    return (f"{head} {r['s_per_iter']:.3f} | {r['images_per_s']:.1f} | {r['peak_mb']:.0f} | "
+            f"{ratio} | {hours:.2f} |" + (f" {r['note']}" if "note" in r else ""))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     if args.one:
         c = json.loads(args.one)
         cfg = case_config(c["space"], c["objective"], c["order"], c["shape"], c["path"], c["device"],
                           c["sets"])
         print(json.dumps(time_search_step(cfg, c["steps"], c["warmup"])))
         return 0
-    from .search.objective import check_objective
-
     try:  # every case's config, checked before anything runs
-        args.sets = parse_sets(args.set_items)
-        for space in args.spaces:
-            for objective in args.objectives:
-                check_objective(objective)
-                for order in args.orders:
-                    for path in args.paths:
-                        case_config(space, objective, order, args.shape, path, "cpu", args.sets)
+        cases = _cases(args)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -172,30 +199,12 @@ def main(argv: list[str] | None = None) -> int:
     print("| space | objective | order | batch, C, cells | path | s/iter | images/s | peak MB | speed-up "
           "| full search (h) |")
     print("| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
-    for space in args.spaces:
-        for objective in args.objectives:
-            for order in args.orders:
-                results = {}
-                for path in args.paths:
-                    r = _run_case(args, space, objective, order, path)
-                    results[path] = r
-                    # the case's own batch, C and cells: --set may override the shape's
-                    m = case_config(space, objective, order, args.shape, path, "cpu", args.sets)
-                    batch = m.optim.batch_size
-                    shape = f"{batch}, {m.model.channels}, {m.model.layers}"
-                    if "error" in r:
-                        print(f"| {space} | {objective} | {order} | {shape} | {path} | error: "
-                              f"{r['error'][:80]} | | | | |")
-                        continue
-                    ref = results.get("reference", {})
-                    ratio = (f"{ref['s_per_iter'] / r['s_per_iter']:.2f}x"
-                             if "s_per_iter" in ref else "")
-                    # projected wall time of the full protocol at this shape (search steps only)
-                    hours = r["s_per_iter"] * (25_000 // batch) * FULL_EPOCHS[space] / 3600
-                    print(f"| {space} | {objective} | {order} | {shape} | {path} | "
-                          f"{r['s_per_iter']:.3f} | {r['images_per_s']:.1f} | {r['peak_mb']:.0f} | "
-                          f"{ratio} | {hours:.2f} |" + (f" {r['note']}" if "note" in r else ""),
-                          flush=True)
+    for space, objective, order in cases:
+        results: dict[str, dict[str, Any]] = {}
+        for path in args.paths:
+            results[path] = _run_case(args, space, objective, order, path)
+            print(_row(args, space, objective, order, path, results[path],
+                       results.get("reference", {})), flush=True)
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from . import __version__
@@ -62,16 +62,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mimdarts", description=__doc__)
     parser.add_argument("--version", action="version", version=f"mimdarts {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in (_add_search, _add_train, _add_export, _add_sweep, _add_report, _add_lookups):
+        add(sub)
+    return parser
 
+
+def _add_search(sub: Any) -> None:
     p = sub.add_parser("search", help="run an architecture search",
                        description="Bi-level DARTS search. With no arguments: the offline "
                                    f"'{DEFAULT_PRESET}' preset on the bundled CIFAR-10 sample.")
     add_config_flags(p)
     _add_run_flags(p)
-
     p = sub.add_parser("config", help="print the resolved config as YAML (a config file template)")
     add_config_flags(p)
 
+
+def _add_train(sub: Any) -> None:
     from .train.config import TrainConfig
     p = sub.add_parser("train", help="train a found cell from scratch",
                        description="Train the network of a genotype (--genotype: a search run "
@@ -84,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved config as YAML and exit (a config file template)")
 
+
+def _add_export(sub: Any) -> None:
     p = sub.add_parser("export", help="package a training run as one model file (and ONNX)",
                        description="Write RUN_DIR's trained network as a single .pt file (weights, "
                                    "genotype, config; load it with mimdarts.train.export.load_trained) "
@@ -94,9 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--onnx", default=None, metavar="FILE.onnx", help="also write an ONNX model")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
 
-    sub.add_parser("presets", help="list the presets")
-    sub.add_parser("objectives", help="list the search objectives")
 
+def _add_sweep(sub: Any) -> None:
     p = sub.add_parser("sweep", help="run a grid of presets x settings x seeds (resumable)")
     p.add_argument("--preset", nargs="+", required=True, dest="presets")
     p.add_argument("--seeds", nargs="+", type=int, default=[2])
@@ -109,16 +116,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--print-commands", action="store_true",
                    help="print one command per trial (for a job array) and run nothing")
 
+
+def _add_report(sub: Any) -> None:
     p = sub.add_parser("report", help="tables (Markdown, CSV) and pictures over run folders")
     p.add_argument("runs", nargs="+", help="run folders or folders holding them")
     p.add_argument("--out", default=None, help="folder for report.md, report.csv and PNGs")
     p.add_argument("--no-pictures", action="store_true")
 
+
+def _add_lookups(sub: Any) -> None:
+    sub.add_parser("presets", help="list the presets")
+    sub.add_parser("objectives", help="list the search objectives")
     p = sub.add_parser("genotype", help="validate and print a genotype")
     p.add_argument("spec", help="a name (DARTS_V2), a genotype.json / text file, a run folder, "
                                 "or Genotype(...) text")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
-
     p = sub.add_parser("nb201", help="NAS-Bench-201 accuracies of a cell, or the best cells",
                        description="Look up the bundled NAS-Bench-201 table (200-epoch accuracy, "
                                    "mean over seeds).")
@@ -130,7 +142,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--proxy", action="store_true",
                    help="use the 12-epoch table: a cheap proxy, not the benchmark's accuracy")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    return parser
 
 
 def _resolve(ns: argparse.Namespace, root: type = SearchConfig, presets: dict = PRESETS,
@@ -160,84 +171,90 @@ def _resume_config(ns: argparse.Namespace, root: type, presets: dict):
 
 def run(argv: Sequence[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
-    if ns.command == "presets":
-        from .train.config import TRAIN_PRESETS
-        width = max(map(len, [*PRESETS, *TRAIN_PRESETS]))
-        for title, registry in (("search", PRESETS), ("train", TRAIN_PRESETS)):
-            print(f"{title} presets (mimdarts {title} --preset NAME):")
-            for name, (desc, _) in sorted(registry.items()):
-                print(f"  {name:<{width}}  {desc}")
-        return 0
-    if ns.command == "objectives":
-        from .search import OBJECTIVES
-        width = max(map(len, OBJECTIVES))
-        for name, (desc, _) in OBJECTIVES.items():
-            print(f"{name:<{width}}  {desc}")
-        return 0
-    if ns.command == "sweep":
-        from .sweep import commands, make_trials, run_sweep
-        trials = make_trials(ns.presets, ns.seeds, ns.grid, ns.fixed)
-        if ns.print_commands:
-            print("\n".join(commands(trials, ns.out_dir)))
-            return 0
-        counts = run_sweep(trials, ns.out_dir, ns.jobs)
-        print(f"sweep finished: {counts['run']} run, {counts['skipped']} skipped, "
-              f"{counts['failed']} failed")
-        return 1 if counts["failed"] else 0
-    if ns.command == "report":
-        from pathlib import Path
+    return COMMANDS[ns.command](ns)
 
-        from .report import build_tables, find_runs, to_csv, to_markdown, write_pictures
-        from .rundir import atomic_write_text
-        runs, unfinished = find_runs(ns.runs)
-        tables = build_tables(runs)
-        md = to_markdown(tables, unfinished)
-        print(md, end="")
-        if ns.out:
-            out = Path(ns.out)
-            out.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(out / "report.md", md)
-            atomic_write_text(out / "report.csv", to_csv(tables))
-            if not ns.no_pictures:
-                for path in write_pictures(runs, out):
-                    print(f"wrote {path}")
+
+def _presets(ns: argparse.Namespace) -> int:
+    from .train.config import TRAIN_PRESETS
+    width = max(map(len, [*PRESETS, *TRAIN_PRESETS]))
+    for title, registry in (("search", PRESETS), ("train", TRAIN_PRESETS)):
+        print(f"{title} presets (mimdarts {title} --preset NAME):")
+        for name, (desc, _) in sorted(registry.items()):
+            print(f"  {name:<{width}}  {desc}")
+    return 0
+
+
+def _objectives(ns: argparse.Namespace) -> int:
+    from .search import OBJECTIVES
+    width = max(map(len, OBJECTIVES))
+    for name, (desc, _) in OBJECTIVES.items():
+        print(f"{name:<{width}}  {desc}")
+    return 0
+
+
+def _sweep(ns: argparse.Namespace) -> int:
+    from .sweep import commands, make_trials, run_sweep
+    trials = make_trials(ns.presets, ns.seeds, ns.grid, ns.fixed)
+    if ns.print_commands:
+        print("\n".join(commands(trials, ns.out_dir)))
         return 0
-    if ns.command == "config":
-        print(_resolve(ns).to_yaml(), end="")
-        return 0
-    if ns.command == "genotype":
-        from .spaces import load_genotype
-        g = load_genotype(ns.spec)
-        print(g.to_json() if ns.json else str(g))
-        return 0
-    if ns.command == "nb201":
-        return _nb201(ns)
-    if ns.command == "search":
-        from . import distributed
-        from .search import search
-        cfg = _resolve(ns)
-        try:
-            result = search(cfg, overwrite=ns.overwrite, progress=not ns.no_progress,
-                            resume=ns.resume)
-        finally:
-            distributed.cleanup()
-        if distributed.env_world()[0] == 0:  # torchrun: rank 0 reports
-            print(f"run folder: {result.run_dir}")
-            print(f"genotype: {result.genotype}")
-        return 0
-    if ns.command == "train":
-        return _train(ns)
-    if ns.command == "export":
-        from .train.export import export_run
-        written = export_run(ns.run_dir, ns.out, ns.onnx, ns.opset)
-        for path in written:
-            print(f"wrote {path}")
-        return 0
-    raise AssertionError(ns.command)  # argparse only accepts the commands above
+    counts = run_sweep(trials, ns.out_dir, ns.jobs)
+    print(f"sweep finished: {counts['run']} run, {counts['skipped']} skipped, "
+          f"{counts['failed']} failed")
+    return 1 if counts["failed"] else 0
+
+
+def _report(ns: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .report import build_tables, find_runs, to_csv, to_markdown, write_pictures
+    from .rundir import atomic_write_text
+    runs, unfinished = find_runs(ns.runs)
+    tables = build_tables(runs)
+    md = to_markdown(tables, unfinished)
+    print(md, end="")
+    if ns.out:
+        out = Path(ns.out)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "report.md", md)
+        atomic_write_text(out / "report.csv", to_csv(tables))
+        if not ns.no_pictures:
+            for path in write_pictures(runs, out):
+                print(f"wrote {path}")
+    return 0
+
+
+def _config(ns: argparse.Namespace) -> int:
+    print(_resolve(ns).to_yaml(), end="")
+    return 0
+
+
+def _genotype(ns: argparse.Namespace) -> int:
+    from .spaces import load_genotype
+    g = load_genotype(ns.spec)
+    print(g.to_json() if ns.json else str(g))
+    return 0
+
+
+def _search(ns: argparse.Namespace) -> int:
+    from . import distributed
+    from .search import search
+    result = search(_resolve(ns), overwrite=ns.overwrite, progress=not ns.no_progress,
+                    resume=ns.resume)
+    if distributed.env_world()[0] == 0:  # torchrun: rank 0 reports
+        print(f"run folder: {result.run_dir}")
+        print(f"genotype: {result.genotype}")
+    return 0
+
+
+def _export(ns: argparse.Namespace) -> int:
+    from .train.export import export_run
+    for path in export_run(ns.run_dir, ns.out, ns.onnx, ns.opset):
+        print(f"wrote {path}")
+    return 0
 
 
 def _train(ns: argparse.Namespace) -> int:
-    from . import distributed
     from .train import TRAIN_PRESETS, TrainConfig, train
     from .train.loop import load_architecture
     cfg = _resolve(ns, TrainConfig, TRAIN_PRESETS, DEFAULT_TRAIN_PRESET)
@@ -245,11 +262,7 @@ def _train(ns: argparse.Namespace) -> int:
         print(cfg.to_yaml(), end="")
         return 0
     load_architecture(cfg)  # a bad --genotype is reported before anything starts
-    try:
-        result = train(cfg, overwrite=ns.overwrite, progress=not ns.no_progress,
-                       resume=ns.resume)
-    finally:
-        distributed.cleanup()
+    result = train(cfg, overwrite=ns.overwrite, progress=not ns.no_progress, resume=ns.resume)
     if result.trainer.dist.is_main:
         s = result.summary
         print(f"run folder: {result.run_dir}")
@@ -277,6 +290,14 @@ def _nb201(ns: argparse.Namespace) -> int:
     r = nb.lookup(load_arch("nb201", ns.arch), proxy=ns.proxy)
     print(json.dumps(r.to_dict(), indent=1) if ns.json else nb.format_result(r))
     return 0
+
+
+# subcommand -> its handler (the parser accepts only these)
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "search": _search, "config": _config, "train": _train, "export": _export,
+    "sweep": _sweep, "report": _report, "presets": _presets, "objectives": _objectives,
+    "genotype": _genotype, "nb201": _nb201,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .registry import Registry
 
 DATASETS = ("cifar10-sample", "cifar10", "cifar100", "imagenet")
 DEVICES = ("auto", "cpu", "cuda")
@@ -373,15 +374,15 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 # Presets: named overrides of the defaults (which are the paper's DARTS V1 protocol).
 # The reduced presets say what they reduce, so no one mistakes their numbers for the paper's.
-PRESETS: dict[str, tuple[str, dict[str, Any]]] = {}
+# name -> (one-line description, overrides)
+PresetRegistry = Registry[tuple[str, dict[str, Any]]]
+PRESETS: PresetRegistry = Registry("preset")
 
 
 def register_preset(name: str, description: str, overrides: dict[str, Any],
-                    registry: dict[str, tuple[str, dict[str, Any]]] = PRESETS) -> None:
+                    registry: PresetRegistry = PRESETS) -> None:
     """Add a named preset (search presets by default; the trainer has its own registry)."""
-    if name in registry:
-        raise ValueError(f"preset {name!r} registered twice")
-    registry[name] = (description, overrides)
+    registry.add(name, (description, overrides))
 
 
 # Offline, CPU-sized search on the bundled real CIFAR-10 sample: 1,600 images (800 for w,
@@ -439,16 +440,13 @@ for _task, _desc in (("rot", "rotation"), ("col", "colorization"), ("jig", "jigs
                                                "objective": {"objective": f"cls-{_task}"}})
 
 
-def get_preset(name: str, registry: dict[str, tuple[str, dict[str, Any]]] = PRESETS
-               ) -> dict[str, Any]:
-    if name not in registry:
-        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(sorted(registry))}")
+def get_preset(name: str, registry: PresetRegistry = PRESETS) -> dict[str, Any]:
     return registry[name][1]
 
 
 def resolve_config(preset: str | None = None, config_file: str | Path | None = None,
                    overrides: Mapping[str, Any] | None = None, root: type = SearchConfig,
-                   presets: dict[str, tuple[str, dict[str, Any]]] = PRESETS) -> Any:
+                   presets: PresetRegistry = PRESETS) -> Any:
     """Defaults, then the preset, then the YAML file, then explicit overrides."""
     cfg = root()
     if preset:

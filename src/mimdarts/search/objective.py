@@ -24,7 +24,7 @@ from torch import nn
 
 from ..config import ObjectiveConfig
 from ..data import DatasetInfo
-from ..errors import ConfigError
+from ..registry import Registry
 from ..spaces import Supernet
 from .decoder import ReconstructionDecoder
 from .masking import (
@@ -270,15 +270,14 @@ class PretextObjective(Objective):
 
 # factory(cfg, model, info, seed, device) -> Objective
 ObjectiveFactory = Callable[[ObjectiveConfig, Supernet, DatasetInfo, int, torch.device], Objective]
-OBJECTIVES: dict[str, tuple[str, ObjectiveFactory]] = {}
+# name -> (one-line description, factory)
+OBJECTIVES: Registry[tuple[str, ObjectiveFactory]] = Registry("objective")
 
 
 def register_objective(name: str, description: str) -> Callable[[ObjectiveFactory], ObjectiveFactory]:
     """Register ``factory(cfg, model, info, seed, device) -> Objective`` under ``name``."""
     def deco(factory: ObjectiveFactory) -> ObjectiveFactory:
-        if name in OBJECTIVES:
-            raise ValueError(f"objective {name!r} registered twice")
-        OBJECTIVES[name] = (description, factory)
+        OBJECTIVES.add(name, (description, factory))
         return factory
     return deco
 
@@ -313,14 +312,12 @@ def beta_regularizer(alphas: list[torch.Tensor], weight: float) -> torch.Tensor:
 
 
 def check_objective(name: str) -> None:
-    if name not in OBJECTIVES:
-        raise ConfigError(f"unknown objective {name!r}; choose one of {', '.join(OBJECTIVES)}")
+    OBJECTIVES.check(name)
 
 
 def build_objective(cfg: ObjectiveConfig, model: Supernet, info: DatasetInfo, seed: int,
                     device: torch.device | str = "cpu") -> Objective:
     """The objective named ``cfg.objective``, sized for ``model`` and ``info``, on ``device``."""
-    check_objective(cfg.objective)
     return OBJECTIVES[cfg.objective][1](cfg, model, info, seed, torch.device(device)).to(device)
 
 

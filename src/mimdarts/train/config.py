@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import DATASETS, RootConfig, RunConfig, _check, register_preset
+from ..config import DATASETS, PresetRegistry, RootConfig, RunConfig, _check, register_preset
+from ..registry import Registry
 
 LR_SCHEDULE_NAMES = ("cosine", "linear-warmup", "exponential")
 
@@ -113,7 +114,7 @@ class TrainConfig(RootConfig):
 
 # ---------------------------------------------------------------- presets
 
-TRAIN_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {}
+TRAIN_PRESETS: PresetRegistry = Registry("preset")
 
 
 def _register(name: str, description: str, overrides: dict[str, Any]) -> None:
