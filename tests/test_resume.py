@@ -128,6 +128,25 @@ def test_search_killed_mid_epoch_resumes_to_the_same_result(tmp_path, references
         json.loads((ref / "result.json").read_text())["genotype"]
 
 
+def test_a_checkpoint_of_the_previous_format_resumes(tmp_path, references):
+    """Checkpoints written before the run lifecycle (v0.x main of 2026-11-29) name the data
+    halves w_loader/a_loader and carry the retired fault_* fields in their config: the
+    end-of-epoch-1 checkpoint of the reference, rewritten that way, resumes to the same run."""
+    ref = references[0]
+    run = Path(shutil.copytree(ref, tmp_path / "old"))
+    old = torch.load(run / "checkpoint.prev.pt", weights_only=True)  # after epoch 1
+    assert old["epoch"] == 1
+    r = old["resume"]
+    r["w_loader"], r["a_loader"] = r.pop("train_loader"), r.pop("val_loader")
+    config = json.loads(old["config"])
+    config["run"].update(fault_nan_step=0, fault_checkpoint_delay=0.0)
+    old["config"] = json.dumps(config)
+    torch.save(old, run / "checkpoint.pt")
+    (run / "result.json").unlink()
+    resume("search", run)
+    assert_same_run(run, ref)
+
+
 def test_training_killed_mid_epoch_resumes_to_the_same_weights(tmp_path, references):
     ref = references[1]
     p = start(TRAIN, tmp_path, "run", "--checkpoint-every", "3", checkpoint_delay=0.2)
