@@ -25,8 +25,8 @@ def run(mode: str, shape: str, space: str, objective: str, device: str, steps: i
     import torch._dynamo
 
     from mimdarts.bench import case_config
-    from mimdarts.search.loop import build_searcher, search_iteration
-    from mimdarts.spaces.grouped import EdgeGroup
+    from mimdarts.search.loop import build_searcher
+    from mimdarts.spaces.mixing import EdgeGroup
 
     # DARTS has ~14 distinct group shapes; the default limit would fall back to eager
     torch._dynamo.config.recompile_limit = 64
@@ -35,14 +35,14 @@ def run(mode: str, shape: str, space: str, objective: str, device: str, steps: i
         for m in s.model.modules():
             if isinstance(m, EdgeGroup):
                 m.forward = torch.compile(m.forward, dynamic=False)
-    x, y = next(iter(s.w_loader))
-    xa, ya = next(iter(s.a_loader))
+    x, y = next(iter(s.train_loader))
+    x_val, y_val = next(iter(s.val_loader))
 
     def step() -> float:
         if s.device.type == "cuda":
             torch.cuda.synchronize(s.device)
         t = time.perf_counter()
-        search_iteration(s, x, y, xa, ya, s.cfg.optim.w_lr)
+        s.bilevel(x, y, x_val, y_val, s.cfg.optim.w_lr)
         if s.device.type == "cuda":
             torch.cuda.synchronize(s.device)
         return time.perf_counter() - t

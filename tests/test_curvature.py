@@ -12,7 +12,7 @@ from mimdarts.data import INFOS
 from mimdarts.search.curvature import alpha_hessian_eigenvalue, dominant_eigenvalue, hessian_vector_product
 from mimdarts.search.objective import ClassificationObjective, PreparedBatch, build_objective
 from mimdarts.spaces import DartsSupernet, NB201Supernet
-from mimdarts.spaces.grouped import EdgeGroup
+from mimdarts.spaces.mixing import EdgeGroup
 
 F64 = torch.float64
 

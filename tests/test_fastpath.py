@@ -12,6 +12,7 @@ difference (a difference of two gradients divided by 2ε) amplifies fp32 roundin
 
 import pytest
 import torch
+from layouts import load_group, load_per_edge_state
 
 from mimdarts.bench import case_config, time_search_step
 from mimdarts.config import ObjectiveConfig
@@ -33,11 +34,7 @@ def copy_reference_weights(model, state) -> None:
     """Load a per-edge (reference) state into ``model``, grouped or not."""
     ref = build_supernet(model.space, False, False, False)
     ref.load_state_dict(state)
-    model.load_state_dict(state, strict=False)  # everything but the edges when grouped
-    cells = [m for m in model.modules() if getattr(m, "grouped", None) is not None]
-    ref_cells = [m for m in ref.modules() if getattr(m, "grouped", 0) is None]
-    for cell, ref_cell in zip(cells, ref_cells):
-        cell.grouped.load_mixed(list(ref_cell.edges))
+    load_per_edge_state(model, ref)
 
 
 def alpha_grads(skip_none: bool, share_relu: bool, channels_last: bool, objective: str,
@@ -121,8 +118,7 @@ def test_folding_without_shared_relu_same_math_in_float64(space, order):
 def test_speed_settings_reach_the_modules():
     from mimdarts.config import ModelConfig
     from mimdarts.spaces import get_space
-    from mimdarts.spaces.grouped import EdgeGroup
-    from mimdarts.spaces.ops import MixedOp
+    from mimdarts.spaces.mixing import EdgeGroup, MixedOp
 
     for space in ("darts", "nb201"):
         for group in (False, True):
@@ -159,7 +155,7 @@ def test_folded_bn_keeps_the_statistics_and_eval_output():
 def test_mix_batch_norm_is_bn_times_scale(layout):
     from torch import nn
 
-    from mimdarts.spaces.ops import mix_batch_norm
+    from mimdarts.spaces.mixing import mix_batch_norm
 
     torch.manual_seed(0)
     x = torch.randn(4, 3, 5, 5).contiguous(memory_format=layout)
@@ -192,7 +188,7 @@ def test_mix_batch_norm_is_bn_times_scale(layout):
 def test_mix_batch_norm_falls_back_for_a_bn_with_its_own_weight():
     from torch import nn
 
-    from mimdarts.spaces.ops import mix_batch_norm
+    from mimdarts.spaces.mixing import mix_batch_norm
 
     x, scale = torch.randn(2, 3, 4, 4), torch.rand(3)
     for bn in (nn.BatchNorm2d(3), nn.BatchNorm2d(3, affine=False, momentum=None)):
@@ -263,16 +259,16 @@ def test_grouped_supernet_eval_mode_uses_the_same_statistics():
 def test_op_without_a_grouped_form_runs_per_edge():
     from torch import nn
 
-    from mimdarts.spaces.grouped import EdgeGroup, PerEdge
-    from mimdarts.spaces.ops import MixedOp, OpRegistry
+    from mimdarts.spaces.candidates import OpRegistry, OpSpec
+    from mimdarts.spaces.mixing import EdgeGroup, MixedOp, PerEdge
 
     reg = OpRegistry("test")
-    reg.register("none")(lambda C, stride, affine: nn.Identity())
-    reg.register("conv")(lambda C, stride, affine: nn.Conv2d(C, C, 3, stride, 1))
+    reg.add("none", OpSpec(lambda C, stride, affine: nn.Identity()))
+    reg.add("conv", OpSpec(lambda C, stride, affine: nn.Conv2d(C, C, 3, stride, 1)))
     group = EdgeGroup(reg, 4, 1, m=3)
     assert isinstance(group.ops["conv"], PerEdge)
     mixed = [MixedOp(reg, 4, 1) for _ in range(3)]
-    group.load_mixed(mixed)
+    load_group(group, mixed)
     x, w = torch.randn(2, 4, 8, 8), torch.softmax(torch.randn(3, 2), dim=-1)
     out = group(x, w)
     assert out.shape == (2, 12, 8, 8)

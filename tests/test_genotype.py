@@ -5,7 +5,7 @@ import torch
 
 from mimdarts.errors import GenotypeError
 from mimdarts.spaces import GENOTYPES, Genotype, derive_cell, derive_genotype, load_genotype
-from mimdarts.spaces.ops import DARTS_PRIMITIVES as OPS
+from mimdarts.spaces.candidates import DARTS_PRIMITIVES as OPS
 
 K = {name: i for i, name in enumerate(OPS)}
 

@@ -19,8 +19,8 @@ from mimdarts.spaces import (
     load_arch,
     load_nb201_arch,
 )
-from mimdarts.spaces.nb201 import EDGES
-from mimdarts.spaces.ops import NB201_OPS, NB201_PRIMITIVES
+from mimdarts.spaces.candidates import NB201_OPS, NB201_PRIMITIVES
+from mimdarts.spaces.nb201 import EDGES, NB201SearchCell
 
 ALL_SKIP = ("|skip_connect~0|+|skip_connect~0|skip_connect~1|"
             "+|skip_connect~0|skip_connect~1|skip_connect~2|")
@@ -128,7 +128,7 @@ def test_json_round_trip_and_run_folder(tmp_path):
 
 MALFORMED = {
     "unknown op": ("|conv_9x9~0|+|skip_connect~0|skip_connect~1|+|none~0|none~1|none~2|",
-                   "unknown op 'conv_9x9' for the nb201 space"),
+                   "unknown op 'conv_9x9'; choose one of none, skip_connect, nor_conv_1x1"),
     "darts op": ("|sep_conv_3x3~0|+|skip_connect~0|skip_connect~1|+|none~0|none~1|none~2|",
                  "unknown op 'sep_conv_3x3'"),
     "two nodes": ("|none~0|+|none~0|none~1|", "has 2 node group(s)"),
@@ -165,10 +165,34 @@ def test_wrong_space_is_a_clear_error(tmp_path):
         get_space("darts").load_arch(NB201Arch.parse(ALL_SKIP).to_json())
 
 
-def test_summary_holds_counts_and_benchmark_figures():
-    s = NB201Arch.parse(ALL_SKIP).summary()
-    assert s["n_skip"] == 6 and s["n_none"] == 0
+def test_summary_holds_the_edge_counts():
+    assert NB201Arch.parse(ALL_SKIP).summary() == {"n_skip": 6, "n_none": 0}
+    assert NB201Arch.parse(BEST_C100).summary() == {"n_skip": 1, "n_none": 0}
+
+
+def test_benchmark_figures_are_the_200_epoch_accuracies():
+    s = nb.benchmark_figures(NB201Arch.parse(ALL_SKIP))
     assert s["nb201_cifar10_test"] == 54.296667 and s["nb201_imagenet16_120_valid"] == 16.433333
+    assert s == {f"nb201_{k}": v for k, v in nb.lookup(ALL_SKIP).accuracies().items()}
+    assert nb.benchmark_figures(GENOTYPES["DARTS_V2"]) == {}  # another space: nothing
+
+
+def test_the_space_does_not_import_the_benchmark():
+    # one-way: mimdarts.nasbench201 reads cells with the space's parser, never the reverse
+    import ast
+    from pathlib import Path
+
+    import mimdarts.spaces
+
+    for path in Path(mimdarts.spaces.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [a.name for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            assert not any("nasbench201" in n for n in names), (path, ast.unparse(node))
 
 
 def test_derivation_is_argmax_with_none_included():
@@ -208,7 +232,7 @@ def test_supernet_shapes_and_every_parameter_gets_a_gradient():
 
 def test_supernet_cells_are_not_affine_and_share_alpha():
     m = get_space("nb201").build(ModelConfig(space="nb201", channels=4, layers=2), 10)
-    cells = [layer for layer in m.body.layers if hasattr(layer, "edges")]
+    cells = [layer for layer in m.body.layers if isinstance(layer, NB201SearchCell)]
     assert len(cells) == 6 and len(m.body.layers) == 8  # 3 stages of 2 cells + 2 blocks
     cell_bns = [b for c in cells for b in c.modules() if isinstance(b, torch.nn.BatchNorm2d)]
     assert cell_bns and not any(b.affine for b in cell_bns)
@@ -323,3 +347,15 @@ def test_train_an_nb201_cell(tmp_path):
     assert (tmp_path / "t" / "summary.json").is_file()
     assert main(["train", "--preset", "train-tiny", "--network", "nb201", "--genotype", "DARTS_V2",
                  "--layers", "1", "--out-dir", str(tmp_path), "--run-name", "u"]) == 2
+
+
+def test_lookup_by_index_and_its_errors(capsys):
+    from mimdarts.cli import main
+    from mimdarts.errors import ConfigError
+    from mimdarts.nasbench201 import lookup
+    best = lookup(6111)
+    assert best.index == 6111 and lookup(best.arch) == best
+    with pytest.raises(ConfigError, match="index 15625 is out of range; choose 0..15624"):
+        lookup(15625)
+    assert main(["nb201", "6111", "--json"]) == 0
+    assert '"index": 6111' in capsys.readouterr().out

@@ -1,7 +1,9 @@
 import pytest
 import torch
 
-from mimdarts.spaces.ops import DARTS_OPS, DARTS_PRIMITIVES, FactorizedReduce
+from mimdarts.errors import GenotypeError
+from mimdarts.spaces.candidates import DARTS_OPS, DARTS_PRIMITIVES
+from mimdarts.spaces.ops import FactorizedReduce
 
 
 def test_darts_op_order_is_the_papers():
@@ -34,5 +36,28 @@ def test_factorized_reduce_sees_odd_pixels():
 
 
 def test_unknown_op_is_a_clear_error():
-    with pytest.raises(ValueError, match="unknown op 'conv_9x9'.*known ops: none"):
+    with pytest.raises(GenotypeError, match="^unknown op 'conv_9x9'; choose one of none, max_pool_3x3"):
         DARTS_OPS.build("conv_9x9", 4, 1, False)
+
+
+def test_plain_ops_know_nothing_of_the_supernet():
+    # the evaluation networks use these modules; the mixing code builds on them, not the reverse
+    import ast
+    from pathlib import Path
+
+    import mimdarts.spaces.ops as ops
+
+    imported = {n.module if isinstance(n, ast.ImportFrom) else a.name
+                for n in ast.walk(ast.parse(Path(ops.__file__).read_text()))
+                if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    assert imported == {"__future__", "torch"}
+
+
+def test_the_op_registries_follow_the_name_tuples():
+    # the architecture parsers validate against the tuples (no torch), α's columns follow the
+    # registries: both must list the same names in the same order
+    from mimdarts.spaces import primitives
+    from mimdarts.spaces.candidates import NB201_OPS
+
+    assert DARTS_OPS.names == primitives.DARTS_PRIMITIVES == DARTS_PRIMITIVES
+    assert NB201_OPS.names == primitives.NB201_PRIMITIVES

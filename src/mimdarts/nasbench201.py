@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 from importlib import resources
 
 from .errors import ConfigError, DataError
-from .spaces.nb201 import NB201Arch
+from .spaces.nb201_arch import NB201Arch
 
 METRICS: tuple[str, ...] = ("cifar10_valid", "cifar10_test", "cifar100_valid", "cifar100_test",
                             "imagenet16_120_valid", "imagenet16_120_test")
@@ -86,7 +86,8 @@ def load_table(proxy: bool = False) -> NB201Table:
     """Read (once per process) the 200-epoch table, or with ``proxy=True`` the 12-epoch one."""
     name = _FILES[bool(proxy)]
     epochs = PROXY_EPOCHS if proxy else BENCHMARK_EPOCHS
-    resource = resources.files("mimdarts.data").joinpath("nb201", name)
+    # from the top package: importing mimdarts.data (to name it) would import torch
+    resource = resources.files("mimdarts") / "data" / "nb201" / name
     try:
         raw = resource.read_bytes()
     except OSError as e:
@@ -104,8 +105,14 @@ def load_table(proxy: bool = False) -> NB201Table:
     return NB201Table(tuple(rows), {r.arch: r for r in rows}, epochs)
 
 
-def lookup(arch: NB201Arch | str, proxy: bool = False) -> NB201Result:
-    """The table row of a cell (an :class:`NB201Arch` or its benchmark string)."""
+def lookup(arch: NB201Arch | str | int, proxy: bool = False) -> NB201Result:
+    """The table row of a cell: an :class:`NB201Arch`, its benchmark string, or the
+    benchmark's architecture index (0..15624)."""
+    if isinstance(arch, int) and not isinstance(arch, bool):
+        rows = load_table(proxy).rows
+        if not 0 <= arch < len(rows):
+            raise ConfigError(f"NAS-Bench-201 index {arch} is out of range; choose 0..{len(rows) - 1}")
+        return rows[arch]
     cell = arch if isinstance(arch, NB201Arch) else NB201Arch.parse(arch)
     key = str(cell)
     row = load_table(proxy).by_arch.get(key)

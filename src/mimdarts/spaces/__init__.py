@@ -1,17 +1,27 @@
-"""Search spaces, each a plug-in behind one small interface (see :class:`SearchSpace`)."""
+"""Search spaces, each a plug-in behind one small interface (see :class:`SearchSpace`).
+
+The architecture notations (:class:`Genotype`, :class:`NB201Arch`, :func:`load_arch`...) and
+the registry :data:`SPACES` import no torch, so ``mimdarts genotype`` and ``mimdarts nb201``
+stay fast; the supernets and networks import it on first use.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ..config import ModelConfig
-from ..errors import ConfigError, GenotypeError
+from .._lazy import lazy_package
+from ..errors import GenotypeError
+from ..registry import Registry
 from ..switches import resolve_group_edges
-from .darts import DartsSupernet
+from .architecture import Architecture, shorten
 from .genotype import GENOTYPES, Genotype, derive_cell, derive_genotype, load_genotype
-from .nb201 import NB201Arch, NB201Network, NB201Supernet, derive_nb201, load_nb201_arch
-from .supernet import Architecture, Supernet, shorten
+from .nb201_arch import NB201Arch, derive_nb201, load_nb201_arch
+
+if TYPE_CHECKING:
+    from ..config import ModelConfig
+    from .supernet import Supernet
 
 
 @dataclass(frozen=True)
@@ -25,7 +35,9 @@ class SearchSpace:
     load_arch: Callable[[str], Architecture]  # name / file / text -> architecture
 
 
+# The builders import their supernet (and torch) when called, not when SPACES is imported.
 def _build_darts(cfg: ModelConfig, num_classes: int) -> Supernet:
+    from .darts import DartsSupernet
     return DartsSupernet(C=cfg.channels, num_classes=num_classes, layers=cfg.layers,
                          steps=cfg.nodes, skip_none=cfg.skip_none, share_relu=cfg.share_relu,
                          group_edges=resolve_group_edges(cfg.group_edges, cfg.skip_none),
@@ -35,21 +47,20 @@ def _build_darts(cfg: ModelConfig, num_classes: int) -> Supernet:
 def _build_nb201(cfg: ModelConfig, num_classes: int) -> Supernet:
     # channels = C of the first stage, layers = cells per stage; `nodes` does not apply
     # (the NAS-Bench-201 cell is fixed: 4 nodes, 6 edges).
+    from .nb201 import NB201Supernet
     return NB201Supernet(C=cfg.channels, num_classes=num_classes, N=cfg.layers,
                          skip_none=cfg.skip_none, share_relu=cfg.share_relu,
                          group_edges=resolve_group_edges(cfg.group_edges, cfg.skip_none),
                          fold_weights=cfg.fold_weights)
 
 
-SPACES: dict[str, SearchSpace] = {
-    "darts": SearchSpace("darts", _build_darts, load_genotype),
-    "nb201": SearchSpace("nb201", _build_nb201, load_nb201_arch),
-}
+SPACES: Registry[SearchSpace] = Registry("search space")
+SPACES.add("darts", SearchSpace("darts", _build_darts, load_genotype))
+SPACES.add("nb201", SearchSpace("nb201", _build_nb201, load_nb201_arch))
 
 
 def get_space(name: str) -> SearchSpace:
-    if name not in SPACES:
-        raise ConfigError(f"unknown search space {name!r}; choose one of {', '.join(SPACES)}")
+    """The registered space ``name`` (a one-line ConfigError for an unknown name)."""
     return SPACES[name]
 
 
@@ -71,7 +82,11 @@ def load_arch(space: str, spec: str) -> Architecture:
         raise
 
 
-__all__ = ["GENOTYPES", "SPACES", "Architecture", "DartsSupernet", "Genotype", "NB201Arch",
+# the torch side, imported on first use
+_EXPORTS = {"Supernet": ".supernet", "DartsSupernet": ".darts", "NB201Network": ".nb201",
+            "NB201Supernet": ".nb201"}
+__getattr__ = lazy_package(__name__, _EXPORTS)
+__all__ = ["GENOTYPES", "SPACES", "Architecture", "DartsSupernet", "Genotype", "NB201Arch",  # noqa: F822
            "NB201Network", "NB201Supernet", "SearchSpace", "Supernet", "derive_cell",
            "derive_genotype", "derive_nb201", "get_space", "load_arch", "load_genotype",
            "load_nb201_arch"]

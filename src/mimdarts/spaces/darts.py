@@ -1,17 +1,17 @@
-"""The DARTS search space: mixed op, search cell and supernet (CIFAR shapes)."""
+"""The DARTS search space: search cell and supernet (CIFAR shapes)."""
 
 from __future__ import annotations
 
 import functools
-import operator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .candidates import DARTS_OPS, DARTS_PRIMITIVES
 from .genotype import Genotype, derive_genotype
-from .grouped import EdgeGroup, GroupedEdges
-from .ops import DARTS_OPS, DARTS_PRIMITIVES, FactorizedReduce, MixedOp, ReLUConvBN
+from .mixing import CellEdges, cell_edges
+from .ops import FactorizedReduce, ReLUConvBN
 from .supernet import Supernet
 
 
@@ -21,11 +21,13 @@ def _with_pool_bn(C: int, name: str, op: nn.Module) -> nn.Module:
 
 
 class SearchCell(nn.Module):
-    """A DARTS cell with a MixedOp on every one of its ``sum(2 + i)`` edges.
+    """A DARTS cell with a mixed op on every one of its ``sum(2 + i)`` edges.
 
     Inputs ``s0 = c_{k-2}`` and ``s1 = c_{k-1}``; output ``[B, multiplier * C, H', W']``.
-    ``group_edges``: the edges leaving each node run as one :class:`EdgeGroup` (exact; see
-    :mod:`mimdarts.spaces.grouped`) instead of one :class:`MixedOp` per edge.
+    ``group_edges``: the edges leaving each node run as one
+    :class:`~mimdarts.spaces.mixing.EdgeGroup` (exact) instead of one
+    :class:`~mimdarts.spaces.mixing.MixedOp` per edge; ``skip_none``, ``share_relu``,
+    ``fold_weights``: see :class:`~mimdarts.spaces.mixing.MixedOp`.
     """
 
     def __init__(self, steps: int, multiplier: int, C_pp: int, C_p: int, C: int,
@@ -40,37 +42,17 @@ class SearchCell(nn.Module):
         self.pre0 = (FactorizedReduce(C_pp, C, affine=False) if reduction_prev
                      else ReLUConvBN(C_pp, C, 1, 1, 0, affine=False))
         self.pre1 = ReLUConvBN(C_p, C, 1, 1, 0, affine=False)
-        wrap = functools.partial(_with_pool_bn, C)
         # (target state, source state) per edge; states: s0, s1, then node i = state 2 + i
         edges = [(2 + i, j) for i in range(steps) for j in range(2 + i)]
-        self.grouped = (GroupedEdges(edges, 2, lambda j, m: EdgeGroup(
-            DARTS_OPS, C, 2 if reduction and j < 2 else 1, m, wrap, fold_weights))
-                        if group_edges else None)
-        self.edges = nn.ModuleList()
-        first_edge: dict[int, MixedOp] = {}  # per source state
-        for _, j in edges if not group_edges else ():
-            stride = 2 if reduction and j < 2 else 1
-            edge = MixedOp(DARTS_OPS, C, stride, skip_none, share_relu, wrap, fold_weights)
-            # Edges from one source share their parameter-free ops (pool + BN without
-            # affine): one module, so its BN statistics are updated once, as computed.
-            first = first_edge.setdefault(j, edge)
-            for name, share in zip(list(edge.ops), edge.shareable):
-                if share and first is not edge:
-                    edge.ops[name] = first.ops[name]
-            self.edges.append(edge)
+        layout = cell_edges(DARTS_OPS, edges, 2, C, lambda j: 2 if reduction and j < 2 else 1,
+                            group_edges=group_edges, skip_none=skip_none, share_relu=share_relu,
+                            fold_weights=fold_weights, wrap=functools.partial(_with_pool_bn, C))
+        self.layout = layout.key  # the edges' attribute: `edges` or `grouped` (checkpoint keys)
+        self.add_module(layout.key, layout)
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        states = [self.pre0(s0), self.pre1(s1)]
-        if self.grouped is not None:
-            return torch.cat(self.grouped(states, weights)[-self.multiplier:], dim=1)
-        offset = 0
-        shared: list[dict[str, torch.Tensor]] = [{} for _ in range(2 + self.steps)]
-        for _ in range(self.steps):
-            # reduce, not sum(): sum() starts from 0, and 0 + tensor is a full copy
-            s = functools.reduce(operator.add, (self.edges[offset + j](h, weights[offset + j], shared[j])
-                                                for j, h in enumerate(states)))
-            offset += len(states)
-            states.append(s)
+        edges: CellEdges = getattr(self, self.layout)
+        states = edges([self.pre0(s0), self.pre1(s1)], weights)
         return torch.cat(states[-self.multiplier:], dim=1)
 
 
@@ -83,6 +65,7 @@ class DartsSupernet(Supernet):
 
     space = "darts"
     arch_names = ("alpha_normal", "alpha_reduce")
+    op_names = DARTS_PRIMITIVES
 
     def __init__(self, C: int = 16, num_classes: int = 10, layers: int = 8, steps: int = 4,
                  stem_multiplier: int = 3, skip_none: bool = True, share_relu: bool = True,

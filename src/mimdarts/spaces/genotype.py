@@ -1,5 +1,8 @@
 """The DARTS genotype: a typed value, its text and JSON forms, validation and derivation.
 
+No torch import: ``mimdarts genotype`` and every loader of a cell stay fast. Derivation
+takes the mixing weights as a tensor but only reads their values (see :func:`_rows`).
+
 Text form is the one every DARTS codebase prints, so genotypes copied from papers' code
 parse as they are::
 
@@ -15,13 +18,14 @@ import ast
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ..errors import GenotypeError
-from .ops import DARTS_OPS, DARTS_PRIMITIVES
-from .supernet import load_arch_spec, shorten
+from .architecture import load_arch_spec, shorten
+from .primitives import DARTS_PRIMITIVES, check_op
+
+if TYPE_CHECKING:
+    import torch
 
 Edge = tuple[str, int]
 _FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
@@ -50,7 +54,7 @@ class Genotype:
                         and isinstance(edge[1], int) and not isinstance(edge[1], bool)):
                     raise GenotypeError(f"{cell} edge {i} must be (op_name, input_index), got {edge!r}")
                 op, inp = edge
-                DARTS_OPS.check(op)
+                check_op(op, DARTS_PRIMITIVES)
                 if op == "none":
                     raise GenotypeError(f"{cell} edge {i}: 'none' cannot be a chosen op")
                 node = i // 2
@@ -179,6 +183,12 @@ class Genotype:
 # ---------------------------------------------------------------- derivation
 
 
+def _rows(weights: torch.Tensor) -> list[list[float]]:
+    """The weights as float64 Python lists, on the host. Tensor methods only, so this module
+    needs no torch import (the values are those of ``.to("cpu", torch.float64)``)."""
+    return weights.detach().cpu().double().tolist()
+
+
 def derive_cell(weights: torch.Tensor, primitives: Sequence[str] = DARTS_PRIMITIVES,
                 steps: int = 4, edges_per_node: int = 2) -> tuple[Edge, ...]:
     """Derive one cell from mixing weights (usually softmax(α)), as DARTS does.
@@ -195,7 +205,7 @@ def derive_cell(weights: torch.Tensor, primitives: Sequence[str] = DARTS_PRIMITI
     if weights.dim() != 2 or weights.shape != (n_edges, len(primitives)):
         raise ValueError(f"weights must have shape [{n_edges}, {len(primitives)}], "
                          f"got {list(weights.shape)}")
-    w = weights.detach().to("cpu", torch.float64).tolist()
+    w = _rows(weights)
     candidates = [k for k, p in enumerate(primitives) if p != "none"]
     out: list[Edge] = []
     start = 0

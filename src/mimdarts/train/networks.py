@@ -27,9 +27,11 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..registry import Registry
+from ..spaces.candidates import DARTS_OPS
 from ..spaces.genotype import Genotype
 from ..spaces.nb201 import NB201Network
-from ..spaces.ops import DARTS_OPS, FactorizedReduce, Identity, ReLUConvBN
+from ..spaces.ops import FactorizedReduce, Identity, ReLUConvBN
 
 
 def drop_path(x: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -228,7 +230,7 @@ class NetworkSpec:
     description: str
 
 
-NETWORKS: dict[str, NetworkSpec] = {}
+NETWORKS: Registry[NetworkSpec] = Registry("network")
 
 
 def register_network(name: str, space: str, description: str) -> Callable[[NetworkBuilder], NetworkBuilder]:
@@ -237,16 +239,12 @@ def register_network(name: str, space: str, description: str) -> Callable[[Netwo
     The NAS-Bench-201 evaluation network registers here as ``nb201`` (space ``nb201``).
     """
     def deco(build: NetworkBuilder) -> NetworkBuilder:
-        if name in NETWORKS:
-            raise ValueError(f"network {name!r} registered twice")
-        NETWORKS[name] = NetworkSpec(name, space, build, description)
+        NETWORKS.add(name, NetworkSpec(name, space, build, description))
         return build
     return deco
 
 
 def get_network(name: str) -> NetworkSpec:
-    if name not in NETWORKS:
-        raise ConfigError(f"unknown network {name!r}; choose one of {', '.join(NETWORKS)}")
     return NETWORKS[name]
 
 
@@ -311,3 +309,20 @@ def count_multiply_adds(model: nn.Module, image_size: int, channels: int = 3) ->
             h.remove()
         model.train(was_training)
     return total
+
+
+# The evaluation network a space's cells are reported with in the papers' tables: (network,
+# channels, layers). DARTS: the CIFAR network, C=36, 20 cells; NAS-Bench-201: C=16, 5 cells
+# per stage.
+PAPER_NETWORKS: dict[str, tuple[str, int, int]] = {"darts": ("darts-cifar", 36, 20),
+                                                    "nb201": ("nb201", 16, 5)}
+
+
+def paper_network_params(arch: Any, num_classes: int = 10) -> tuple[int, str]:
+    """(parameters without the auxiliary head, a description) of ``arch``'s evaluation
+    network at the papers' size. Built under a forked RNG: the caller's random streams are
+    left as they were."""
+    name, channels, layers = PAPER_NETWORKS[arch.space]
+    with torch.random.fork_rng(devices=[]):
+        net = NETWORKS[name].build(arch, channels, layers, False, num_classes)
+    return count_parameters(net), f"{name}, C={channels}, {layers} cells, {num_classes} classes"

@@ -1,8 +1,8 @@
 """Edge grouping: the mixed ops of all edges that leave one node, computed as one.
 
-In a cell, every edge leaving node ``j`` reads the same tensor. The reference supernet runs
-each edge's candidate ops separately; the grouped supernet (``model.group_edges``) runs
-them once per *source node*, with the same mathematics:
+In a cell, every edge leaving node ``j`` reads the same tensor. The per-edge supernet runs
+each edge's candidate ops separately (:class:`~mimdarts.spaces.mixing.mixed_op.MixedOp`);
+the grouped one runs them once per *source node*, with the same mathematics:
 
 - parameter-free ops (pools, identity) give the same output on every edge: computed once
   (DARTS's BN without affine after a pool too: same input, same statistics);
@@ -14,65 +14,40 @@ them once per *source node*, with the same mathematics:
 Each edge keeps its own weights and BN statistics; only the layout differs (``[m * C, ...]``
 stacks, edge ``e`` in channels ``[e*C, (e+1)*C)``). Far fewer, larger kernels: about 2.5x
 fewer ops per DARTS cell, which is what a GPU needs at C=16, and pools run 5 times instead
-of 14 per cell. :meth:`GroupedEdges.load_mixed` copies weights from per-edge mixed ops
-(tests compare both layouts on the same weights).
+of 14 per cell. An op's grouped form is registered with the op
+(:mod:`mimdarts.spaces.candidates`); an op without one runs per edge (:class:`PerEdge`).
 """
 
 from __future__ import annotations
 
-from abc import ABCMeta, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .ops import (
-    DARTS_OPS,
-    NB201_OPS,
-    DilConv,
-    FactorizedReduce,
-    Identity,
-    MixedOp,
-    OpRegistry,
-    ReLUConvBN,
-    SepConv,
-    grad_in_layout,
-    mix_batch_norm,
-)
+from .fused import grad_in_layout, mix_batch_norm
+from .mixed_op import Wrap
+
+if TYPE_CHECKING:  # the registries are built from the grouped ops below
+    from ..candidates import OpRegistry
 
 # ---------------------------------------------------------------- grouped ops
 
 
-class GroupedOp(nn.Module, metaclass=ABCMeta):
+class GroupedOp(nn.Module):
     """One op on ``m`` edges that share their input.
 
     ``forward(x [B, C, H, W], r = relu(x), r_m, scale) -> [B, m * C, H', W']``, edge ``e`` in
     channels ``[e*C, (e+1)*C)``; ``r_m`` is ``r`` repeated ``m`` times along channels (made
     once per group, only when some op sets ``uses_r_m``); ``scale [m * C]``, for ops that set
     ``folds_weight``: the edges' mixing weights, applied by the last BN (``mix_batch_norm``).
-    ``load_edges`` copies the weights of ``m`` per-edge modules.
     """
 
     m: int
     uses_r_m: bool = False
     folds_weight: bool = False  # forward takes a scale (applied by mix_batch_norm): opt in
-
-    @abstractmethod
-    def load_edges(self, ops: Sequence[nn.Module]) -> None:
-        """Copy the weights and BN statistics of ``m`` per-edge modules into this op."""
-
-
-def _stack_into(dst: torch.Tensor, srcs: Sequence[torch.Tensor]) -> None:
-    with torch.no_grad():
-        dst.copy_(torch.cat([s.detach() for s in srcs]).view_as(dst))
-
-
-def _load_bn(bn: nn.BatchNorm2d, bns: Sequence[nn.BatchNorm2d]) -> None:
-    _stack_into(bn.running_mean, [b.running_mean for b in bns])
-    _stack_into(bn.running_var, [b.running_var for b in bns])
-    with torch.no_grad():
-        bn.num_batches_tracked.copy_(bns[0].num_batches_tracked)
 
 
 class GroupedDilConv(GroupedOp):
@@ -102,12 +77,6 @@ class GroupedDilConv(GroupedOp):
         z = r_m if self.uses_r_m else r
         return mix_batch_norm(self.bn, self.pointwise(self.depthwise(z)), scale)
 
-    def load_edges(self, ops: Sequence[nn.Module]) -> None:
-        convs: Sequence[DilConv] = ops  # type: ignore[assignment]
-        _stack_into(self.depthwise.weight, [op[1].weight for op in convs])
-        _stack_into(self.pointwise.weight, [op[2].weight for op in convs])
-        _load_bn(self.bn, [op[3] for op in convs])
-
 
 class GroupedSepConv(GroupedOp):
     """``m`` SepConvs: a shared-input GroupedDilConv, ReLU, a per-edge GroupedDilConv."""
@@ -125,11 +94,6 @@ class GroupedSepConv(GroupedOp):
                 scale: torch.Tensor | None = None) -> torch.Tensor:
         return self.second(x, F.relu(self.first(x, r, r_m)), scale=scale)
 
-    def load_edges(self, ops: Sequence[nn.Module]) -> None:
-        seps: Sequence[SepConv] = ops  # type: ignore[assignment]
-        self.first.load_edges([op[0] for op in seps])
-        self.second.load_edges([op[1] for op in seps])
-
 
 class GroupedReLUConvBN(GroupedOp):
     """``m`` ReLUConvBNs: one dense conv with the edges' filters stacked, BN of ``m * C``."""
@@ -145,11 +109,6 @@ class GroupedReLUConvBN(GroupedOp):
     def forward(self, x: torch.Tensor, r: torch.Tensor, r_m: torch.Tensor | None = None,
                 scale: torch.Tensor | None = None) -> torch.Tensor:
         return mix_batch_norm(self.bn, self.conv(r), scale)
-
-    def load_edges(self, ops: Sequence[nn.Module]) -> None:
-        rcbs: Sequence[ReLUConvBN] = ops  # type: ignore[assignment]
-        _stack_into(self.conv.weight, [op[1].weight for op in rcbs])
-        _load_bn(self.bn, [op[2] for op in rcbs])
 
 
 class GroupedFactorizedReduce(GroupedOp):
@@ -174,12 +133,6 @@ class GroupedFactorizedReduce(GroupedOp):
         # per edge: its conv_1 half, then its conv_2 half (as FactorizedReduce concatenates)
         return mix_batch_norm(self.bn, torch.cat([a, b], dim=2).flatten(1, 2), scale)
 
-    def load_edges(self, ops: Sequence[nn.Module]) -> None:
-        frs: Sequence[FactorizedReduce] = ops  # type: ignore[assignment]
-        _stack_into(self.conv_1.weight, [op.conv_1.weight for op in frs])
-        _stack_into(self.conv_2.weight, [op.conv_2.weight for op in frs])
-        _load_bn(self.bn, [op.bn for op in frs])
-
 
 class PerEdge(GroupedOp):
     """Fallback for an op with no grouped form: its ``m`` per-edge modules, one after another."""
@@ -193,13 +146,9 @@ class PerEdge(GroupedOp):
                 scale: torch.Tensor | None = None) -> torch.Tensor:
         return torch.cat([op(x) for op in self.edges], dim=1)
 
-    def load_edges(self, ops: Sequence[nn.Module]) -> None:
-        for mine, theirs in zip(self.edges, ops):
-            mine.load_state_dict(theirs.state_dict())
-
 
 def build_group(registry: OpRegistry, name: str, C: int, stride: int, m: int,
-                wrap: Callable[[str, nn.Module], nn.Module] | None = None) -> nn.Module:
+                wrap: Wrap | None = None) -> nn.Module:
     """Op ``name`` on ``m`` edges: its registered grouped form, else :class:`PerEdge` (each
     edge's module decorated by ``wrap`` as :class:`MixedOp` would)."""
     factory = registry.group_factory(name)
@@ -222,8 +171,7 @@ class EdgeGroup(nn.Module):
     """
 
     def __init__(self, registry: OpRegistry, C: int, stride: int, m: int,
-                 wrap: Callable[[str, nn.Module], nn.Module] | None = None,
-                 fold_weights: bool = True) -> None:
+                 wrap: Wrap | None = None, fold_weights: bool = True) -> None:
         super().__init__()
         self.m, self.C, self.fold_weights = m, C, fold_weights
         self.ops = nn.ModuleDict()  # op name -> GroupedOp, or a shared module for all edges
@@ -264,89 +212,3 @@ class EdgeGroup(nn.Module):
             out = wk * y if out is None else torch.addcmul(out, wk, y)
         assert out is not None, "an edge group needs at least one op besides `none`"
         return grad_in_layout(out)
-
-    def load_mixed(self, mixed: Sequence[MixedOp]) -> None:
-        """Copy the weights and BN statistics of ``m`` per-edge mixed ops (same registry)."""
-        for name, op in self.ops.items():
-            edge_ops = [mo.ops[name] for mo in mixed]
-            if isinstance(op, GroupedOp):
-                op.load_edges(edge_ops)
-            else:  # shared: parameter-free, its BN statistics are the same on every edge
-                op.load_state_dict(edge_ops[0].state_dict())
-
-
-def group_plan(edges: Sequence[tuple[int, int]]) -> list[tuple[int, list[int]]]:
-    """Edges ``(target, source)`` grouped by source: ``[(source, [edge index, ...]), ...]``,
-    sources ascending, edges in their original order within a group.
-
-    >>> group_plan([(1, 0), (2, 0), (2, 1)])
-    [(0, [0, 1]), (1, [2])]
-    """
-    sources = sorted({s for _, s in edges})
-    return [(s, [e for e, (_, src) in enumerate(edges) if src == s]) for s in sources]
-
-
-class GroupedEdges(nn.Module):
-    """All edges of a cell, one :class:`EdgeGroup` per source node.
-
-    ``edges[e] = (target, source)`` indexes states: the cell's inputs first, then its nodes;
-    edges go from lower to higher states. ``make_group(source, m)`` builds a source's group.
-    ``forward(inputs, weights [E, K])`` returns every state; a node is the sum of its edges'
-    outputs in the order of their sources (the reference cell's order).
-    """
-
-    def __init__(self, edges: Sequence[tuple[int, int]], n_inputs: int,
-                 make_group: Callable[[int, int], EdgeGroup]) -> None:
-        super().__init__()
-        if any(t <= s or t < n_inputs for t, s in edges):
-            raise ValueError(f"edges must go from a lower state to a node, got {list(edges)}")
-        self.n_inputs = n_inputs
-        self.n_states = max(t for t, _ in edges) + 1
-        plan = group_plan(edges)
-        self.plan = [(s, [edges[e][0] for e in idx]) for s, idx in plan]  # (source, targets)
-        self._edge_rows = [idx for _, idx in plan]
-        # weights rows sorted by source, so each group's rows are one slice
-        self.register_buffer("order", torch.tensor([e for idx in self._edge_rows for e in idx]),
-                             persistent=False)
-        self.groups = nn.ModuleList(make_group(s, len(t)) for s, t in self.plan)
-
-    def forward(self, inputs: Sequence[torch.Tensor], weights: torch.Tensor) -> list[torch.Tensor]:
-        w = weights.index_select(0, self.order)
-        states: list[torch.Tensor | None] = [*inputs] + [None] * (self.n_states - self.n_inputs)
-        row = 0
-        for (source, targets), group in zip(self.plan, self.groups):
-            x = states[source]
-            assert x is not None
-            out = group(x, w[row:row + len(targets)])
-            row += len(targets)
-            # chunk: its backward is one cat (select's would be m zero-filled full tensors)
-            for t, y in zip(targets, out.chunk(len(targets), dim=1)):
-                prev = states[t]
-                states[t] = y if prev is None else prev + y
-        return states  # type: ignore[return-value]
-
-    def load_mixed(self, mixed: Sequence[MixedOp]) -> None:
-        """Copy weights from per-edge mixed ops listed in the order of ``edges``."""
-        for group, idx in zip(self.groups, self._edge_rows):
-            group.load_mixed([mixed[e] for e in idx])
-
-
-# ---------------------------------------------------------------- grouped forms of the ops
-# A factory returns a GroupedOp, or a parameter-free module whose output serves all m edges.
-
-
-def _skip(C: int, stride: int, m: int) -> nn.Module:
-    return Identity() if stride == 1 else GroupedFactorizedReduce(C, m)
-
-
-for _registry in (DARTS_OPS, NB201_OPS):
-    _registry.register_group("skip_connect")(_skip)
-    _registry.register_group("avg_pool_3x3")(
-        lambda C, stride, m: nn.AvgPool2d(3, stride, padding=1, count_include_pad=False))
-DARTS_OPS.register_group("max_pool_3x3")(lambda C, stride, m: nn.MaxPool2d(3, stride, padding=1))
-DARTS_OPS.register_group("sep_conv_3x3")(lambda C, stride, m: GroupedSepConv(C, 3, stride, 1, m))
-DARTS_OPS.register_group("sep_conv_5x5")(lambda C, stride, m: GroupedSepConv(C, 5, stride, 2, m))
-DARTS_OPS.register_group("dil_conv_3x3")(lambda C, stride, m: GroupedDilConv(C, 3, stride, 2, 2, m))
-DARTS_OPS.register_group("dil_conv_5x5")(lambda C, stride, m: GroupedDilConv(C, 5, stride, 4, 2, m))
-NB201_OPS.register_group("nor_conv_1x1")(lambda C, stride, m: GroupedReLUConvBN(C, 1, stride, 0, m))
-NB201_OPS.register_group("nor_conv_3x3")(lambda C, stride, m: GroupedReLUConvBN(C, 3, stride, 1, m))

@@ -1,0 +1,106 @@
+"""Building blocks of the mixing: a BN that applies the mixing weight, the candidate ops run
+from a ReLU computed once for all of them, and the memory layout of the gradient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..ops import DilConv, FactorizedReduce, ReLUConvBN, SepConv
+
+
+def mix_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, scale: torch.Tensor | None = None
+                   ) -> torch.Tensor:
+    """``bn(x)``, times ``scale [C]`` per channel when given (the op's mixing weight).
+
+    For an affine-free ``bn`` the scale becomes BN's own weight: the product costs no extra
+    pass over memory, and its gradient, ``sum(grad * x_hat)``, is a sum BN's backward
+    computes anyway (``addcmul(out, w, bn(x))`` reads the gradient and BN's output once more
+    for it, and once more to scale the gradient). Exact. Any other BN (its own weight, a
+    cumulative average, a subclass such as SyncBatchNorm) falls back to ``bn(x) * scale``.
+    The folded call bypasses ``bn``'s forward hooks.
+    """
+    if scale is None:
+        return bn(x)
+    if bn.affine or bn.momentum is None or type(bn) is not nn.BatchNorm2d:
+        y = bn(x)
+        return y * scale.to(y.dtype).view(1, -1, 1, 1)
+    # what nn.BatchNorm2d.forward does, with ``scale`` as the weight
+    if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
+        bn.num_batches_tracked.add_(1)
+    batch_stats = bn.training or (bn.running_mean is None and bn.running_var is None)
+    keep = not bn.training or bn.track_running_stats  # update / use the running statistics
+    return F.batch_norm(x, bn.running_mean if keep else None, bn.running_var if keep else None,
+                        scale, None, batch_stats, bn.momentum, bn.eps)
+
+
+# ---------------------------------------------------------------- ops from a shared ReLU
+# An op that starts with ReLU of its input and ends in a BN, run on ``r = relu(x)`` computed
+# once for all the ops of an edge, times ``scale [C_out]`` if given (see mix_batch_norm):
+# ``form(op, r, scale) -> op(x) * scale``.
+
+ActivatedForm = Callable[[Any, torch.Tensor, torch.Tensor | None], torch.Tensor]
+
+
+def _relu_conv_bn(op: ReLUConvBN, r: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
+    return mix_batch_norm(op[2], op[1](r), scale)
+
+
+def _dil_conv(op: DilConv, r: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
+    return mix_batch_norm(op[3], op[2](op[1](r)), scale)
+
+
+def _sep_conv(op: SepConv, r: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
+    return _dil_conv(op[1], F.relu(_dil_conv(op[0], r, None)), scale)
+
+
+def _factorized_reduce(op: FactorizedReduce, r: torch.Tensor, scale: torch.Tensor | None
+                       ) -> torch.Tensor:
+    return mix_batch_norm(op.bn, op.convs(r), scale)
+
+
+ACTIVATED_FORMS: dict[type[nn.Module], ActivatedForm] = {
+    ReLUConvBN: _relu_conv_bn, DilConv: _dil_conv, SepConv: _sep_conv,
+    FactorizedReduce: _factorized_reduce,
+}
+
+
+def activated_form(op: nn.Module) -> ActivatedForm | None:
+    """How to run ``op`` from a shared ReLU with a folded weight; None if it cannot."""
+    for cls in type(op).__mro__:
+        form = ACTIVATED_FORMS.get(cls)
+        if form is not None:
+            return form
+    return None
+
+
+# ---------------------------------------------------------------- gradient layout
+
+
+class _GradChannelsLast(torch.autograd.Function):
+    """Identity whose backward hands the gradient on as a channels_last tensor.
+
+    A gradient that reaches a group through a channel slice of a concatenation arrives in
+    NCHW order; BatchNorm's and the convolutions' backward kernels are several times slower
+    on such a gradient for channels_last activations than on a channels_last one.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        return grad.contiguous(memory_format=torch.channels_last)
+
+
+def grad_in_layout(x: torch.Tensor) -> torch.Tensor:
+    """``x``, whose gradient will be handed on channels_last if ``x`` is channels_last."""
+    if torch.is_grad_enabled() and x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+        return _GradChannelsLast.apply(x)
+    return x

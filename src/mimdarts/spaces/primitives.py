@@ -1,0 +1,23 @@
+"""Each search space's candidate op names, in the order of α's columns (no torch).
+
+The op registries (:mod:`mimdarts.spaces.candidates`, which builds the modules and so
+imports torch) are checked against these tuples, so parsing an architecture can validate its
+op names without importing torch.
+"""
+
+from __future__ import annotations
+
+from ..errors import GenotypeError
+
+DARTS_PRIMITIVES: tuple[str, ...] = (
+    "none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
+    "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5",
+)
+NB201_PRIMITIVES: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3",
+                                     "avg_pool_3x3")
+
+
+def check_op(name: str, primitives: tuple[str, ...]) -> None:
+    """A GenotypeError unless ``name`` is one of ``primitives`` (the op registries' message)."""
+    if name not in primitives:
+        raise GenotypeError(f"unknown op {name!r}; choose one of {', '.join(primitives)}")
