@@ -105,7 +105,7 @@ BAD_INPUTS: dict[str, Case] = {
                              "do not give --preset or --config with it"),
     # ---- data files
     "config file not YAML": (lambda t: ["search", "--config", _file(t, "c.yaml", "optim: [1,\n")],
-                             "is not valid YAML"),
+                             "is not valid YAML at line 2, column 1"),
     "config file not a mapping": (lambda t: ["search", "--config", _file(t, "c.yaml", "- 1\n")],
                                   "must hold a mapping, got list"),
     "unknown key in a config file": (lambda t: ["config", "--config",
@@ -121,6 +121,26 @@ BAD_INPUTS: dict[str, Case] = {
     "checkpoint without resume state": (
         lambda t: ["search", "--resume", _run_folder(t, {"format": "mimdarts-search-v1"})],
         "holds no resume state"),
+    # ---- settings that would do nothing
+    "--nodes in NAS-Bench-201": (lambda t: ["search", "--preset", "nb201-tiny", "--nodes", "3"],
+                                 "nodes=3 does nothing in this run: the NAS-Bench-201 cell is "
+                                 "fixed (4 nodes, 6 edges); leave it out"),
+    "a mask setting without masks": (lambda t: ["search", "--preset", "nb201-tiny",
+                                                "--mask-ratio", "0.4"],
+                                     "mask_ratio=0.4 does nothing in this run: objective 'cls' "
+                                     "does not use it"),
+    "CUDA graphs on a CPU": (lambda t: ["search", "--preset", "nb201-tiny", "--cuda-graphs",
+                                        "--device", "cpu"],
+                             "cuda_graphs=True does nothing in this run: CUDA graphs need one "
+                             "CUDA process; this run has 1 on cpu"),
+    "a mask that leaves nothing visible": (
+        lambda t: ["search", "--preset", "nb201-tiny", "--objective", "mim-darts",
+                   "--patch-size", "16", "--mask-ratio", "0.99"],
+        "patch_size=16 and mask_ratio=0.99 mask all 4 patches of a 32x32 image"),
+    "a search-only flag in training": (lambda t: ["train", "--eval-images", "5"],
+                                       "unrecognized arguments: --eval-images"),
+    "report of a folder without runs": (lambda t: ["report", str(t)],
+                                        "no run folders (holding a config.yaml) under"),
     "export of a search run": (lambda t: ["export", _run_folder(t, {"format": "mimdarts-search-v1"})],
                                "'mimdarts-search-v1' is not a training checkpoint"),
 }

@@ -128,3 +128,42 @@ def test_tiny_mim_search_logs_terms_and_pictures(tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     ckpt = torch.load(tmp_path / "m" / "checkpoint.pt", weights_only=True)
     assert any(k.startswith("decoder.") for k in ckpt["objective"])
+
+
+def test_run_names_do_not_repeat_the_preset():
+    from mimdarts.rundir import compose_name
+    # a NAS-Bench-201 training of a NAS-Bench-201 search run: `nb201` once, not three times
+    assert compose_name("nb201", "nb201", "nb201-tiny-nb201-cls-s2-20261129") == \
+        "nb201-tiny-nb201-cls-s2-20261129"
+    assert compose_name("nb201-tiny", "nb201", "cls") == "nb201-tiny-cls"
+    assert compose_name("quick", "darts", "cls") == "quick-darts-cls"
+
+
+def test_every_flag_explains_itself_with_the_bare_commands_value(capsys):
+    from mimdarts.config import SearchConfig, field_help, sections
+    from mimdarts.train.config import TrainConfig
+    for root in (SearchConfig, TrainConfig):
+        for section, cls in sections(root).items():
+            missing = [k for k, v in field_help(cls).items() if not v]
+            assert not missing, (root.__name__, section, missing)
+    with pytest.raises(SystemExit):
+        main(["search", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    # a bare `mimdarts search` runs nb201-mim-quick: its values, not the dataclass defaults
+    assert "(default 'mim-darts')" in text and "(default 'nb201')" in text
+    assert "--fault" not in text  # no test-only flags
+
+
+FAST_COMMANDS = [["--help"], ["presets"], ["objectives"], ["config"], ["genotype", "DARTS_V2"],
+                 ["genotype", "DARTS_V2", "--json"], ["nb201", "6111"], ["nb201", "--top", "3"]]
+
+
+@pytest.mark.parametrize("argv", FAST_COMMANDS, ids=" ".join)
+def test_fast_commands_import_no_torch(argv):
+    # a fresh interpreter: this one has torch loaded already
+    code = ("import contextlib, sys\nfrom mimdarts.cli import main\n"
+            f"with contextlib.suppress(SystemExit):\n    main({argv!r})\n"
+            "print('torch imported:', 'torch' in sys.modules)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[-1] == "torch imported: False"

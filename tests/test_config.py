@@ -88,3 +88,17 @@ def test_mim_presets_follow_the_paper():
     assert (c100.data.dataset, c100.objective.mask_ratio) == ("cifar100", 0.7)
     assert c10.objective.mask_fill == 1.0 and c10.optim.order == 1
     assert resolve_config("beta-darts").objective.beta_weight == 50.0
+
+
+def test_an_inert_setting_from_a_preset_is_a_warning(monkeypatch, capsys):
+    from mimdarts.config import PRESETS, inert_settings, refuse_inert
+    monkeypatch.setitem(PRESETS._entries, "nb201-nodes", ("test", {
+        "model": {"space": "nb201", "nodes": 3}}))
+    cfg = resolve_config("nb201-nodes")
+    inert = inert_settings(cfg, (), "cpu")
+    assert [k for k, _ in inert] == ["nodes"]
+    refuse_inert(cfg, inert)  # from the preset: a warning, no error
+    assert "warning: nodes=3 (from preset nb201-nodes) does nothing" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="nodes=2 does nothing in this run"):
+        refuse_inert(resolve_config("nb201-nodes", overrides={"nodes": 2}),
+                     inert_settings(resolve_config("nb201-nodes", overrides={"nodes": 2}), (), "cpu"))

@@ -49,7 +49,10 @@ def test_masks_reproducible_with_a_seed():
 
 @pytest.mark.parametrize("p, r, match", [(5, 0.6, "patch_size=5 must divide the image size 32"),
                                          (8, 0.0, "strictly between 0 and 1"),
-                                         (8, 1.0, "strictly between 0 and 1")])
+                                         (8, 1.0, "strictly between 0 and 1"),
+                                         (16, 0.99, r"patch_size=16 and mask_ratio=0.99 mask "
+                                          r"all 4 patches of a 32x32 image: nothing is left "
+                                          r"visible; choose mask_ratio <= 0.75")])
 def test_bad_patching_is_a_clear_error(p, r, match):
     with pytest.raises(ConfigError, match=match):
         check_patching(32, p, r)
@@ -238,3 +241,25 @@ def test_pretext_objective_task_labels_are_consistent():
     assert torch.allclose(b.inputs[:, 0] * INFO.std[0] + INFO.mean[0],
                           b.inputs[:, 1] * INFO.std[1] + INFO.mean[1], atol=1e-5)  # grayscale
     assert F.cross_entropy(torch.zeros(1, 10), torch.zeros(1, dtype=torch.long)) > 0
+
+
+def test_the_registry_is_one_and_names_the_builtins_factories():
+    from mimdarts import search
+    from mimdarts.search import catalog, objective
+    assert search.OBJECTIVES is objective.OBJECTIVES is catalog.OBJECTIVES
+    assert search.register_objective is objective.register_objective is catalog.register_objective
+    for name, spec in OBJECTIVES.items():  # "module:function", imported on build
+        assert isinstance(spec.factory, str) and callable(spec.factory_fn()), name
+
+    def mine(cfg, model, info, seed, device):
+        return objective.ClassificationObjective(seed, device)
+
+    assert catalog.ObjectiveSpec("mine", mine).factory_fn() is mine  # a callable is kept as is
+
+
+def test_what_each_objective_reads():
+    mask = ("patch_size", "mask_ratio", "mask_fill", "mask_fill_space")
+    assert {name: spec.reads for name, spec in OBJECTIVES.items()} == {
+        "cls": (), "cls-masked": mask, "rec": ("patch_size", "snapshot_every"),
+        "mim": (*mask, "snapshot_every"), "mim-darts": (*mask, "aux_weight", "snapshot_every"),
+        "cls-rot": ("aux_weight",), "cls-col": ("aux_weight",), "cls-jig": ("aux_weight",)}

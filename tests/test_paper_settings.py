@@ -58,7 +58,7 @@ def test_pixel_space_fill_reaches_the_objective():
                                                   "mask_fill_space": "pixel"})
     from mimdarts.search.loop import build_searcher
     s = build_searcher(cfg)
-    x, y = next(iter(s.w_loader))
+    x, y = next(iter(s.train_loader))
     prepared = s.objective.prepare(x, y)
     masked = prepared.extras["mask"][0].nonzero()[0, 0]  # one masked patch of image 0
     P, per_row = 8, 32 // 8

@@ -128,22 +128,27 @@ def test_search_killed_mid_epoch_resumes_to_the_same_result(tmp_path, references
         json.loads((ref / "result.json").read_text())["genotype"]
 
 
-def test_a_checkpoint_of_the_previous_format_resumes(tmp_path, references):
-    """Checkpoints written before the run lifecycle (v0.x main of 2026-11-29) name the data
-    halves w_loader/a_loader and carry the retired fault_* fields in their config: the
-    end-of-epoch-1 checkpoint of the reference, rewritten that way, resumes to the same run."""
-    ref = references[0]
+@pytest.mark.parametrize("kind", ["search", "train"])
+def test_a_checkpoint_of_the_previous_format_resumes(tmp_path, references, kind):
+    """Checkpoints written before the run lifecycle (main of 2026-11-29) name a search's data
+    halves w_loader/a_loader and carry the retired fault_* fields (and, in a training's
+    config, the search-only eval_images and cuda_graphs): the end-of-epoch-1 checkpoint of the
+    reference, rewritten that way, resumes to the same run."""
+    ref = references[0 if kind == "search" else 1]
     run = Path(shutil.copytree(ref, tmp_path / "old"))
     old = torch.load(run / "checkpoint.prev.pt", weights_only=True)  # after epoch 1
     assert old["epoch"] == 1
-    r = old["resume"]
-    r["w_loader"], r["a_loader"] = r.pop("train_loader"), r.pop("val_loader")
     config = json.loads(old["config"])
     config["run"].update(fault_nan_step=0, fault_checkpoint_delay=0.0)
+    if kind == "search":
+        r = old["resume"]
+        r["w_loader"], r["a_loader"] = r.pop("train_loader"), r.pop("val_loader")
+        (run / "result.json").unlink()
+    else:
+        config["run"].update(eval_images=512, cuda_graphs=False)
     old["config"] = json.dumps(config)
     torch.save(old, run / "checkpoint.pt")
-    (run / "result.json").unlink()
-    resume("search", run)
+    resume(kind, run)
     assert_same_run(run, ref)
 
 
@@ -358,3 +363,23 @@ def test_checkpoint_from_before_the_exact_speed_switches_is_accepted():
     with pytest.raises(ConfigError, match="optim.w_lr"):
         check_checkpoint(ckpt, apply_overrides(cfg, {"w_lr": 0.5}), CHECKPOINT_FORMAT, "c.pt",
                          torch.device("cpu"))
+
+
+def test_run_files_follow_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        RunDir(tmp_path).save_checkpoint({"epoch": 0})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "checkpoint.pt").stat().st_mode & 0o777 == 0o640
+
+
+def test_resuming_a_finished_search_changes_nothing(finished_search, capsys):
+    before = {p.name: p.read_bytes() for p in finished_search.iterdir()}
+    assert main(["search", "--resume", str(finished_search), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"run folder {finished_search} had already finished; nothing changed" in out
+    assert "found cell (epoch 1 of 1" in out
+    assert {p.name: p.read_bytes() for p in finished_search.iterdir()} == before

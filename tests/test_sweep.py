@@ -86,3 +86,21 @@ def test_print_commands(capsys, tmp_path):
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and lines[0].startswith("mimdarts search --preset tiny --seed 1")
     assert not any(tmp_path.iterdir())
+
+
+def test_a_failed_trial_keeps_its_output_and_names_it(tmp_path, capsys):
+    # valid config, fails at run time: the torchvision CIFAR-10 files are not there
+    assert main(["sweep", "--preset", "nb201-tiny", "--seeds", "1", "--set", "dataset=cifar10",
+                 "download=false", f"data_dir={tmp_path / 'nothing'}",
+                 "--out-dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    folder = next(p for p in tmp_path.iterdir() if p.is_dir() and p.name.endswith("-s1"))
+    log = folder / "trial.log"
+    assert "FAILED (exit 2): mimdarts: error:" in out and f"log: {log}" in out
+    assert "mimdarts: error:" in log.read_text()
+    assert "sweep finished: 1 run, 0 skipped, 1 failed" in out
+
+
+def test_jobs_must_be_positive(capsys):
+    assert main(["sweep", "--preset", "nb201-tiny", "--jobs", "0"]) == 2
+    assert "--jobs must be >= 1 (trials run at the same time), got 0" in capsys.readouterr().err

@@ -295,6 +295,24 @@ def test_bf16_autocast_training_runs_in_bf16(tmp_path):
     assert all(torch.isfinite(torch.tensor(h[k])) for k in ("train_loss", "test_loss"))
 
 
+def test_report_puts_training_runs_in_their_own_table(trained_run, capsys):
+    assert main(["report", str(trained_run.parent)]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads((trained_run / "summary.json").read_text())
+    assert "### Training runs" in out and "nfinished" not in out
+    row = next(line for line in out.splitlines() if line.startswith("| darts-cifar"))
+    assert f"| {summary['final_test_top1']:.2f} |" in row and "| 1 |" in row
+
+
+def test_resuming_a_finished_training_changes_nothing(trained_run, capsys, tmp_path):
+    import shutil
+    run = shutil.copytree(trained_run, tmp_path / "r")
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+    assert "already finished" in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
 # ---------------------------------------------------------------- export
 
 
@@ -314,13 +332,14 @@ def test_single_file_model_round_trip(trained_run, tmp_path):
 def test_onnx_export_matches_pytorch(trained_run, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     from mimdarts.train.export import load_trained
-    assert main(["export", str(trained_run), "--out", str(tmp_path / "m.pt"),
-                 "--onnx", str(tmp_path / "m.onnx")]) == 0
-    m = load_trained(tmp_path / "m.pt")
+    # into folders that do not exist yet: made first
+    assert main(["export", str(trained_run), "--out", str(tmp_path / "a" / "m.pt"),
+                 "--onnx", str(tmp_path / "b" / "m.onnx")]) == 0
+    m = load_trained(tmp_path / "a" / "m.pt")
     x = torch.randn(5, 3, 32, 32)
     with torch.no_grad():
         ref = m.model(x)[0].numpy()
-    sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(str(tmp_path / "b" / "m.onnx"), providers=["CPUExecutionProvider"])
     out = sess.run(["logits"], {"images": x.numpy()})[0]
     assert out.shape == (5, 10)
     assert abs(out - ref).max() < 1e-4 * max(1.0, abs(ref).max())

@@ -26,6 +26,7 @@ import yaml
 
 from .config import SearchConfig, apply_overrides
 from .errors import ConfigError
+from .runtime import resolve_device
 
 # (batch, C, cells) per space and shape name; DARTS "paper" = batch 64, C=16, 8 cells.
 SHAPES: dict[str, dict[str, tuple[int, int, int]]] = {
@@ -78,7 +79,9 @@ def case_config(space: str, objective: str, order: int, shape: str, path: str,
         "objective": {"objective": objective, "merge_decoder_convs": p["merge_decoder_convs"]},
         "optim": {"batch_size": batch, "order": order},
         "run": {"device": device, "channels_last": p["channels_last"], "dtype": p["dtype"],
-                "cuda_graphs": p["cuda_graphs"], "eval_images": 0},
+                # on a CPU the fast path is the grouped one (graphs are CUDA's)
+                "cuda_graphs": p["cuda_graphs"] and resolve_device(device).type == "cuda",
+                "eval_images": 0},
     })
     return apply_overrides(cfg, sets) if sets else cfg
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from . import __version__
-from .config import PRESETS, SearchConfig, field_index, resolve_config, sections
+from .config import PRESETS, SearchConfig, field_help, field_index, resolve_config, sections
 from .errors import MimdartsError
 
 DEFAULT_PRESET = "nb201-mim-quick"
@@ -24,25 +23,29 @@ class _Parser(argparse.ArgumentParser):
 
 
 def add_config_flags(p: argparse.ArgumentParser, root: type = SearchConfig,
-                     default_preset: str = DEFAULT_PRESET) -> None:
-    """A --preset, a --config and one flag per field of the root config's sections."""
+                     default_preset: str = DEFAULT_PRESET, presets: Any = None) -> None:
+    """A --preset, a --config and one flag per field of the root config's sections, each with
+    its meaning (config.field_help) and the value a bare command uses (the default preset's)."""
     p.add_argument("--preset", default=None,
                    help=f"named settings to start from (default: {default_preset}); "
                         "see `mimdarts presets`")
     p.add_argument("--config", default=None, metavar="FILE.yaml",
                    help="YAML file of settings (sections or flat keys); flags override it")
+    bare = resolve_config(default_preset, root=root, presets=presets or PRESETS)
     index = field_index(root)
     for section, cls in sections(root).items():
-        g = p.add_argument_group(f"{section} settings")
-        defaults = cls()
-        explained = {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
+        g = p.add_argument_group(f"{section} settings (defaults: those of a bare `mimdarts "
+                                 f"{p.prog.split()[-1]}`, preset {default_preset})")
+        explained = field_help(cls)
+        values = getattr(bare, section)
         for name, (sec, typ) in index.items():
             if sec != section:
                 continue
-            meaning = f": {explained[name]}" if explained.get(name) else ""
+            # a bare boolean flag (--tensorboard) means true; --tensorboard false also works
+            flag = {"nargs": "?", "const": "true"} if typ is bool else {}
             g.add_argument(f"--{name.replace('_', '-')}", dest=f"cfg__{name}", default=None,
-                           metavar=getattr(typ, "__name__", str(typ)).upper(),
-                           help=f"{section}.{name} (default {getattr(defaults, name)!r}){meaning}")
+                           metavar=getattr(typ, "__name__", str(typ)).upper(), **flag,
+                           help=f"{explained[name]} (default {getattr(values, name)!r})")
 
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
@@ -85,7 +88,8 @@ def _add_train(sub: Any) -> None:
                                    "Genotype(...) text). With no arguments: the offline "
                                    f"'{DEFAULT_TRAIN_PRESET}' preset on the bundled CIFAR-10 "
                                    "sample. Distributed: torchrun --nproc_per_node N -m mimdarts train ...")
-    add_config_flags(p, TrainConfig, default_preset=DEFAULT_TRAIN_PRESET)
+    from .train.config import TRAIN_PRESETS
+    add_config_flags(p, TrainConfig, default_preset=DEFAULT_TRAIN_PRESET, presets=TRAIN_PRESETS)
     _add_run_flags(p)
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved config as YAML and exit (a config file template)")
@@ -135,7 +139,8 @@ def _add_lookups(sub: Any) -> None:
                        description="Look up the bundled NAS-Bench-201 table (200-epoch accuracy, "
                                    "mean over seeds).")
     p.add_argument("arch", nargs="?", default=None,
-                   help="a cell |op~0|+|op~0|op~1|+|op~0|op~1|op~2|, a genotype.json or a run folder")
+                   help="a cell |op~0|+|op~0|op~1|+|op~0|op~1|op~2|, its benchmark index, a "
+                        "genotype.json or a run folder")
     p.add_argument("--top", type=int, default=None, metavar="K", help="print the K best cells instead")
     p.add_argument("--metric", default="cifar10_test", help="ranking column for --top (default "
                    "cifar10_test; also cifar10_valid, cifar100_*, imagenet16_120_*)")
@@ -187,8 +192,8 @@ def _presets(ns: argparse.Namespace) -> int:
 def _objectives(ns: argparse.Namespace) -> int:
     from .search import OBJECTIVES
     width = max(map(len, OBJECTIVES))
-    for name, (desc, _) in OBJECTIVES.items():
-        print(f"{name:<{width}}  {desc}")
+    for name, spec in OBJECTIVES.items():
+        print(f"{name:<{width}}  {spec.description}")
     return 0
 
 
@@ -207,17 +212,31 @@ def _sweep(ns: argparse.Namespace) -> int:
 def _report(ns: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .report import build_tables, find_runs, to_csv, to_markdown, write_pictures
+    from .errors import RunDirError
+    from .report import (
+        build_tables,
+        find_runs,
+        find_training_runs,
+        to_csv,
+        to_markdown,
+        training_markdown,
+        training_table,
+        write_pictures,
+    )
     from .rundir import atomic_write_text
     runs, unfinished = find_runs(ns.runs)
-    tables = build_tables(runs)
-    md = to_markdown(tables, unfinished)
+    trained, untrained = find_training_runs(ns.runs)
+    if not (runs or unfinished or trained or untrained):
+        raise RunDirError(f"no run folders (holding a config.yaml) under {', '.join(ns.runs)}")
+    md = to_markdown(build_tables(runs), unfinished)
+    if trained or untrained:
+        md += training_markdown(training_table(trained), untrained)
     print(md, end="")
     if ns.out:
         out = Path(ns.out)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "report.md", md)
-        atomic_write_text(out / "report.csv", to_csv(tables))
+        atomic_write_text(out / "report.csv", to_csv(build_tables(runs)))
         if not ns.no_pictures:
             for path in write_pictures(runs, out):
                 print(f"wrote {path}")
@@ -242,9 +261,37 @@ def _search(ns: argparse.Namespace) -> int:
     result = search(_resolve(ns), overwrite=ns.overwrite, progress=not ns.no_progress,
                     resume=ns.resume)
     if distributed.env_world()[0] == 0:  # torchrun: rank 0 reports
-        print(f"run folder: {result.run_dir}")
-        print(f"genotype: {result.genotype}")
+        print(search_ending(result.summary, result.run_dir, result.done_before))
     return 0
+
+
+_NB201_DATASETS = (("cifar10", "CIFAR-10"), ("cifar100", "CIFAR-100"),
+                   ("imagenet16_120", "ImageNet16-120"))
+
+
+def search_ending(summary: dict[str, Any], run_dir: Any, done_before: bool = False) -> str:
+    """What a search prints at its end: the cell, its benchmark accuracies next to the
+    table's best, its evaluation network's size, the cost, the folder and what to do next."""
+    lines = [f"run folder {run_dir} had already finished; nothing changed"] if done_before else []
+    lines += [f"found cell (epoch {summary['arch_epoch']} of {summary['epochs']}, "
+              f"final_arch={summary['final_arch']}):", f"  {summary['genotype_text']}"]
+    if "nb201_cifar10_test" in summary:
+        from . import nasbench201 as nb
+        lines += ["NAS-Bench-201 test accuracy (%; 200-epoch training, mean over seeds):",
+                  f"  {'':<16}{'this cell':>10}{'best cell':>11}"]
+        for key, label in _NB201_DATASETS:
+            best = getattr(nb.top(1, f"{key}_test")[0], f"{key}_test")
+            lines.append(f"  {label:<16}{summary[f'nb201_{key}_test']:>10.2f}{best:>11.2f}")
+    if "eval_params_M" in summary:
+        lines.append(f"evaluation network: {summary['eval_params_M']:.3f} M parameters "
+                     f"({summary['eval_network']})")
+    lines.append(f"search: {summary['search_hours']:.3f} h on {summary['device']}")
+    if run_dir is not None:
+        preset = "--preset nb201 " if summary["space"] == "nb201" else ""
+        lines += [f"run folder: {run_dir}", "next:",
+                  f"  mimdarts train {preset}--genotype {run_dir}    # train the cell from scratch",
+                  f"  mimdarts report {run_dir}    # tables and pictures"]
+    return "\n".join(lines)
 
 
 def _export(ns: argparse.Namespace) -> int:
@@ -264,13 +311,24 @@ def _train(ns: argparse.Namespace) -> int:
     load_architecture(cfg)  # a bad --genotype is reported before anything starts
     result = train(cfg, overwrite=ns.overwrite, progress=not ns.no_progress, resume=ns.resume)
     if result.trainer.dist.is_main:
-        s = result.summary
-        print(f"run folder: {result.run_dir}")
-        print(f"params: {s['params_M']:.3f}M (without aux head), multiply-adds: {s['madds_M']:.1f}M")
-        top5 = f", top-5 {s['final_test_top5']:.2f}%" if cfg.data.dataset == "imagenet" else ""
-        print(f"final-epoch test top-1 {s['final_test_top1']:.2f}%{top5} "
-              f"after {s['epochs_done']} epochs")
+        print(train_ending(result.summary, result.run_dir, result.done_before,
+                           cfg.data.dataset == "imagenet"))
     return 0
+
+
+def train_ending(s: dict[str, Any], run_dir: Any, done_before: bool, top5: bool) -> str:
+    """What a training prints at its end: the final epoch's accuracy, the size, the folder
+    and the export command."""
+    lines = [f"run folder {run_dir} had already finished; nothing changed"] if done_before else []
+    top5_text = f", top-5 {s['final_test_top5']:.2f}%" if top5 else ""
+    lines += [f"final-epoch test top-1 {s['final_test_top1']:.2f}%{top5_text} "
+              f"after {s['epochs_done']} epochs ({s['train_time_s'] / 3600:.3f} h of training)",
+              f"params: {s['params_M']:.3f}M (without aux head), multiply-adds: {s['madds_M']:.1f}M"]
+    if run_dir is not None:
+        lines += [f"run folder: {run_dir}", "next:",
+                  f"  mimdarts export {run_dir} --onnx {run_dir}/model.onnx    # one model file "
+                  "(and ONNX)"]
+    return "\n".join(lines)
 
 
 def _nb201(ns: argparse.Namespace) -> int:
@@ -287,7 +345,8 @@ def _nb201(ns: argparse.Namespace) -> int:
               else nb.format_top(rows, ns.metric))
         return 0
     nb.check_metric(ns.metric)
-    r = nb.lookup(load_arch("nb201", ns.arch), proxy=ns.proxy)
+    cell = int(ns.arch) if ns.arch.strip().isdigit() else load_arch("nb201", ns.arch)
+    r = nb.lookup(cell, proxy=ns.proxy)
     print(json.dumps(r.to_dict(), indent=1) if ns.json else nb.format_result(r))
     return 0
 

@@ -13,7 +13,7 @@ import dataclasses
 import json
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -138,32 +138,32 @@ class ObjectiveConfig:
 class OptimConfig:
     """Bi-level optimisation: SGD for weights w, Adam for architecture α."""
 
-    epochs: int = 50  # passes over the w half of the training set
-    batch_size: int = 64  # images per step, for both the w batch and the α batch
+    epochs: int = 50  # passes over the train half of the training set
+    batch_size: int = 64  # images per step, for both the train batch (w step) and the val batch (α step)
     w_lr: float = 0.025  # SGD learning rate at epoch 0
     w_lr_min: float = 0.001  # cosine schedule floor, reached after the last epoch
-    w_momentum: float = 0.9
+    w_momentum: float = 0.9  # SGD momentum on w
     w_weight_decay: float = 3e-4  # L2 on w (and on the objective's extra heads)
     w_grad_clip: float = 5.0  # max global L2 norm of the w gradient; 0 disables
     arch_lr: float = 3e-4  # Adam learning rate for α
-    arch_beta1: float = 0.5
-    arch_beta2: float = 0.999
-    arch_weight_decay: float = 1e-3
+    arch_beta1: float = 0.5  # Adam β1 for α (DARTS: 0.5)
+    arch_beta2: float = 0.999  # Adam β2 for α
+    arch_weight_decay: float = 1e-3  # Adam L2 on α (DARTS: 1e-3)
     order: int = 1  # 1: first-order α gradient; 2: unrolled second-order (DARTS V2)
     unrolled_eps: float = 0.01  # finite-difference step numerator: ε = unrolled_eps / ||v||
     # The found architecture: the last epoch's (DARTS), or `best`: the cell of the epoch with
-    # the best α-half accuracy as the objective sees its inputs (masked for MIM; the authors
+    # the best val-half accuracy as the objective sees its inputs (masked for MIM; the authors
     # log, and the paper reports, the best searched architecture). `best` needs eval_images > 0.
     final_arch: str = field(default="last", metadata={
-        "help": "last (the last epoch's cell) or best (the epoch with the best α-half accuracy "
+        "help": "last (the last epoch's cell) or best (the epoch with the best val-half accuracy "
                 "as the objective sees the images; needs eval_images > 0)"})
     # Curvature monitor (RobustDARTS): every N epochs (and after the last) log `hessian_eig`,
-    # the largest eigenvalue of the Hessian w.r.t. α of the α-half loss (the objective's loss
-    # plus the α weight decay; no β-DARTS term) on one fixed α-half batch, by power iteration
+    # the largest eigenvalue of the Hessian w.r.t. α of the val-half loss (the objective's loss
+    # plus the α weight decay; no β-DARTS term) on one fixed val-half batch, by power iteration
     # on exact Hessian-vector products, in fp32, and `hessian_converged` (1, or 0 when the
     # estimate is a lower bound); 0 = off. It changes nothing else in the run.
     hessian_every: int = field(default=0, metadata={
-        "help": "epochs between logs of the largest eigenvalue of the α-half loss's Hessian "
+        "help": "epochs between logs of the largest eigenvalue of the val-half loss's Hessian "
                 "w.r.t. α (RobustDARTS); 0 = off"})
     # most power iterations (each one Hessian-vector product); twice that when the eigenvalue
     # of largest magnitude is negative and a second, shifted iteration finds the largest
@@ -208,12 +208,10 @@ class RunConfig:
     dtype: str = field(default="auto", metadata={
         "help": "auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16 autocast; second order's α "
                 "gradient is fp32 always"})
-    # Capture each search iteration as a CUDA graph (one launch per step instead of thousands;
-    # re-captured each epoch). CUDA and one process only; ignored elsewhere; falls back to
-    # eager with a warning if capture fails.
-    cuda_graphs: bool = False
-    eval_images: int = 512  # α-half images scored clean and transformed after each epoch; 0 = off
     checkpoint_every: int = 0  # steps between mid-epoch checkpoints (--resume); 0 = epoch ends only
+    tensorboard: bool = field(default=False, metadata={
+        "help": "also write TensorBoard event files into RUN/tensorboard (needs the "
+                "tensorboard extra); changes no result"})
 
     def __post_init__(self) -> None:
         _check(self.device in DEVICES or self.device.startswith("cuda:"),
@@ -222,11 +220,28 @@ class RunConfig:
         _check(self.threads >= 0, f"threads must be >= 0 (0 = default), got {self.threads}")
         _check(self.dtype in ("auto", "fp32", "bf16"),
                f"dtype {self.dtype!r} is not known; choose auto, fp32 or bf16")
-        _check(self.eval_images >= 0, f"eval_images must be >= 0 (0 = off), got {self.eval_images}")
         _check(self.checkpoint_every >= 0,
                f"checkpoint_every must be >= 0 steps (0 = epoch ends only), got {self.checkpoint_every}")
         _check("/" not in self.run_name and self.run_name not in (".", ".."),
                f"run_name must be a plain folder name, got {self.run_name!r}")
+
+
+@dataclass(frozen=True)
+class SearchRunConfig(RunConfig):
+    """The run settings of a search: those of every run, and two a training does not have."""
+
+    # Capture each search iteration as a CUDA graph (one launch per step instead of thousands;
+    # re-captured each epoch). One CUDA process only (refused on a CPU); falls back to eager
+    # with a warning if capture fails.
+    cuda_graphs: bool = field(default=False, metadata={
+        "help": "replay each search iteration as one CUDA graph (CUDA, one process)"})
+    eval_images: int = field(default=512, metadata={
+        "help": "val-half images scored clean and as the objective transforms them after "
+                "each epoch; 0 = off"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.eval_images >= 0, f"eval_images must be >= 0 (0 = off), got {self.eval_images}")
 
 
 class RootConfig:
@@ -250,12 +265,12 @@ class SearchConfig(RootConfig):
     model: ModelConfig = field(default_factory=ModelConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    run: RunConfig = field(default_factory=RunConfig)
+    run: SearchRunConfig = field(default_factory=SearchRunConfig)
     preset: str = ""  # the preset this config started from (informational)
 
     def __post_init__(self) -> None:
         _check(self.optim.final_arch != "best" or self.run.eval_images > 0,
-               "final_arch=best picks the epoch by its α-half accuracy: set eval_images > 0")
+               "final_arch=best picks the epoch by its val-half accuracy: set eval_images > 0")
 
 
 def sections(root: type = SearchConfig) -> dict[str, type]:
@@ -276,6 +291,35 @@ def field_index(root: type = SearchConfig) -> dict[str, tuple[str, type]]:
             assert f.name not in index, f"duplicate config field {f.name}"
             index[f.name] = (section, hints[f.name])
     return index
+
+
+def field_help(cls: type) -> dict[str, str]:
+    """Field name -> its meaning, from one place per field: ``metadata["help"]`` when the
+    field has one, else the comment on the field's own line, else the comment lines right
+    above it (the way every field of these dataclasses is documented)."""
+    import inspect
+    import io
+    import tokenize
+
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):  # a subclass's fields after its parent's
+        if not dataclasses.is_dataclass(klass) or klass is object:
+            continue
+        lines = inspect.getsource(klass).splitlines()
+        comments = {t.start[0]: t.string.lstrip("# ").strip() for t in tokenize.generate_tokens(
+            io.StringIO("\n".join(lines) + "\n").readline) if t.type == tokenize.COMMENT}
+        for i, line in enumerate(lines, start=1):
+            name = line.strip().split(":")[0]
+            if line.startswith("    ") and not line.startswith("     ") and name.isidentifier():
+                above, j = [], i - 1
+                while j in comments and lines[j - 1].strip().startswith("#"):
+                    above.insert(0, comments[j])
+                    j -= 1
+                out[name] = comments.get(i, "") or " ".join(above)
+    for f in fields(cls):
+        if f.metadata.get("help"):
+            out[f.name] = f.metadata["help"]
+    return {f.name: out.get(f.name, "") for f in fields(cls)}
 
 
 def parse_value(key: str, typ: type, raw: Any) -> Any:
@@ -364,7 +408,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(p.read_text())
     except yaml.YAMLError as e:
-        raise ConfigError(f"config file {str(p)!r} is not valid YAML: {str(e).splitlines()[0]}") from None
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"config file {str(p)!r} is not valid YAML{where}: {problem}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -464,6 +511,54 @@ def resolve_config(preset: str | None = None, config_file: str | Path | None = N
 def config_from_dict(data: Mapping[str, Any], root: type = SearchConfig) -> Any:
     """Rebuild a config saved with ``to_dict`` (unknown keys rejected)."""
     return apply_overrides(root(), data)
+
+# Objective settings an objective may not read (ObjectiveSpec.reads says which it does)
+_OBJECTIVE_ONLY = ("patch_size", "mask_ratio", "mask_fill", "mask_fill_space", "aux_weight",
+                   "snapshot_every")
+
+
+def inert_settings(cfg: SearchConfig, objective_reads: Collection[str], device_type: str,
+                   world_size: int = 1) -> list[tuple[str, str]]:
+    """(field, why) of every setting that differs from its default yet does nothing in this
+    run: what the objective does not read, β-DARTS's ramp with β off, the DARTS cell's node
+    count in NAS-Bench-201, second order's ε in first order, CUDA graphs off CUDA."""
+    d, o = SearchConfig(), cfg.objective
+    out = [(k, f"objective {o.objective!r} does not use it") for k in _OBJECTIVE_ONLY
+           if k not in objective_reads and getattr(o, k) != getattr(d.objective, k)]
+    if o.beta_weight == 0 and o.beta_ramp_epochs != d.objective.beta_ramp_epochs:
+        out.append(("beta_ramp_epochs", "beta_weight is 0 (β-DARTS is off)"))
+    if cfg.model.space == "nb201" and cfg.model.nodes != d.model.nodes:
+        out.append(("nodes", "the NAS-Bench-201 cell is fixed (4 nodes, 6 edges)"))
+    if cfg.optim.order == 1 and cfg.optim.unrolled_eps != d.optim.unrolled_eps:
+        out.append(("unrolled_eps", "it is second order's (order=2) finite-difference step"))
+    if cfg.run.cuda_graphs and (device_type != "cuda" or world_size > 1):
+        out.append(("cuda_graphs", f"CUDA graphs need one CUDA process; this run has "
+                                   f"{world_size} on {device_type}"))
+    return out
+
+
+def refuse_inert(cfg: SearchConfig, inert: list[tuple[str, str]]) -> None:
+    """A one-line error for the first inert setting the user gave; a warning (stderr, once
+    per setting) for those the run's preset sets."""
+    import sys
+
+    preset = _flat(get_preset(cfg.preset)) if cfg.preset in PRESETS else {}
+    index = field_index(type(cfg))
+    for name, why in inert:
+        value = getattr(getattr(cfg, index[name][0]), name)
+        if name in preset and preset[name] == value:
+            print(f"mimdarts: warning: {name}={value} (from preset {cfg.preset}) does nothing in "
+                  f"this run: {why}", file=sys.stderr)
+            continue
+        raise ConfigError(f"{name}={value!r} does nothing in this run: {why}; leave it out")
+
+
+def _flat(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in overrides.items():
+        out.update(_flat(v) if isinstance(v, Mapping) else {k: v})
+    return out
+
 
 # NAS-Bench-201 (REFERENCE section 4): the β-DARTS search script's protocol on CIFAR-10:
 # C=16, 5 cells per stage, 100 epochs, batch 64, the DARTS optimizers (the defaults above).

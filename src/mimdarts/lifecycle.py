@@ -8,11 +8,13 @@ to save and restore) driven by :func:`run_job` (everything around it, written on
 2. per epoch: the job's pass over its data, with a :class:`StepHook` after every step (the
    progress bar, and mid-epoch checkpoints every ``checkpoint_every`` steps), then the
    divergence check (one host sync), the epoch count, the job's evaluation and its record;
-3. the record goes to every :class:`Sink` (log.jsonl today; any other logger plugs in here),
-   then the job's per-epoch files, then the checkpoint. Log first, checkpoint last: a
-   checkpoint counts the log lines before it, and a resume drops any line written after the
-   checkpoint it starts from;
-4. on the way out, however it ends: the progress bar closed, the sinks closed, and the
+3. the record goes to every :class:`Sink` (log.jsonl, the console line, TensorBoard:
+   :mod:`mimdarts.sinks`), then the job's per-epoch files, then the checkpoint. Log first,
+   checkpoint last: a checkpoint counts the log lines before it, and a resume drops any line
+   written after the checkpoint it starts from;
+4. after the last epoch the job's result files and final figures (:meth:`Job.finish`),
+   which the sinks get too; a resumed run that had already finished changes nothing;
+5. on the way out, however it ends: the progress bar closed, the sinks closed, and the
    process group left (distributed runs).
 
 Only rank 0 writes files and shows progress; every rank runs the same code.
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,6 +35,7 @@ from tqdm import tqdm
 from . import distributed, faults
 from .resume import DivergenceGuard, check_resume_request, checkpoint_due, kept_checkpoint, resume_run
 from .rundir import RunDir
+from .sinks import BaseSink, ConsoleSink, TensorBoardSink
 
 
 class Job(Protocol):
@@ -80,6 +83,14 @@ class Job(Protocol):
         """Files rewritten after each logged epoch (before its checkpoint)."""
         ...
 
+    def pictures(self) -> dict[str, torch.Tensor]:
+        """The epoch's pictures for sinks that show them (name -> [3, H, W] in [0, 1])."""
+        ...
+
+    def finish(self, run: RunDir | None, history: list[dict[str, Any]]) -> dict[str, Any]:
+        """The final figures; with ``run``, also written as the run's result files."""
+        ...
+
     def state(self, log_lines: int, epoch_elapsed_s: float) -> dict[str, Any]:
         """The checkpoint (tensors, numbers and strings only)."""
         ...
@@ -90,24 +101,28 @@ class Job(Protocol):
 
 
 class Sink(Protocol):
-    """Receives each epoch's record on rank 0 (a logger)."""
+    """Receives a run's figures on rank 0 (a logger; see :mod:`mimdarts.sinks`)."""
 
-    def epoch(self, record: dict[str, Any]) -> None: ...
+    wants_steps: bool  # step figures every log_every steps (one host sync each time)
+    wants_pictures: bool
 
-    def close(self) -> None: ...
+    def start(self, job: Job, run: RunDir | None) -> None: ...
+
+    def step(self, step: int, scalars: Mapping[str, float]) -> None: ...
+
+    def epoch(self, record: dict[str, Any], pictures: Mapping[str, torch.Tensor]) -> None: ...
+
+    def close(self, final: Mapping[str, Any] | None = None) -> None: ...
 
 
-class JsonlSink:
+class JsonlSink(BaseSink):
     """Appends each record as one line of the run folder's log.jsonl (atomic rewrite)."""
 
     def __init__(self, run: RunDir) -> None:
         self.run = run
 
-    def epoch(self, record: dict[str, Any]) -> None:
+    def epoch(self, record: dict[str, Any], pictures: Mapping[str, torch.Tensor]) -> None:
         self.run.append_log(record)
-
-    def close(self) -> None:
-        pass
 
 
 @dataclass
@@ -121,16 +136,23 @@ class StepHook:
     history: list[dict[str, Any]]
     epoch_start: float = 0.0  # perf_counter() at the (virtual) start of the current epoch
     checkpoint_delay_s: float = field(default_factory=faults.checkpoint_delay)
+    step_sinks: Sequence[Sink] = ()  # the sinks that show step figures
 
-    def __call__(self, images: int, loss: torch.Tensor) -> None:
-        """``images``: read by this rank in the step; ``loss``: its loss (shown every
-        ``log_every`` steps, one host sync each, only when the bar is shown)."""
+    def __call__(self, images: int, terms: Mapping[str, torch.Tensor],
+                 rates: Mapping[str, float]) -> None:
+        """After a step: ``images`` read by this rank, the loss ``terms`` (scalar tensors,
+        the first one the loss the bar shows) and the learning ``rates``. Every ``log_every``
+        steps the bar and the step sinks get them (one host sync, none when nobody shows them)."""
         job = self.job
         self.bar.update(images * job.dist.world_size)
-        if not self.bar.disable and job.step % job.cfg.run.log_every == 0:
-            self.bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         steps = job.steps_per_epoch
         global_step = job.epoch * steps + job.step
+        if job.step % job.cfg.run.log_every == 0 and (self.step_sinks or not self.bar.disable):
+            values = dict(zip(terms, torch.stack([v.detach().float() for v in terms.values()]
+                                                 ).tolist()))
+            self.bar.set_postfix(loss=f"{next(iter(values.values())):.3f}", refresh=False)
+            for sink in self.step_sinks:
+                sink.step(global_step, {**values, **rates})
         if not checkpoint_due(job.cfg.run.checkpoint_every, global_step, job.step, steps):
             return
         job.guard.check(steps, kept_checkpoint(self.run))
@@ -159,27 +181,38 @@ class RunOutcome:
     job: Job
     run: RunDir | None  # None when nothing was written (write=False, or not rank 0)
     history: list[dict[str, Any]]  # one record per epoch, resumed ones included
+    final: dict[str, Any] | None  # the job's final figures (Job.finish)
+    done_before: bool = False  # resumed a run that had already finished: nothing changed
 
 
 def run_job(build: Callable[[], Job], *, write: bool = True, overwrite: bool = False,
             resume: str | Path | None = None, progress: bool = True,
             sinks: Sequence[Sink] = ()) -> RunOutcome:
     """Build the job and run it to its last epoch (see the module docstring). ``write``:
-    fill a run folder (implied by ``resume``); ``sinks``: loggers besides log.jsonl."""
+    fill a run folder (implied by ``resume``); ``sinks``: loggers besides log.jsonl (and
+    the console line, added when there is no progress bar)."""
     try:
         job = build()
         check_resume_request(resume, overwrite, job.dist.enabled)
         run, history, elapsed = None, [], 0.0
         if (write or resume is not None) and job.dist.is_main:
             run, history, elapsed = open_run(job, overwrite, resume)
-        all_sinks = [*([JsonlSink(run)] if run is not None else []),
-                     *(sinks if job.dist.is_main else ())]
+        done_before = resume is not None and job.epoch >= job.cfg.optim.epochs
+        all_sinks: list[Sink] = []
+        if job.dist.is_main and not done_before:
+            all_sinks = [*([JsonlSink(run)] if run is not None else []),
+                         *([] if progress else [ConsoleSink(job.cfg.optim.epochs)]),
+                         *([TensorBoardSink()] if job.cfg.run.tensorboard else []), *sinks]
+        final = None
         try:
+            for sink in all_sinks:
+                sink.start(job, run)
             _epochs(job, run, history, elapsed, all_sinks, progress)
+            final = job.finish(None if done_before else run, history)
         finally:
             for sink in all_sinks:
-                sink.close()
-        return RunOutcome(job, run, history)
+                sink.close(final)
+        return RunOutcome(job, run, history, final, done_before)
     finally:
         distributed.cleanup()
 
@@ -191,7 +224,7 @@ def _epochs(job: Job, run: RunDir | None, history: list[dict[str, Any]], elapsed
                initial=(job.epoch * steps + job.step) * job.images_per_step,
                disable=not (progress and job.dist.is_main), unit="img", unit_scale=True,
                dynamic_ncols=True, file=sys.stderr, desc=job.kind)
-    hook = StepHook(job, bar, run, history)
+    hook = StepHook(job, bar, run, history, step_sinks=[k for k in sinks if k.wants_steps])
     try:
         while job.epoch < epochs:
             bar.set_description(f"epoch {job.epoch + 1}/{epochs}")
@@ -207,8 +240,9 @@ def _epochs(job: Job, run: RunDir | None, history: list[dict[str, Any]], elapsed
             record = job.record(metrics, t1 - t0, time.perf_counter() - t1)
             history.append(record)
             bar.set_postfix(loss=f"{metrics.get('train_loss', float('nan')):.3f}")
+            pictures = job.pictures() if any(k.wants_pictures for k in sinks) else {}
             for sink in sinks:
-                sink.epoch(record)
+                sink.epoch(record, pictures)
             if run is not None:
                 job.epoch_files(run, history)
                 hook.save()

@@ -78,15 +78,31 @@ class Run:
         return str(load_arch(self.cfg.model.space, json.dumps(self.result["genotype"])))
 
 
-def find_runs(paths: list[str | Path]) -> tuple[list[Run], list[Path]]:
-    """Finished runs under ``paths`` (run folders or folders of them) and unfinished folders."""
+def _run_folders(paths: list[str | Path]) -> list[Path]:
     folders: list[Path] = []
     for p in map(Path, paths):
         if not p.exists():
             raise RunDirError(f"{str(p)!r} does not exist")
         folders += [c.parent for c in sorted(p.rglob("config.yaml"))]
+    return folders
+
+
+def _is_training(folder: Path) -> bool:
+    """A `mimdarts train` run folder (its config names a network), not a search's."""
+    try:
+        data = yaml.safe_load((folder / "config.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "network" in (data.get("model") or {})
+
+
+def find_runs(paths: list[str | Path]) -> tuple[list[Run], list[Path]]:
+    """Finished search runs under ``paths`` (run folders or folders of them) and unfinished
+    search folders (training runs: :func:`find_training_runs`)."""
     runs, unfinished = [], []
-    for f in folders:
+    for f in _run_folders(paths):
+        if _is_training(f):
+            continue
         if not (f / "result.json").is_file():
             unfinished.append(f)
             continue
@@ -98,6 +114,86 @@ def find_runs(paths: list[str | Path]) -> tuple[list[Run], list[Path]]:
         except (OSError, ValueError) as e:
             raise RunDirError(f"run folder {str(f)!r} is unreadable: {e}") from None
     return runs, unfinished
+
+
+@dataclass
+class TrainRun:
+    """A `mimdarts train` run folder: its config and summary.json."""
+
+    path: Path
+    cfg: Any  # TrainConfig
+    summary: dict[str, Any]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.summary.get("epochs_done") == self.summary.get("epochs")
+
+    def method(self) -> str:
+        """The preset plus the settings that differ from it (seed and paths aside)."""
+        from .train.config import TRAIN_PRESETS, TrainConfig
+        base = resolve_config(self.cfg.preset or None, root=TrainConfig, presets=TRAIN_PRESETS)
+        flat = {k: v for vals in base.to_dict().values() if isinstance(vals, dict)
+                for k, v in vals.items()}
+        shown = [f"{k}={v}" for vals in self.cfg.to_dict().values() if isinstance(vals, dict)
+                 for k, v in vals.items() if k not in _IGNORED and flat.get(k) != v]
+        return " ".join([self.cfg.preset or "custom", *shown])
+
+
+def find_training_runs(paths: list[str | Path]) -> tuple[list[TrainRun], list[Path]]:
+    """Finished training runs under ``paths`` and unfinished training folders."""
+    from .train.config import TrainConfig
+    runs, unfinished = [], []
+    for f in filter(_is_training, _run_folders(paths)):
+        try:
+            cfg = config_from_dict(yaml.safe_load((f / "config.yaml").read_text()), TrainConfig)
+            summary = (json.loads((f / "summary.json").read_text())
+                       if (f / "summary.json").is_file() else {})
+        except (OSError, ValueError) as e:
+            raise RunDirError(f"run folder {str(f)!r} is unreadable: {e}") from None
+        run = TrainRun(f, cfg, summary)
+        if summary and run.finished:
+            runs.append(run)
+        else:
+            unfinished.append(f)
+    return runs, unfinished
+
+
+def training_table(runs: list[TrainRun]) -> dict[str, Any]:
+    """One row per (network, dataset, method): final-epoch top-1 / top-5 mean ± std over
+    seeds, parameters and training hours."""
+    groups: dict[tuple[str, str, str], list[TrainRun]] = defaultdict(list)
+    for r in sorted(runs, key=lambda r: (r.cfg.run.seed, str(r.path))):
+        groups[(r.cfg.model.network, r.summary.get("dataset", r.cfg.data.dataset), r.method())].append(r)
+    header = ["network", "dataset", "method", "seeds", "final test top-1 (%)",
+              "final test top-5 (%)", "params (M)", "training (h)"]
+    rows = []
+    for (network, dataset, method), rs in sorted(groups.items()):
+        rows.append([network, dataset, method, str(len(rs)),
+                     _fmt(_values(rs, "final_test_top1")), _fmt(_values(rs, "final_test_top5")),
+                     _fmt(_values(rs, "params_M"), 3),
+                     _fmt(_values(rs, "train_time_s", 1 / 3600), 3)])
+    return {"header": header, "rows": rows}
+
+
+def _values(runs: list[TrainRun], key: str, scale: float = 1.0) -> list[float]:
+    return [r.summary[key] * scale for r in runs if r.summary.get(key) is not None]
+
+
+def training_markdown(table: dict[str, Any], unfinished: list[Path] = ()) -> str:
+    out = io.StringIO()
+    out.write("### Training runs\n\n")
+    out.write("| " + " | ".join(table["header"]) + " |\n")
+    out.write("| " + " | ".join("---" for _ in table["header"]) + " |\n")
+    for row in table["rows"]:
+        out.write("| " + " | ".join(row) + " |\n")
+    out.write("\nTop-1 / top-5 are the FINAL epoch's test accuracy, mean ± sample std over seeds; "
+              "parameters without the auxiliary head; training hours are the measured wall time "
+              "of the training epochs.\n\n")
+    if unfinished:
+        out.write(f"Unfinished training runs (not included): "
+                  f"{', '.join(str(p) for p in unfinished)}\n")
+    return out.getvalue()
 
 
 def group_runs(runs: list[Run]) -> dict[tuple[str, str], dict[str, list[Run]]]:
@@ -132,16 +228,17 @@ def _fmt(values: list[float], digits: int = 2) -> str:
 def eval_params_m(run: Run) -> float | None:
     """Parameters (M) of the found cell's evaluation network: DARTS CIFAR (C=36, 20 cells,
     no aux head) or the NAS-Bench-201 network (C=16, 5 cells per stage)."""
+    if "eval_params_M" in run.result:
+        return float(run.result["eval_params_M"])
     from .spaces import load_arch
-    from .train.networks import count_parameters, get_network
+    from .train.networks import paper_network_params
 
     arch = load_arch(run.cfg.model.space, json.dumps(run.result["genotype"]))
-    classes = 100 if run.cfg.data.dataset == "cifar100" else 10
-    if run.cfg.model.space == "darts":
-        net = get_network("darts-cifar").build(arch, 36, 20, False, classes)
-    else:
-        net = get_network("nb201").build(arch, 16, 5, False, classes)
-    return count_parameters(net) / 1e6
+    return paper_network_params(arch, _classes(run.cfg.data.dataset))[0] / 1e6
+
+
+def _classes(dataset: str) -> int:
+    return 100 if dataset == "cifar100" else 10
 
 
 _DIGITS = {"search cost (h)": 3}  # CPU-sized searches last minutes
@@ -227,7 +324,7 @@ def to_markdown(tables: list[dict[str, Any]], unfinished: list[Path] = ()) -> st
                       "NAS-Bench-201 CIFAR-10 test accuracy: an oracle pick, not an average.")
         if HESSIAN_COLUMN in t["header"]:
             out.write(f" {HESSIAN_COLUMN}: the largest eigenvalue of the Hessian w.r.t. α of the "
-                      "α-half loss (objective + α weight decay) on a fixed α-half batch "
+                      "val-half loss (objective + α weight decay) on a fixed val-half batch "
                       "(RobustDARTS), the last value each run logged.")
         out.write("\n\n")
         if t.get("cells"):
@@ -307,7 +404,7 @@ def write_pictures(runs: list[Run], out: Path) -> list[Path]:
     counts (DARTS space) and the patch x ratio plot of a sweep over both."""
     from . import plots
     from .spaces import load_arch
-    from .spaces.ops import DARTS_PRIMITIVES, NB201_PRIMITIVES
+    from .spaces.primitives import DARTS_PRIMITIVES, NB201_PRIMITIVES
 
     out.mkdir(parents=True, exist_ok=True)
     written = []

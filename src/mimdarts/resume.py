@@ -10,6 +10,7 @@ NaN or infinite, naming the first bad step, before any checkpoint of that state 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Callable, Mapping
@@ -30,7 +31,7 @@ IGNORED_FIELDS = frozenset({
     "out_dir", "run_name",  # the run folder is the one being resumed
     "log_every", "threads", "checkpoint_every",
     "data_dir", "download", "workers",  # where the files are and how they are read
-    "snapshot_every",  # pictures only
+    "snapshot_every", "tensorboard",  # pictures and loggers only
     "hessian_every", "hessian_iters",  # a monitor: it leaves every weight and random stream as is
     "cuda_graphs",  # the same kernels, launched from a graph
     # the same maths and the same state, computed another way (and absent from checkpoints
@@ -39,16 +40,20 @@ IGNORED_FIELDS = frozenset({
 })
 
 
-# Fields that older versions wrote into their configs and that no longer exist: dropped when a
-# checkpoint's config is read back (they were testing aids, now mimdarts.faults).
-RETIRED_FIELDS = {"run": ("fault_nan_step", "fault_checkpoint_delay")}
+# Fields that older versions wrote into their configs and that no longer exist there: dropped
+# when a checkpoint's config is read back. The fault_* testing aids became mimdarts.faults;
+# a training's config lost the search-only eval_images and cuda_graphs (never read by it).
+RETIRED_FIELDS = {"run": ("fault_nan_step", "fault_checkpoint_delay", "eval_images", "cuda_graphs")}
 
 
-def _without_retired(saved: Mapping[str, Any]) -> dict[str, Any]:
+def _without_retired(saved: Mapping[str, Any], root: type) -> dict[str, Any]:
+    """``saved`` without the retired fields that ``root``'s sections no longer have."""
     out = dict(saved)
     for section, names in RETIRED_FIELDS.items():
-        if isinstance(out.get(section), Mapping):
-            out[section] = {k: v for k, v in out[section].items() if k not in names}
+        if not isinstance(out.get(section), Mapping):
+            continue
+        kept = {f.name for f in dataclasses.fields(type(getattr(root(), section)))}
+        out[section] = {k: v for k, v in out[section].items() if k in kept or k not in names}
     return out
 
 
@@ -119,7 +124,7 @@ def check_checkpoint(ckpt: Mapping[str, Any], cfg: Any, fmt: str, path: str,
         raise RunDirError(f"checkpoint {path!r} holds no resume state (written by an older "
                           "mimdarts); it can be exported or inspected, not resumed")
     try:
-        saved_dict = _without_retired(json.loads(ckpt["config"]))
+        saved_dict = _without_retired(json.loads(ckpt["config"]), type(cfg))
     except (TypeError, ValueError):
         raise RunDirError(f"checkpoint {path!r} holds no readable config") from None
     try:

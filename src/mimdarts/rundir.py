@@ -42,6 +42,8 @@ def atomic_write_bytes(path: Path, data: bytes, keep_previous: Path | None = Non
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        # mkstemp makes the file 0600; a run's files follow the umask like any other tool's
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -60,6 +62,13 @@ def atomic_write_bytes(path: Path, data: bytes, keep_previous: Path | None = Non
         raise
 
 
+def _umask() -> int:
+    """The process's umask (reading it means setting it: set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _keep_copy(src: Path, dst: Path) -> None:
     """Atomically make ``dst`` a copy of ``src`` (a hard link where the filesystem allows)."""
     tmp = dst.with_name(f".{dst.name}.link.tmp")
@@ -76,6 +85,28 @@ def _keep_copy(src: Path, dst: Path) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
+
+
+def save_png(image: torch.Tensor, path: Path) -> None:
+    """Write ``image`` ``[3, H, W]`` in [0, 1] as a PNG, encoded in memory and written
+    atomically (a full disk leaves no half picture)."""
+    import io
+
+    from torchvision.utils import save_image
+    buf = io.BytesIO()
+    save_image(image, buf, format="png")
+    atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def compose_name(*parts: str) -> str:
+    """A run folder name from descriptive ``parts`` joined by ``-``, leaving out a part whose
+    ``-``-separated words another part already holds (``nb201``, ``nb201``, ``nb201-tiny``
+    -> ``nb201-tiny``; of equal parts the first stays), so names do not repeat the preset."""
+    words = [set(filter(None, p.split("-"))) for p in parts]
+    kept = [p for i, p in enumerate(parts) if words[i] and not any(
+        words[i] <= words[j] and (words[i] != words[j] or j < i)
+        for j in range(len(parts)) if j != i)]
+    return "-".join(kept)
 
 
 class RunDir:

@@ -87,28 +87,42 @@ def is_done(out_dir: str | Path, trial: Trial) -> bool:
     return (Path(out_dir) / trial.name / "result.json").is_file()
 
 
+TRIAL_LOG = "trial.log"  # each trial's stdout and stderr, in its run folder
+
+
 def run_sweep(trials: Sequence[Trial], out_dir: str | Path, jobs: int = 1,
               log=print) -> dict[str, int]:
-    """Run the unfinished trials; returns counts of run / skipped / failed trials."""
+    """Run the unfinished trials; returns counts of run / skipped / failed trials. Each
+    trial's output goes to ``RUN/trial.log``; a failed trial is named with that path."""
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1 (trials run at the same time), got {jobs}")
     todo = [t for t in trials if not is_done(out_dir, t)]
     log(f"sweep: {len(trials)} trials, {len(trials) - len(todo)} already finished, "
         f"{len(todo)} to run, {jobs} at a time")
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-
-    def one(t: Trial) -> int:
-        folder = Path(out_dir) / t.name
-        # an interrupted trial continues from its checkpoint; one that never checkpointed restarts
-        argv = (["search", "--resume", str(folder), "--no-progress"]
-                if (folder / "checkpoint.pt").is_file() else t.argv(out_dir))
-        p = subprocess.run([sys.executable, "-m", "mimdarts", *argv], capture_output=True, text=True)
-        status = "done" if p.returncode == 0 else f"FAILED ({p.stderr.strip().splitlines()[-1:]})"
-        log(f"  {t.name}: {status}")
-        return p.returncode
-
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        codes = list(pool.map(one, todo))
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        codes = list(pool.map(lambda t: _run_trial(t, out_dir, log), todo))
     return {"run": len(todo), "skipped": len(trials) - len(todo),
             "failed": sum(1 for c in codes if c != 0)}
+
+
+def _run_trial(t: Trial, out_dir: str | Path, log) -> int:
+    """One trial as its own ``mimdarts search`` process, its output kept in its folder."""
+    folder = Path(out_dir) / t.name
+    # an interrupted trial continues from its checkpoint; one that never checkpointed restarts
+    argv = (["search", "--resume", str(folder), "--no-progress"]
+            if (folder / "checkpoint.pt").is_file() else t.argv(out_dir))
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / TRIAL_LOG, "a") as out:
+        code = subprocess.run([sys.executable, "-m", "mimdarts", *argv], stdout=out,
+                              stderr=subprocess.STDOUT).returncode
+    if code == 0:
+        log(f"  {t.name}: done")
+    else:
+        lines = (folder / TRIAL_LOG).read_text(errors="replace").strip().splitlines()
+        log(f"  {t.name}: FAILED (exit {code}): {lines[-1] if lines else 'no output'}; "
+            f"log: {folder / TRIAL_LOG}")
+    return code
 
 
 def commands(trials: Sequence[Trial], out_dir: str | Path) -> list[str]:

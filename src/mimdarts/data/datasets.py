@@ -143,7 +143,7 @@ def image_folder(root: str | Path, split: str, image_size: int, train: bool,
 
 
 def search_split(n: int, seed: int, limit: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices of the w half and the α half of a training set of ``n`` images.
+    """Indices of the train half (w steps) and the val half (α steps) of a training set of ``n`` images.
 
     A seeded permutation of ``range(n)`` is cut to ``limit`` images (0 = all) and halved;
     with an odd count the last image is left out so both halves have the same size.

@@ -161,7 +161,7 @@ def alpha_hessian_eigen(model: Supernet, objective: Objective, batch: PreparedBa
     """Dominant eigenvalue of ``∇²_α`` of ``objective.loss(model, batch)`` (RobustDARTS).
 
     ``model``: a supernet (``arch_parameters()``); ``batch``: one fixed, already prepared
-    α-half batch, so successive calls are comparable. Computed in the model's own dtype with
+    val-half batch, so successive calls are comparable. Computed in the model's own dtype with
     autocast and TF32 off (both would swamp the second derivatives), in train mode as in the α step
     (BatchNorm normalises with batch statistics, which is what the α step differentiates).
     Leaves everything as it found it: train/eval modes, every buffer of ``model`` and

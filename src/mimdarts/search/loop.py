@@ -18,22 +18,31 @@ from typing import Any
 import torch
 
 from .. import distributed, faults
-from ..config import SearchConfig
+from ..config import SearchConfig, inert_settings, refuse_inert
 from ..data import DatasetInfo, DeviceLoader, FolderLoader, build_search_loaders
 from ..errors import ConfigError, RunDirError
 from ..lifecycle import Sink, StepHook, run_job
 from ..nasbench201 import benchmark_figures
 from ..resume import DivergenceGuard, capture_rng, restore_rng
-from ..rundir import RunDir, run_metadata
+from ..rundir import RunDir, compose_name, run_metadata, save_png
 from ..runtime import autocast_dtype, resolve_device, seed_everything, set_threads
 from ..schedules import cosine_lr
 from ..spaces import Architecture, Supernet, get_space, load_arch
 from ..switches import resolve_group_edges
+from ..train.networks import paper_network_params
 from .architect import Architect, Regularizer
 from .bilevel import BilevelStep
 from .cudagraph import GraphedIteration
 from .curvature import EigenResult, alpha_hessian_eigen
-from .objective import LossResult, Objective, accuracy, beta_regularizer, build_objective, check_objective
+from .objective import (
+    OBJECTIVES,
+    LossResult,
+    Objective,
+    accuracy,
+    beta_regularizer,
+    build_objective,
+    check_objective,
+)
 
 CHECKPOINT_FORMAT = "mimdarts-search-v1"
 
@@ -60,6 +69,8 @@ class Searcher:
     meter: _Meter = field(init=False)  # the current epoch's sums so far
     guard: DivergenceGuard = field(init=False)
     nan_step: int = field(init=False)  # fault injection (mimdarts.faults); 0 = off
+    result_arch: Architecture | None = None  # the found cell, once finished
+    arch_epoch: int = 0  # the epoch (1-based) it comes from
 
     def __post_init__(self) -> None:
         # One persistent iterator over the val half: never rebuilt per step. It starts lazily,
@@ -129,16 +140,35 @@ class Searcher:
 
     def epoch_files(self, run: RunDir, history: list[dict[str, Any]]) -> None:
         run.write_text("genotype.json", json.dumps(self.model.genotype().to_dict(), indent=1))
+        for name, grid in self.pictures().items():  # the MIM reconstructions
+            save_png(grid, run.path / f"{name}_e{self.epoch:03d}.png")
+
+    def pictures(self) -> dict[str, torch.Tensor]:
         every, epochs = self.cfg.objective.snapshot_every, self.cfg.optim.epochs
-        if every and (self.epoch % every == 0 or self.epoch == epochs):
-            x, y = next(iter(self.val_loader.head(8)))
-            self.objective.snapshot(self.model, x[:8], y[:8], run.path / f"recon_e{self.epoch:03d}.png")
+        if not every or not (self.epoch % every == 0 or self.epoch == epochs):
+            return {}
+        x, y = next(iter(self.val_loader.head(8)))
+        grid = self.objective.snapshot_grid(self.model, x[:8], y[:8])
+        return {} if grid is None else {"recon": grid}  # inputs, masked, reconstructed, pasted
 
     def state(self, log_lines: int = 0, epoch_elapsed_s: float = 0.0) -> dict[str, Any]:
         return checkpoint_state(self, log_lines, epoch_elapsed_s)
 
     def restore(self, ckpt: dict[str, Any]) -> float:
         return restore_searcher(self, ckpt)
+
+    def finish(self, run: RunDir | None, history: list[dict[str, Any]]) -> dict[str, Any]:
+        """Pick the final cell (``optim.final_arch``); with ``run``, write genotype.json and,
+        last, result.json (its presence marks a finished run: sweeps skip those)."""
+        self.arch_epoch = final_epoch(history, self.cfg.optim.final_arch)
+        self.result_arch = self.model.genotype()
+        if self.arch_epoch != len(history):
+            self.result_arch = load_arch(self.cfg.model.space, history[self.arch_epoch - 1]["genotype"])
+        result = result_summary(self, history, self.arch_epoch, self.result_arch)
+        if run is not None:
+            run.write_text("genotype.json", json.dumps(self.result_arch.to_dict(), indent=1))
+            run.write_text("result.json", json.dumps(result, indent=1))
+        return result
 
 
 def build_searcher(cfg: SearchConfig) -> Searcher:
@@ -148,6 +178,8 @@ def build_searcher(cfg: SearchConfig) -> Searcher:
     set_threads(cfg.run.threads)
     dist = distributed.setup(resolve_device(cfg.run.device))  # 1 process unless torchrun
     device = dist.device
+    refuse_inert(cfg, inert_settings(cfg, OBJECTIVES[cfg.objective.objective].reads,
+                                     device.type, dist.world_size))
     seed_everything(cfg.run.seed)
     info, train_loader, val_loader = build_search_loaders(
         cfg.data, cfg.optim.batch_size, device, cfg.run.seed, dist.rank, dist.world_size)
@@ -167,8 +199,7 @@ def build_searcher(cfg: SearchConfig) -> Searcher:
     if cfg.run.channels_last:  # its heads (the MIM decoder...) read channels_last features
         objective = objective.to(memory_format=torch.channels_last)
     dist.broadcast_module(model, objective)  # identical w and α on every rank
-    graphs = (cfg.run.cuda_graphs and device.type == "cuda" and not dist.enabled
-              and faults.nan_step() == 0)
+    graphs = cfg.run.cuda_graphs and faults.nan_step() == 0  # (refused off one CUDA process)
     bilevel = _build_bilevel(cfg, model, objective, dist, capturable=graphs)
     s = Searcher(cfg, info, model, objective, bilevel, train_loader, val_loader, dist=dist,
                  resolved={"group_edges": grouped})
@@ -292,17 +323,18 @@ def run_epoch(s: Searcher, hook: StepHook | None = None) -> dict[str, float]:
     s.model.train()
     s.objective.train()
     regularizer = arch_regularizer(s)
+    rates = {"w_lr": lr, "alpha_lr": cfg.optim.arch_lr}
     for x, y in s.train_loader:  # a restored loader continues its pass at step s.step
         x_val, y_val = next(s.val_stream)
         res, val_res = s.iteration(x, y, x_val, y_val, lr, regularizer)
         s.meter.add_result("train", res, len(y))
         s.meter.add_result("val", val_res, len(y_val))
-        s.guard.update(s.global_step + 1, {  # 1-based, counted over the run
-            "train_loss": res.loss, **{f"train_{k}": v for k, v in res.terms.items()},
-            "val_loss": val_res.loss, **{f"val_{k}": v for k, v in val_res.terms.items()}})
+        terms = {"train_loss": res.loss, **{f"train_{k}": v for k, v in res.terms.items()},
+                 "val_loss": val_res.loss, **{f"val_{k}": v for k, v in val_res.terms.items()}}
+        s.guard.update(s.global_step + 1, terms)  # 1-based, counted over the run
         s.step += 1
         if hook is not None:
-            hook(len(y) + len(y_val), res.loss)
+            hook(len(y) + len(y_val), terms, rates)
     out = s.dist.mean_dict(s.meter.means())
     s.meter, s.step = _Meter(), 0
     out["lr"] = lr
@@ -325,8 +357,8 @@ def run_name(cfg: SearchConfig) -> str:
     if cfg.run.run_name:
         return cfg.run.run_name
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return (f"{cfg.preset or 'custom'}-{cfg.model.space}-{cfg.objective.objective}"
-            f"-s{cfg.run.seed}-{stamp}")
+    return compose_name(cfg.preset or "custom", cfg.model.space, cfg.objective.objective
+                        ) + f"-s{cfg.run.seed}-{stamp}"
 
 
 def checkpoint_state(s: Searcher, log_lines: int = 0, epoch_elapsed_s: float = 0.0
@@ -401,8 +433,15 @@ def restore_searcher(s: Searcher, ckpt: dict[str, Any]) -> float:
 class SearchResult:
     genotype: Architecture  # the found cell (of epoch `arch_epoch`, see optim.final_arch)
     run_dir: Path | None
-    history: list[dict[str, Any]]
+    history: list[dict[str, Any]]  # one record per epoch (what log.jsonl holds)
     arch_epoch: int = 0  # the epoch (1-based) the genotype comes from
+    summary: dict[str, Any] = field(default_factory=dict)  # what result.json holds
+    searcher: Searcher | None = None  # the supernet (searcher.model), objective, optimizers
+    done_before: bool = False  # a resumed run that had already finished: nothing changed
+
+    @property
+    def supernet(self) -> Supernet | None:
+        return None if self.searcher is None else self.searcher.model
 
 
 def search(cfg: SearchConfig, overwrite: bool = False, progress: bool = True,
@@ -412,21 +451,16 @@ def search(cfg: SearchConfig, overwrite: bool = False, progress: bool = True,
 
     ``resume``: a run folder whose checkpoint.pt to continue from (``cfg`` must be the
     run's config, up to fields that change nothing computed); the run then ends exactly
-    as the uninterrupted run would have. ``sinks``: loggers that get each epoch's record.
-    Raises :class:`DivergenceError` when the loss becomes NaN or infinite, keeping the
-    last good checkpoint.
+    as the uninterrupted run would have (a finished one is left as it is). ``sinks``:
+    loggers that get each epoch's record. Raises :class:`DivergenceError` when the loss
+    becomes NaN or infinite, keeping the last good checkpoint.
     """
     out = run_job(lambda: build_searcher(cfg), write=write, overwrite=overwrite, resume=resume,
                   progress=progress, sinks=sinks)
-    s, run, history = out.job, out.run, out.history
-    chosen = final_epoch(history, cfg.optim.final_arch)
-    arch = s.model.genotype()
-    if chosen != len(history):
-        arch = load_arch(cfg.model.space, history[chosen - 1]["genotype"])
-    if run is not None:  # written last: its presence marks a finished run (sweeps skip those)
-        run.write_text("genotype.json", json.dumps(arch.to_dict(), indent=1))
-        run.write_text("result.json", json.dumps(result_summary(s, history, chosen, arch), indent=1))
-    return SearchResult(arch, run.path if run else None, history, chosen)
+    s = out.job
+    assert s.result_arch is not None  # set by finish()
+    return SearchResult(s.result_arch, out.run.path if out.run else None, out.history,
+                        s.arch_epoch, out.final or {}, s, out.done_before)
 
 
 def result_summary(s: Searcher, history: list[dict[str, Any]], chosen: int,
@@ -438,12 +472,20 @@ def result_summary(s: Searcher, history: list[dict[str, Any]], chosen: int,
             "final_arch": s.cfg.optim.final_arch, "arch_epoch": chosen, "epochs": s.epoch,
             "search_hours": sum(r["epoch_time_s"] for r in history) / 3600,
             "device": str(s.device),
-            **{k: record[k] for k in record if k.endswith("_acc") or k.startswith("n_")}}
+            **_eval_network(arch, s.info.num_classes),
+            **{k: record[k] for k in record
+               if k.endswith("_acc") or k.startswith(("n_", "nb201_"))}}
+
+
+def _eval_network(arch: Architecture, num_classes: int) -> dict[str, Any]:
+    """The size of the found cell's evaluation network at the papers' shape."""
+    params, network = paper_network_params(arch, num_classes)
+    return {"eval_params_M": round(params / 1e6, 4), "eval_network": network}
 
 
 def final_epoch(history: list[dict[str, Any]], rule: str) -> int:
     """The epoch (1-based) whose cell a search returns: the last one, or under ``best`` the
-    first epoch with the highest α-half accuracy as the objective sees its inputs
+    first epoch with the highest val-half accuracy as the objective sees its inputs
     (``eval_input_acc``, masked for MIM), or clean (``eval_clean_acc``) when the objective
     does not transform them."""
     if rule == "last" or not history:

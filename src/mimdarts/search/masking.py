@@ -18,7 +18,14 @@ def check_patching(image_size: int, patch_size: int, mask_ratio: float) -> int:
                           f"(e.g. one of {[p for p in (2, 4, 8, 16) if image_size % p == 0]})")
     if not 0.0 < mask_ratio < 1.0:
         raise ConfigError(f"mask_ratio must be strictly between 0 and 1, got {mask_ratio}")
-    return (image_size // patch_size) ** 2
+    n = (image_size // patch_size) ** 2
+    keep = int(n * (1.0 - mask_ratio))  # the rule of random_patch_mask
+    if keep == 0:  # (keep == n would need r = 0, refused above)
+        raise ConfigError(f"patch_size={patch_size} and mask_ratio={mask_ratio} mask all {n} "
+                          f"patches of a {image_size}x{image_size} image: nothing is left "
+                          f"visible; choose mask_ratio <= {1 - 1 / n:g} for this patch size, or "
+                          "a smaller patch")
+    return n
 
 
 def patchify(x: torch.Tensor, p: int) -> torch.Tensor:

@@ -8,15 +8,14 @@ weights) with two methods:
 - ``loss(model, batch) -> LossResult`` is deterministic given the prepared batch, so the
   second-order architect can evaluate it at several weight points on the very same masks.
 
-Objectives are registered by name in :data:`OBJECTIVES` and built by :func:`build_objective`.
+Objectives are registered by name in :data:`OBJECTIVES` (:mod:`mimdarts.search.catalog`, no
+torch; re-exported here) and built by :func:`build_objective`.
 """
 
 from __future__ import annotations
 
 from abc import ABCMeta, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -24,8 +23,12 @@ from torch import nn
 
 from ..config import ObjectiveConfig
 from ..data import DatasetInfo
-from ..registry import Registry
 from ..spaces import Supernet
+from .catalog import MASK_FIELDS as MASK_FIELDS  # `X as X`: re-exported from catalog.py (no torch)
+from .catalog import OBJECTIVES as OBJECTIVES
+from .catalog import ObjectiveSpec as ObjectiveSpec
+from .catalog import check_objective as check_objective
+from .catalog import register_objective as register_objective
 from .decoder import ReconstructionDecoder
 from .masking import (
     apply_mask,
@@ -78,10 +81,11 @@ class Objective(nn.Module, metaclass=ABCMeta):
         """Draw this batch's randomness (from ``generator``, default the objective's own)."""
         return PreparedBatch(images, labels)
 
-    def snapshot(self, model: Supernet, images: torch.Tensor, labels: torch.Tensor,
-                 path: Path) -> bool:
-        """Save a picture of what the objective does to ``path``; False if nothing to show."""
-        return False
+    def snapshot_grid(self, model: Supernet, images: torch.Tensor, labels: torch.Tensor
+                      ) -> torch.Tensor | None:
+        """A picture ``[3, H, W]`` in [0, 1] of what the objective does to ``images``, or
+        None if there is nothing to show."""
+        return None
 
     @abstractmethod
     def loss(self, model: Supernet, batch: PreparedBatch) -> LossResult: ...
@@ -193,15 +197,13 @@ class ReconstructionObjective(Objective):
                           logits, batch.labels)
 
     @torch.no_grad()
-    def snapshot(self, model: Supernet, images: torch.Tensor, labels: torch.Tensor,
-                 path: Path) -> bool:
-        """Save a PNG grid: rows = input, what the net sees, reconstruction, recon pasted into
-        the masked patches. Uses a fixed generator so successive snapshots are comparable."""
-        import io
+    def snapshot_grid(self, model: Supernet, images: torch.Tensor, labels: torch.Tensor
+                      ) -> torch.Tensor | None:
+        """A grid ``[3, H', W']`` in [0, 1]: rows = input, what the net sees, reconstruction,
+        reconstruction pasted into the masked patches. A fixed generator, eval mode: successive
+        grids compare, and no random stream or BatchNorm statistic moves."""
+        from torchvision.utils import make_grid
 
-        from torchvision.utils import save_image
-
-        from ..rundir import atomic_write_bytes
         was_training = model.training
         model.eval()
         self.eval()
@@ -213,12 +215,9 @@ class ReconstructionObjective(Objective):
         mean = torch.tensor(self.info.mean, device=images.device)[:, None, None]
         std = torch.tensor(self.info.std, device=images.device)[:, None, None]
         rows = [(t.float() * std + mean).clamp(0, 1) for t in (images, batch.inputs, recon, paste)]
-        buf = io.BytesIO()  # encoded in memory, then written atomically (disk full: no half PNG)
-        save_image(torch.cat(rows), buf, format="png", nrow=len(images), padding=1)
-        atomic_write_bytes(Path(path), buf.getvalue())
         model.train(was_training)
         self.train(was_training)
-        return True
+        return make_grid(torch.cat(rows), nrow=len(images), padding=1).cpu()
 
 
 class PretextObjective(Objective):
@@ -268,42 +267,53 @@ class PretextObjective(Objective):
                           logits, batch.labels)
 
 
-# factory(cfg, model, info, seed, device) -> Objective
-ObjectiveFactory = Callable[[ObjectiveConfig, Supernet, DatasetInfo, int, torch.device], Objective]
-# name -> (one-line description, factory)
-OBJECTIVES: Registry[tuple[str, ObjectiveFactory]] = Registry("objective")
+# The built-in objectives' factories, named in the registry (catalog.py) as
+# "mimdarts.search.objective:make_..." so that listing them imports no torch.
 
 
-def register_objective(name: str, description: str) -> Callable[[ObjectiveFactory], ObjectiveFactory]:
-    """Register ``factory(cfg, model, info, seed, device) -> Objective`` under ``name``."""
-    def deco(factory: ObjectiveFactory) -> ObjectiveFactory:
-        OBJECTIVES.add(name, (description, factory))
-        return factory
-    return deco
+def make_cls(cfg: ObjectiveConfig, model: Supernet, info: DatasetInfo, seed: int,
+             device: torch.device) -> Objective:
+    return ClassificationObjective(seed, device)
 
 
-register_objective("cls", "DARTS: cross-entropy on clean images")(
-    lambda cfg, model, info, seed, device: ClassificationObjective(seed, device))
-register_objective("cls-masked", "cross-entropy on masked images (Table 7, row 2)")(
-    lambda cfg, model, info, seed, device: ClassificationObjective(
-        seed, device, Masker.from_config(cfg, info)))
-register_objective("rec", "reconstruction of clean images only, no classifier (Table 7, row 3)")(
-    lambda cfg, model, info, seed, device: ReconstructionObjective(
-        model, info, seed, device, None, classify=False, patch_size=cfg.patch_size,
-        merge_decoder_convs=cfg.merge_decoder_convs))
-register_objective("mim", "reconstruction of masked patches only (Table 7, row 4)")(
-    lambda cfg, model, info, seed, device: ReconstructionObjective(
-        model, info, seed, device, Masker.from_config(cfg, info), classify=False,
-        merge_decoder_convs=cfg.merge_decoder_convs))
-register_objective("mim-darts", "MIM-DARTS: cross-entropy + λ masked reconstruction on masked images")(
-    lambda cfg, model, info, seed, device: ReconstructionObjective(
-        model, info, seed, device, Masker.from_config(cfg, info), classify=True,
-        aux_weight=cfg.aux_weight, merge_decoder_convs=cfg.merge_decoder_convs))
-for _task, _desc in (("rot", "4-way rotation"), ("col", "quantised-colour"),
-                     ("jig", "24-way 2x2 jigsaw")):
-    register_objective(f"cls-{_task}", f"cross-entropy + λ {_desc} classification (Table 6)")(
-        lambda cfg, model, info, seed, device, _t=_task: PretextObjective(
-            _t, model, info, seed, device, cfg.aux_weight))
+def make_cls_masked(cfg: ObjectiveConfig, model: Supernet, info: DatasetInfo, seed: int,
+                    device: torch.device) -> Objective:
+    return ClassificationObjective(seed, device, Masker.from_config(cfg, info))
+
+
+def make_rec(cfg: ObjectiveConfig, model: Supernet, info: DatasetInfo, seed: int,
+             device: torch.device) -> Objective:
+    return ReconstructionObjective(model, info, seed, device, None, classify=False,
+                                   patch_size=cfg.patch_size,
+                                   merge_decoder_convs=cfg.merge_decoder_convs)
+
+
+def make_mim(cfg: ObjectiveConfig, model: Supernet, info: DatasetInfo, seed: int,
+             device: torch.device) -> Objective:
+    return ReconstructionObjective(model, info, seed, device, Masker.from_config(cfg, info),
+                                   classify=False, merge_decoder_convs=cfg.merge_decoder_convs)
+
+
+def make_mim_darts(cfg: ObjectiveConfig, model: Supernet, info: DatasetInfo, seed: int,
+                   device: torch.device) -> Objective:
+    return ReconstructionObjective(model, info, seed, device, Masker.from_config(cfg, info),
+                                   classify=True, aux_weight=cfg.aux_weight,
+                                   merge_decoder_convs=cfg.merge_decoder_convs)
+
+
+def make_cls_rot(cfg: ObjectiveConfig, model: Supernet, info: DatasetInfo, seed: int,
+                 device: torch.device) -> Objective:
+    return PretextObjective("rot", model, info, seed, device, cfg.aux_weight)
+
+
+def make_cls_col(cfg: ObjectiveConfig, model: Supernet, info: DatasetInfo, seed: int,
+                 device: torch.device) -> Objective:
+    return PretextObjective("col", model, info, seed, device, cfg.aux_weight)
+
+
+def make_cls_jig(cfg: ObjectiveConfig, model: Supernet, info: DatasetInfo, seed: int,
+                 device: torch.device) -> Objective:
+    return PretextObjective("jig", model, info, seed, device, cfg.aux_weight)
 
 
 def beta_regularizer(alphas: list[torch.Tensor], weight: float) -> torch.Tensor:
@@ -311,14 +321,11 @@ def beta_regularizer(alphas: list[torch.Tensor], weight: float) -> torch.Tensor:
     return weight * sum(torch.logsumexp(a, dim=-1).mean() for a in alphas)
 
 
-def check_objective(name: str) -> None:
-    OBJECTIVES.check(name)
-
-
 def build_objective(cfg: ObjectiveConfig, model: Supernet, info: DatasetInfo, seed: int,
                     device: torch.device | str = "cpu") -> Objective:
     """The objective named ``cfg.objective``, sized for ``model`` and ``info``, on ``device``."""
-    return OBJECTIVES[cfg.objective][1](cfg, model, info, seed, torch.device(device)).to(device)
+    factory = OBJECTIVES[cfg.objective].factory_fn()
+    return factory(cfg, model, info, seed, torch.device(device)).to(device)
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

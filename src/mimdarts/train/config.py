@@ -65,19 +65,19 @@ class TrainModelConfig:
 class TrainOptimConfig:
     """SGD with momentum, a per-epoch schedule and the regularisers of the DARTS protocol."""
 
-    epochs: int = 600
+    epochs: int = 600  # passes over the training split
     batch_size: int = 96  # global batch: split evenly across processes when distributed
     lr: float = 0.025  # learning rate at the schedule's peak
-    lr_schedule: str = "cosine"  # one of LR_SCHEDULE_NAMES
+    lr_schedule: str = "cosine"  # cosine, linear-warmup (PC-DARTS ImageNet) or exponential
     lr_min: float = 0.0  # cosine floor
     warmup_epochs: int = 0  # linear-warmup: first epochs whose rate is scaled by (e + 1) / warmup
     lr_gamma: float = 0.97  # exponential: factor per epoch
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 3e-4
+    momentum: float = 0.9  # SGD momentum
+    nesterov: bool = False  # Nesterov momentum (the NAS-Bench-201 recipe)
+    weight_decay: float = 3e-4  # L2 on every weight
     grad_clip: float = 5.0  # max global L2 norm of the gradient; 0 disables
     aux_weight: float = 0.4  # weight of the auxiliary head's loss
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.0  # of the cross-entropy targets (ImageNet recipes: 0.1)
     drop_path: float = 0.2  # final drop-path probability, ramped linearly from 0 over the epochs
 
     def __post_init__(self) -> None:

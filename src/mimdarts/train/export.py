@@ -167,9 +167,20 @@ def export_onnx(trained: TrainedModel, out: str | Path, opset: int = 17) -> Path
     return out_path
 
 
+def _make_parent(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunDirError(f"cannot create the folder of {str(path)!r}: {e.strerror or e}") from None
+
+
 def export_run(run_dir: str | Path, out: str | Path | None = None, onnx_out: str | Path | None = None,
                opset: int = 17) -> list[Path]:
-    """``mimdarts export``: the single-file model, and ONNX when ``onnx_out`` is given."""
+    """``mimdarts export``: the single-file model, and ONNX when ``onnx_out`` is given. The
+    folders they go into are made first (nothing is written when one cannot be)."""
+    for path in (out, onnx_out):
+        if path is not None:
+            _make_parent(Path(path))
     written = [save_trained(run_dir, out)]
     if onnx_out is not None:
         written.append(export_onnx(load_trained(written[0]), onnx_out, opset))

@@ -32,7 +32,7 @@ from ..data import DatasetInfo
 from ..errors import ConfigError, RunDirError
 from ..lifecycle import Sink, StepHook, run_job
 from ..resume import DivergenceGuard, capture_rng, restore_rng
-from ..rundir import RunDir
+from ..rundir import RunDir, compose_name
 from ..runtime import amp_context, autocast_dtype, resolve_device, seed_everything, set_threads
 from ..schedules import lr_at
 from ..spaces import GENOTYPES, Architecture, get_space
@@ -129,6 +129,13 @@ class Trainer:
     def epoch_files(self, run: RunDir, history: list[dict[str, Any]]) -> None:
         run.write_text("summary.json", json.dumps(summary(self, history), indent=1))
 
+    def pictures(self) -> dict[str, torch.Tensor]:
+        return {}
+
+    def finish(self, run: RunDir | None, history: list[dict[str, Any]]) -> dict[str, Any]:
+        """The summary (summary.json, rewritten after every epoch, already holds it)."""
+        return summary(self, history)
+
     def state(self, log_lines: int = 0, epoch_elapsed_s: float = 0.0) -> dict[str, Any]:
         return checkpoint_state(self, log_lines, epoch_elapsed_s)
 
@@ -175,6 +182,7 @@ def train_epoch(t: Trainer, hook: StepHook | None = None) -> dict[str, float]:
         g["lr"] = lr
     drop = o.drop_path * t.epoch / o.epochs  # linear ramp from 0
     t.model.drop_path_prob = drop
+    rates = {"lr": lr, "drop_path": drop}
     t.net.train()
     dev = t.device
     if t.sums is None:
@@ -196,13 +204,14 @@ def train_epoch(t: Trainer, hook: StepHook | None = None) -> dict[str, float]:
         if o.grad_clip > 0:
             nn.utils.clip_grad_norm_(t.model.parameters(), o.grad_clip)
         t.optimizer.step()
-        t.guard.update(step, {"loss": loss, **terms})
+        terms = {"loss": loss, **terms}
+        t.guard.update(step, terms)
         t.sums += torch.stack([loss.detach().float() * len(y),
                                (logits.detach().argmax(1) == y).sum().float(),
                                y.new_full((), len(y), dtype=torch.float)])  # no host copy
         t.step += 1
         if hook is not None:
-            hook(len(y), loss)
+            hook(len(y), terms, rates)
     loss_total, correct_total, n = t.dist.sum_(t.sums).tolist()
     t.sums, t.step = None, 0
     return {"lr": lr, "drop_path": drop, "train_loss": loss_total / n,
@@ -289,16 +298,17 @@ def run_name(cfg: TrainConfig) -> str:
     if cfg.run.run_name:
         return cfg.run.run_name
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return (f"{cfg.preset or 'custom'}-{cfg.model.network}-{_genotype_label(cfg.model.genotype)}"
-            f"-s{cfg.run.seed}-{stamp}")
+    return compose_name(cfg.preset or "custom", cfg.model.network,
+                        _genotype_label(cfg.model.genotype)) + f"-s{cfg.run.seed}-{stamp}"
 
 
 @dataclass
 class TrainResult:
-    summary: dict[str, Any]
-    history: list[dict[str, Any]]
+    summary: dict[str, Any]  # what summary.json holds (final-epoch figures, size, time)
+    history: list[dict[str, Any]]  # one record per epoch (what log.jsonl holds)
     run_dir: Path | None
-    trainer: Trainer
+    trainer: Trainer  # the network (trainer.model), optimizer, loaders
+    done_before: bool = False  # a resumed run that had already finished: nothing changed
 
 
 def summary(t: Trainer, history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -346,5 +356,5 @@ def train(cfg: TrainConfig, overwrite: bool = False, progress: bool = True,
     """
     out = run_job(lambda: build_trainer(cfg), write=write, overwrite=overwrite, resume=resume,
                   progress=progress, sinks=sinks)
-    t = out.job
-    return TrainResult(summary(t, out.history), out.history, out.run.path if out.run else None, t)
+    return TrainResult(out.final or {}, out.history, out.run.path if out.run else None, out.job,
+                       out.done_before)

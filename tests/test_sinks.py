@@ -1,0 +1,82 @@
+"""Where figures go: the console line per epoch, and TensorBoard event files read back with
+TensorBoard's own reader."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mimdarts.cli import main
+from mimdarts.sinks import console_line
+
+
+def test_console_line_names_what_matters():
+    line = console_line({"epoch": 3, "train_loss": 2.1043, "val_loss": 2.2, "train_acc": 23.1,
+                         "genotype": "|skip_connect~0|+...", "nb201_cifar10_test": 88.214,
+                         "epoch_time_s": 61.23}, 30)
+    assert line.startswith("epoch 3/30  loss 2.104  val_loss 2.2  acc 23.1")
+    assert "cell |skip_connect~0|+..." in line and "nb201 C-10 88.21" in line
+    assert line.endswith("61.2 s")
+
+
+def test_no_progress_prints_a_line_per_epoch(tmp_path, capsys, one_thread):
+    assert main(["search", "--preset", "nb201-tiny", "--epochs", "2", "--no-progress",
+                 "--eval-images", "16", "--out-dir", str(tmp_path), "--run-name", "r"]) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("epoch ")]
+    assert [x.split()[1] for x in lines] == ["1/2", "2/2"]
+    assert all("nb201 C-10" in x for x in lines)
+
+
+def _events(path):
+    event_accumulator = pytest.importorskip(
+        "tensorboard.backend.event_processing.event_accumulator")
+    acc = event_accumulator.EventAccumulator(str(path), size_guidance={
+        "scalars": 0, "images": 0, "tensors": 0})
+    acc.Reload()
+    return acc
+
+
+def test_tensorboard_search(tmp_path, one_thread):
+    pytest.importorskip("tensorboard")
+    assert main(["search", "--preset", "nb201-tiny", "--objective", "mim-darts", "--epochs", "2",
+                 "--tensorboard", "--log-every", "2", "--no-progress", "--eval-images", "16",
+                 "--out-dir", str(tmp_path), "--run-name", "r"]) == 0
+    acc = _events(tmp_path / "r" / "tensorboard")
+    scalars = set(acc.Tags()["scalars"])
+    steps = 128 // 2 // 16  # images per half / batch: iterations per epoch
+    for tag in ("train_loss", "train_cls", "train_rec", "train_lambda", "val_loss", "w_lr",
+                "alpha_lr"):
+        assert [e.step for e in acc.Scalars(f"step/{tag}")] == list(range(2, 2 * steps + 1, 2))
+    for tag in ("train_acc", "val_acc", "eval_clean_acc", "eval_input_acc", "n_skip", "n_none",
+                "nb201_cifar10_test", "nb201_cifar100_test", "nb201_imagenet16_120_test"):
+        assert [e.step for e in acc.Scalars(f"epoch/{tag}")] == [1, 2], tag
+    log = [json.loads(x) for x in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
+    assert acc.Scalars("epoch/nb201_cifar10_test")[-1].value == pytest.approx(
+        log[-1]["nb201_cifar10_test"], abs=1e-4)
+    alpha = sorted(t for t in scalars if t.startswith("alpha/"))
+    assert len(alpha) == 6 * 5 and "alpha/arch/edge0/skip_connect" in alpha
+    assert acc.Scalars("alpha/arch/edge0/skip_connect")[-1].value == pytest.approx(
+        log[-1]["arch_weights"]["arch"][0][1], abs=1e-5)
+    images = set(acc.Tags()["images"])
+    assert {"alpha_heatmap/arch", "recon"} <= images
+    assert [e.step for e in acc.Images("recon")] == [2]  # snapshot_every 0: the last epoch
+    tensors = set(acc.Tags()["tensors"])
+    assert {"config/text_summary", "genotype/text_summary"} <= tensors
+    hparams = _events(next((tmp_path / "r" / "tensorboard" / "hparams").glob("*"))
+                      if (tmp_path / "r" / "tensorboard" / "hparams").is_dir()
+                      else tmp_path / "r" / "tensorboard" / "hparams")
+    assert any(t.startswith("final/") for t in hparams.Tags()["scalars"])
+
+
+def test_tensorboard_training(tmp_path, one_thread):
+    pytest.importorskip("tensorboard")
+    assert main(["train", "--preset", "train-tiny", "--epochs", "2", "--tensorboard",
+                 "--log-every", "4", "--no-progress", "--test-images", "32",
+                 "--out-dir", str(tmp_path), "--run-name", "t"]) == 0
+    acc = _events(tmp_path / "t" / "tensorboard")
+    scalars = set(acc.Tags()["scalars"])
+    assert {"step/loss", "step/cls", "step/lr", "step/drop_path"} <= scalars
+    assert {"epoch/train_loss", "epoch/train_acc", "epoch/test_top1", "epoch/test_top5",
+            "epoch/lr"} <= scalars
+    assert [e.step for e in acc.Scalars("epoch/test_top1")] == [1, 2]
