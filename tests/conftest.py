@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
 from mimdarts.data import INFOS
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true",
+                     help="also run the tests marked slow (or set MIMDARTS_SLOW=1)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow tests (several processes, minutes each on a busy 2-core machine) run only on
+    request, so that CI stays within its budget; they say how to run them."""
+    if config.getoption("--run-slow") or os.environ.get("MIMDARTS_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow or MIMDARTS_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

@@ -107,6 +107,8 @@ def test_ddp_search_ends_with_the_same_alpha_and_genotype(tmp_path):
     # logged figures are reduced over ranks: the same on both
     assert [(h["train_loss"], h["val_loss"]) for h in h0] == [(h["train_loss"], h["val_loss"])
                                                                for h in h1]
+    # the evaluation scored every rank's shard and summed: one figure on both ranks
+    assert [h["eval_clean_acc"] for h in h0] == [h["eval_clean_acc"] for h in h1]
     # α moved from its (broadcast) initial value
     assert not torch.equal(r0["alpha0"][0], r0["params"]["alpha_normal"])
     assert torch.equal(r0["alpha0"][0], r1["alpha0"][0])
@@ -159,3 +161,78 @@ def test_device_loader_shards_are_disjoint_and_complete():
     assert torch.equal(torch.cat([labels(x) for x in test]).sort().values, torch.arange(n))
     single = DeviceLoader(data, info, 10, cpu, seed=7)
     assert len(single) == 10 and single.order_generator is single.generator
+
+
+# ---------------------------------------------------------------- kill and resume (slow)
+
+# 2 processes, 2 epochs, mid-epoch checkpoints after every step. Search: 64 images per half,
+# global batch 16 (8 per rank): 4 iterations per epoch. Training: 128 images, batch 32: 4 steps.
+RESUMABLE = {
+    "search": ["search", "--preset", "tiny", "--objective", "mim-darts", "--epochs", "2",
+               "--batch-size", "16", "--eval-images", "32", "--order", "2"],
+    "train": ["train", "--preset", "train-tiny", "--epochs", "2", "--train-images", "128",
+              "--test-images", "64", "--batch-size", "32", "--drop-path", "0.2"],
+}
+TIMING = {"epoch_time_s", "images_per_s", "train_time_s", "eval_time_s"}
+
+
+def launch(kind: str, out, name: str, delay: float = 0.0) -> list[subprocess.Popen]:
+    """Both ranks of `mimdarts KIND ... --resume auto`, as torchrun (or a requeue) starts them."""
+    port = _free_port()
+    procs = []
+    for rank in range(2):
+        env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_RANK": str(rank),
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1",
+               "MIMDARTS_FAULT_CHECKPOINT_DELAY": str(delay)}
+        argv = [*RESUMABLE[kind], "--threads", "1", "--device", "cpu", "--no-progress",
+                "--checkpoint-every", "1", "--out-dir", str(out), "--run-name", name,
+                "--resume", "auto"]
+        procs.append(subprocess.Popen([sys.executable, "-m", "mimdarts", *argv], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    return procs
+
+
+def wait_all(procs: list[subprocess.Popen]) -> None:
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    for p, out in zip(procs, outs):
+        assert p.returncode == 0, out[-3000:]
+
+
+def checkpoint_at(run):
+    try:
+        c = torch.load(run / "checkpoint.pt", weights_only=True)
+    except (OSError, RuntimeError, EOFError):
+        return None
+    return c["epoch"], c["step"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["search", "train"])
+def test_a_killed_rank_and_a_relaunch_with_resume_auto_end_as_the_uninterrupted_run(tmp_path, kind):
+    import signal
+    import time
+    wait_all(launch(kind, tmp_path, "ref"))
+    procs = launch(kind, tmp_path, "run", delay=0.3)
+    run = tmp_path / "run"
+    deadline = time.monotonic() + 240
+    while (checkpoint_at(run) or (0, 0)) < (1, 2):  # mid-way through the second epoch
+        assert all(p.poll() is None for p in procs), procs[0].stdout.read()[-3000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    procs[1].send_signal(signal.SIGKILL)  # one rank dies; torchrun then stops the others
+    procs[1].wait()
+    procs[0].send_signal(signal.SIGKILL)
+    procs[0].wait()
+    epoch, step = checkpoint_at(run)
+    assert epoch == 1 and 0 < step < 4
+    wait_all(launch(kind, tmp_path, "run"))  # the relaunch: same command
+    a, b = (torch.load(tmp_path / r / "checkpoint.pt", weights_only=True) for r in ("run", "ref"))
+    assert a["model"].keys() == b["model"].keys()
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    assert a["genotype"] == b["genotype"] and len(a["resume_ranks"]) == 2
+
+    def log(r):
+        lines = (tmp_path / r / "log.jsonl").read_text().splitlines()
+        return [{k: v for k, v in json.loads(x).items() if k not in TIMING} for x in lines]
+    assert log("run") == log("ref") and len(log("ref")) == 2

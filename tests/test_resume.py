@@ -383,3 +383,28 @@ def test_resuming_a_finished_search_changes_nothing(finished_search, capsys):
     assert f"run folder {finished_search} had already finished; nothing changed" in out
     assert "found cell (epoch 1 of 1" in out
     assert {p.name: p.read_bytes() for p in finished_search.iterdir()} == before
+
+
+def test_resume_auto_starts_then_continues(tmp_path, capsys):
+    args = ["search", "--preset", "tiny", "--no-progress", "--eval-images", "16", "--device", "cpu",
+            "--out-dir", str(tmp_path), "--run-name", "a", "--resume", "auto"]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "config.yaml").write_text("left by a run killed before its first checkpoint")
+    assert main(args) == 0  # no checkpoint there: started (the folder replaced)
+    assert json.loads((tmp_path / "a" / "result.json").read_text())["epochs"] == 1
+    capsys.readouterr()
+    assert main(args) == 0  # a checkpoint: resumed (here: already finished)
+    assert "had already finished; nothing changed" in capsys.readouterr().out
+    assert main(args[:-4] + ["--resume", "auto"]) == 2
+    assert "--resume auto needs --run-name" in capsys.readouterr().err
+
+
+def test_a_checkpoint_of_another_process_count_is_refused():
+    from mimdarts.errors import ConfigError
+    from mimdarts.resume import for_rank
+    two = {"resume": {"a": 0}, "resume_ranks": [{"a": 0}, {"a": 1}]}
+    assert for_rank(two, 1, 2, "c.pt")["resume"] == {"a": 1}
+    assert for_rank({"resume": {"a": 0}}, 0, 1, "c.pt")["resume"] == {"a": 0}
+    with pytest.raises(ConfigError, match=r"written by 2 process\(es\), this run has 1; resume "
+                                          r"with as many \(torchrun --nproc_per_node 2\)"):
+        for_rank(two, 0, 1, "c.pt")

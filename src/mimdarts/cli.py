@@ -50,10 +50,13 @@ def add_config_flags(p: argparse.ArgumentParser, root: type = SearchConfig,
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
-    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+    p.add_argument("--resume", default=None, metavar="RUN_DIR|auto",
                    help="continue the run in RUN_DIR from its checkpoint.pt, with its own "
                         "config.yaml (flags may change only settings that change no result: "
-                        "threads, log_every, checkpoint_every, data_dir...)")
+                        "threads, log_every, checkpoint_every, data_dir...). `auto`: the folder "
+                        "--out-dir/--run-name, resumed if it holds a checkpoint, else started "
+                        "there (so torchrun --max-restarts and SLURM requeue recover by "
+                        "themselves); every process of a torchrun run resumes its own state")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -116,9 +119,25 @@ def _add_sweep(sub: Any) -> None:
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=V", dest="fixed",
                    help="a setting fixed for every trial, e.g. epochs=3")
     p.add_argument("--out-dir", default="runs/sweep")
-    p.add_argument("--jobs", type=int, default=1, help="trials run at the same time")
+    p.add_argument("--jobs", type=int, default=1, help="local: trials run at the same time; "
+                   "ray started here: its CPUs = jobs x --cpus-per-trial")
     p.add_argument("--print-commands", action="store_true",
                    help="print one command per trial (for a job array) and run nothing")
+    p.add_argument("--backend", default="local", help="where trials run: local (processes "
+                   "here), ray (Ray tasks) or slurm (a SLURM job array via submitit)")
+    p.add_argument("--retries", type=int, default=0, help="further attempts of a failed trial")
+    g = p.add_argument_group("ray and slurm")
+    g.add_argument("--cpus-per-trial", type=int, default=1)
+    g.add_argument("--gpus-per-trial", type=float, default=0,
+                   help="ray: a fraction shares a GPU; slurm: whole GPUs")
+    g.add_argument("--ray-address", default=None, help="the Ray cluster (e.g. auto, or "
+                   "ray://HOST:10001); default: $RAY_ADDRESS, else a Ray started here")
+    g.add_argument("--partition", default=None, help="slurm partition (default: the cluster's)")
+    g.add_argument("--time", type=int, default=24 * 60, dest="time_min", metavar="MINUTES",
+                   help="slurm: a trial's time limit (default 1440)")
+    g.add_argument("--account", default=None, help="slurm account")
+    g.add_argument("--slurm-array-parallelism", type=int, default=None, metavar="N",
+                   dest="array_parallelism", help="slurm: array tasks running at a time")
 
 
 def _add_report(sub: Any) -> None:
@@ -151,10 +170,31 @@ def _add_lookups(sub: Any) -> None:
 
 def _resolve(ns: argparse.Namespace, root: type = SearchConfig, presets: dict = PRESETS,
              default_preset: str = DEFAULT_PRESET):
+    if getattr(ns, "resume", None) == "auto":
+        _resume_auto(ns, root, presets, default_preset)
     if getattr(ns, "resume", None) is not None:
         return _resume_config(ns, root, presets)
     preset = ns.preset if ns.preset is not None else (None if ns.config else default_preset)
     return resolve_config(preset, ns.config, config_overrides(ns), root=root, presets=presets)
+
+
+def _resume_auto(ns: argparse.Namespace, root: type, presets: dict, default_preset: str) -> None:
+    """``--resume auto``: the run folder is OUT_DIR/RUN_NAME of the settings given. If it
+    holds a checkpoint, resume it (its config.yaml; --preset and --config, given again by a
+    relaunch, are then not read); if not, start the run there (a folder without a checkpoint
+    holds nothing to resume: it is replaced)."""
+    from pathlib import Path
+
+    from .errors import ConfigError
+    preset = ns.preset if ns.preset is not None else (None if ns.config else default_preset)
+    cfg = resolve_config(preset, ns.config, config_overrides(ns), root=root, presets=presets)
+    if not cfg.run.run_name:
+        raise ConfigError("--resume auto needs --run-name: the folder a relaunch looks for")
+    folder = Path(cfg.run.out_dir) / cfg.run.run_name
+    if (folder / "checkpoint.pt").is_file():
+        ns.resume, ns.preset, ns.config = str(folder), None, None
+    else:
+        ns.resume, ns.overwrite = None, ns.overwrite or folder.is_dir()
 
 
 def _resume_config(ns: argparse.Namespace, root: type, presets: dict):
@@ -198,12 +238,16 @@ def _objectives(ns: argparse.Namespace) -> int:
 
 
 def _sweep(ns: argparse.Namespace) -> int:
-    from .sweep import commands, make_trials, run_sweep
+    from .sweep import SweepOptions, commands, make_trials, run_sweep
+    keys = ("backend", "retries", "cpus_per_trial", "gpus_per_trial", "ray_address",
+            "partition", "time_min", "account", "array_parallelism")
+    options = {k: getattr(ns, k) for k in keys}
+    SweepOptions(jobs=ns.jobs, **options)  # a bad option fails before the trials are resolved
     trials = make_trials(ns.presets, ns.seeds, ns.grid, ns.fixed)
     if ns.print_commands:
         print("\n".join(commands(trials, ns.out_dir)))
         return 0
-    counts = run_sweep(trials, ns.out_dir, ns.jobs)
+    counts = run_sweep(trials, ns.out_dir, ns.jobs, **options)
     print(f"sweep finished: {counts['run']} run, {counts['skipped']} skipped, "
           f"{counts['failed']} failed")
     return 1 if counts["failed"] else 0

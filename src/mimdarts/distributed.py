@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as tdist
@@ -89,6 +90,22 @@ class Dist:
         tdist.all_reduce(t)
         mean = {k: v / self.world_size for k, v in zip(keys, t.tolist())}
         return {k: mean[k] for k in values}  # the caller's key order
+
+    def gather_object(self, obj: Any) -> list[Any] | None:
+        """Every rank's ``obj`` (picklable), in rank order, on rank 0; None on the others."""
+        if not self.enabled:
+            return [obj]
+        out: list[Any] | None = [None] * self.world_size if self.is_main else None
+        tdist.gather_object(obj, out, dst=0)
+        return out
+
+    def broadcast_object(self, obj: Any) -> Any:
+        """Rank 0's ``obj`` (picklable) on every rank."""
+        if not self.enabled:
+            return obj
+        box = [obj]
+        tdist.broadcast_object_list(box, src=0)
+        return box[0]
 
     def broadcast_module(self, *modules: nn.Module) -> None:
         """Copy rank 0's parameters and buffers into every rank's modules."""

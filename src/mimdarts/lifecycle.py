@@ -33,7 +33,14 @@ import torch
 from tqdm import tqdm
 
 from . import distributed, faults
-from .resume import DivergenceGuard, check_resume_request, checkpoint_due, kept_checkpoint, resume_run
+from .resume import (
+    DivergenceGuard,
+    check_resume_request,
+    checkpoint_due,
+    kept_checkpoint,
+    resume_run,
+    to_cpu,
+)
 from .rundir import RunDir
 from .sinks import BaseSink, ConsoleSink, TensorBoardSink
 
@@ -137,6 +144,7 @@ class StepHook:
     epoch_start: float = 0.0  # perf_counter() at the (virtual) start of the current epoch
     checkpoint_delay_s: float = field(default_factory=faults.checkpoint_delay)
     step_sinks: Sequence[Sink] = ()  # the sinks that show step figures
+    writes: bool = False  # rank 0 fills a run folder (the same on every rank)
 
     def __call__(self, images: int, terms: Mapping[str, torch.Tensor],
                  rates: Mapping[str, float]) -> None:
@@ -159,17 +167,27 @@ class StepHook:
         self.save(time.perf_counter() - self.epoch_start)
 
     def save(self, epoch_elapsed_s: float = 0.0) -> None:
+        """A checkpoint, called on every rank: rank 0 writes it, with every rank's resume
+        state (random streams, data position, partial sums) gathered under ``resume_ranks``
+        so that each rank continues its own streams."""
+        if not self.writes:
+            return
+        dist = self.job.dist
+        state = self.job.state(len(self.history), epoch_elapsed_s)
+        if dist.enabled:
+            ranks = dist.gather_object(to_cpu(state["resume"]))  # a collective: every rank
+            state["resume_ranks"] = ranks
         if self.run is not None:
-            self.run.save_checkpoint(self.job.state(len(self.history), epoch_elapsed_s),
-                                     self.checkpoint_delay_s)
+            self.run.save_checkpoint(state, self.checkpoint_delay_s)
 
 
 def open_run(job: Job, overwrite: bool, resume: str | Path | None
              ) -> tuple[RunDir, list[dict[str, Any]], float]:
-    """A new run folder with the job's start files, or the resumed one with the job's state
-    loaded: (run, log so far, seconds the current epoch had run)."""
+    """A new run folder with the job's start files (rank 0), or the resumed one with the
+    job's state loaded (every rank: its own part): (run, log so far, seconds the current
+    epoch had run)."""
     if resume is not None:
-        return resume_run(resume, job.cfg, job.checkpoint_format, job.dist.device, job.restore)
+        return resume_run(resume, job.cfg, job.checkpoint_format, job.dist, job.restore)
     run = RunDir.create(Path(job.cfg.run.out_dir) / job.run_name(), overwrite)
     for name, text in job.start_files().items():
         run.write_text(name, text)
@@ -193,10 +211,11 @@ def run_job(build: Callable[[], Job], *, write: bool = True, overwrite: bool = F
     the console line, added when there is no progress bar)."""
     try:
         job = build()
-        check_resume_request(resume, overwrite, job.dist.enabled)
+        check_resume_request(resume, overwrite)
         run, history, elapsed = None, [], 0.0
-        if (write or resume is not None) and job.dist.is_main:
+        if resume is not None or (write and job.dist.is_main):
             run, history, elapsed = open_run(job, overwrite, resume)
+        run = run if job.dist.is_main else None  # only rank 0 writes
         done_before = resume is not None and job.epoch >= job.cfg.optim.epochs
         all_sinks: list[Sink] = []
         if job.dist.is_main and not done_before:
@@ -207,7 +226,8 @@ def run_job(build: Callable[[], Job], *, write: bool = True, overwrite: bool = F
         try:
             for sink in all_sinks:
                 sink.start(job, run)
-            _epochs(job, run, history, elapsed, all_sinks, progress)
+            _epochs(job, run, history, elapsed, all_sinks, progress,
+                    writes=write or resume is not None)
             final = job.finish(None if done_before else run, history)
         finally:
             for sink in all_sinks:
@@ -218,13 +238,14 @@ def run_job(build: Callable[[], Job], *, write: bool = True, overwrite: bool = F
 
 
 def _epochs(job: Job, run: RunDir | None, history: list[dict[str, Any]], elapsed: float,
-            sinks: Sequence[Sink], progress: bool) -> None:
+            sinks: Sequence[Sink], progress: bool, writes: bool) -> None:
     epochs, steps = job.cfg.optim.epochs, job.steps_per_epoch
     bar = tqdm(total=epochs * steps * job.images_per_step,
                initial=(job.epoch * steps + job.step) * job.images_per_step,
                disable=not (progress and job.dist.is_main), unit="img", unit_scale=True,
                dynamic_ncols=True, file=sys.stderr, desc=job.kind)
-    hook = StepHook(job, bar, run, history, step_sinks=[k for k in sinks if k.wants_steps])
+    hook = StepHook(job, bar, run, history, step_sinks=[k for k in sinks if k.wants_steps],
+                    writes=writes)
     try:
         while job.epoch < epochs:
             bar.set_description(f"epoch {job.epoch + 1}/{epochs}")
@@ -245,6 +266,6 @@ def _epochs(job: Job, run: RunDir | None, history: list[dict[str, Any]], elapsed
                 sink.epoch(record, pictures)
             if run is not None:
                 job.epoch_files(run, history)
-                hook.save()
+            hook.save()  # every rank: a collective when distributed
     finally:
         bar.close()

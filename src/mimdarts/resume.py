@@ -57,14 +57,11 @@ def _without_retired(saved: Mapping[str, Any], root: type) -> dict[str, Any]:
     return out
 
 
-def check_resume_request(resume: Any, overwrite: bool, distributed: bool) -> None:
+def check_resume_request(resume: Any, overwrite: bool) -> None:
     """Refuse the combinations a resume cannot honour, before anything is written."""
     if resume is not None and overwrite:
         raise ConfigError("--resume continues a run folder and --overwrite replaces one; "
                           "give only one of them")
-    if resume is not None and distributed:
-        raise ConfigError("--resume continues single-process runs only (the other ranks' "
-                          "random states are not saved)")
 
 
 def kept_checkpoint(run: Any) -> str:
@@ -185,17 +182,42 @@ class DivergenceGuard:
                               f"{within + 1} of {steps_per_epoch}): {terms}; run stopped, {kept}")
 
 
-def resume_run(resume: str | Path, cfg: Any, fmt: str, device: torch.device,
+def resume_run(resume: str | Path, cfg: Any, fmt: str, dist: Any,
                restore: Callable[[dict[str, Any]], float]) -> tuple[RunDir, list[dict[str, Any]], float]:
-    """Open the run folder ``resume``: check its checkpoint against ``cfg``, load it with
-    ``restore(ckpt) -> seconds the epoch had run`` and cut the log back to the checkpoint.
-    Returns (run, log so far, those seconds)."""
-    run = RunDir.open(resume)
+    """Open the run folder ``resume`` on every rank of ``dist`` (a
+    :class:`mimdarts.distributed.Dist`): check its checkpoint against ``cfg``, load this
+    rank's part with ``restore(ckpt) -> seconds the epoch had run``; rank 0 cuts the log back
+    to the checkpoint and every rank gets it. Returns (run, log so far, those seconds)."""
+    run = RunDir.open(resume) if dist.is_main else RunDir(resume)
     ckpt = run.load_checkpoint()
-    check_checkpoint(ckpt, cfg, fmt, str(run.checkpoint_path), device)
-    elapsed = restore(ckpt)
-    history = run.truncate_log(int(ckpt["resume"]["log_lines"]))
-    return run, history, elapsed
+    check_checkpoint(ckpt, cfg, fmt, str(run.checkpoint_path), dist.device)
+    elapsed = restore(for_rank(ckpt, dist.rank, dist.world_size, str(run.checkpoint_path)))
+    history = run.truncate_log(int(ckpt["resume"]["log_lines"])) if dist.is_main else []
+    return run, dist.broadcast_object(history), elapsed
+
+
+def for_rank(ckpt: dict[str, Any], rank: int, world_size: int, path: str) -> dict[str, Any]:
+    """The checkpoint as rank ``rank`` restores it: a run of several processes saves every
+    rank's resume state (random streams, data position, partial sums) under
+    ``resume_ranks``; this rank's replaces ``resume``. The number of processes must match."""
+    saved = len(ckpt.get("resume_ranks") or []) or 1
+    if saved != world_size:
+        raise ConfigError(f"checkpoint {path!r} was written by {saved} process(es), this run has "
+                          f"{world_size}; resume with as many (torchrun --nproc_per_node {saved})")
+    if world_size == 1:
+        return ckpt
+    return {**ckpt, "resume": ckpt["resume_ranks"][rank]}
+
+
+def to_cpu(obj: Any) -> Any:
+    """``obj`` with every tensor in it moved to the CPU (dicts, lists and tuples walked)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, Mapping):
+        return {k: to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_cpu(v) for v in obj)
+    return obj
 
 
 def checkpoint_due(every: int, global_step: int, step: int, steps: int) -> bool:
