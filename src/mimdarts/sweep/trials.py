@@ -1,11 +1,6 @@
-"""Sweeps: a grid of presets x settings x seeds, one run folder per trial.
-
-Trials run one after another or several at a time (``jobs``), each as its own
-``mimdarts search`` process; a trial whose folder holds ``result.json`` (written last by a
-finished search) is skipped, so rerunning a sweep finishes what is missing, and
-an interrupted trial (a checkpoint but no result) is resumed. For a cluster,
-``--print-commands`` writes one command per line: a SLURM job array runs line
-``$SLURM_ARRAY_TASK_ID`` of that file (see the README); no cluster code lives here.
+"""A sweep's trials: the grid of presets x settings x seeds, one run folder each, the command
+line of each trial and the work of running one (a ``mimdarts search`` process), the same on
+every backend. Pure Python: no torch, no ray, no submitit (backends import those).
 """
 
 from __future__ import annotations
@@ -15,12 +10,11 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import field_index, resolve_config
-from .errors import ConfigError
+from ..config import field_index, resolve_config
+from ..errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -84,45 +78,53 @@ def make_trials(presets: Sequence[str], seeds: Sequence[int], grid: Sequence[str
 
 
 def is_done(out_dir: str | Path, trial: Trial) -> bool:
+    """Whether the trial finished (its ``result.json``, written last by a search, is there)."""
     return (Path(out_dir) / trial.name / "result.json").is_file()
 
 
 TRIAL_LOG = "trial.log"  # each trial's stdout and stderr, in its run folder
+MARK = "=== mimdarts sweep:"  # starts the lines the sweep itself writes into a trial.log
 
 
-def run_sweep(trials: Sequence[Trial], out_dir: str | Path, jobs: int = 1,
-              log=print) -> dict[str, int]:
-    """Run the unfinished trials; returns counts of run / skipped / failed trials. Each
-    trial's output goes to ``RUN/trial.log``; a failed trial is named with that path."""
-    if jobs < 1:
-        raise ConfigError(f"--jobs must be >= 1 (trials run at the same time), got {jobs}")
-    todo = [t for t in trials if not is_done(out_dir, t)]
-    log(f"sweep: {len(trials)} trials, {len(trials) - len(todo)} already finished, "
-        f"{len(todo)} to run, {jobs} at a time")
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        codes = list(pool.map(lambda t: _run_trial(t, out_dir, log), todo))
-    return {"run": len(todo), "skipped": len(trials) - len(todo),
-            "failed": sum(1 for c in codes if c != 0)}
+def trial_argv(t: Trial, out_dir: str | Path, cwd: str | Path | None = None) -> list[str]:
+    """The ``mimdarts`` arguments that run or continue trial ``t`` now: an interrupted trial
+    (a checkpoint, no result) continues from its checkpoint, any other starts afresh."""
+    folder = Path(cwd or ".") / out_dir / t.name
+    if (folder / "checkpoint.pt").is_file():
+        return ["search", "--resume", str(Path(out_dir) / t.name), "--no-progress"]
+    return t.argv(out_dir)
 
 
-def _run_trial(t: Trial, out_dir: str | Path, log) -> int:
-    """One trial as its own ``mimdarts search`` process, its output kept in its folder."""
-    folder = Path(out_dir) / t.name
-    # an interrupted trial continues from its checkpoint; one that never checkpointed restarts
-    argv = (["search", "--resume", str(folder), "--no-progress"]
-            if (folder / "checkpoint.pt").is_file() else t.argv(out_dir))
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / TRIAL_LOG, "a") as out:
-        code = subprocess.run([sys.executable, "-m", "mimdarts", *argv], stdout=out,
-                              stderr=subprocess.STDOUT).returncode
-    if code == 0:
-        log(f"  {t.name}: done")
-    else:
-        lines = (folder / TRIAL_LOG).read_text(errors="replace").strip().splitlines()
-        log(f"  {t.name}: FAILED (exit {code}): {lines[-1] if lines else 'no output'}; "
-            f"log: {folder / TRIAL_LOG}")
-    return code
+def run_trial(t: Trial, out_dir: str, cwd: str | None = None, retries: int = 0) -> tuple[int, int]:
+    """Run trial ``t`` as its own ``mimdarts search`` process, up to ``1 + retries`` times
+    until it succeeds; returns (exit status of the last attempt, attempts). Its output is
+    appended to ``RUN/trial.log``, each attempt under a line naming it and its command.
+
+    A plain top-level function of picklable arguments: Ray and submitit ship it to other
+    processes and machines. ``cwd`` is the sweep's folder (``out_dir`` may be relative to
+    it), so a worker started elsewhere writes the same run folder.
+    """
+    folder = Path(cwd or ".") / out_dir / t.name
+    code, attempt = 0, 0
+    for attempt in range(1, retries + 2):
+        argv = trial_argv(t, out_dir, cwd)  # again each time: a failed attempt may resume
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / TRIAL_LOG, "a") as out:
+            out.write(f"{MARK} attempt {attempt} of {retries + 1}: {shlex.join(['mimdarts', *argv])}\n")
+            out.flush()  # before the child's output, which goes straight to the file
+            code = subprocess.run([sys.executable, "-m", "mimdarts", *argv], stdout=out,
+                                  stderr=subprocess.STDOUT, cwd=cwd).returncode
+        if code == 0:
+            break
+    return code, attempt
+
+
+def last_output_line(folder: str | Path) -> str:
+    """The last line a trial's last attempt printed (its error, when it failed)."""
+    path = Path(folder) / TRIAL_LOG
+    lines = path.read_text(errors="replace").strip().splitlines() if path.is_file() else []
+    line = lines[-1] if lines else ""
+    return "no output" if not line or line.startswith(MARK) else line
 
 
 def commands(trials: Sequence[Trial], out_dir: str | Path) -> list[str]:
