@@ -148,6 +148,8 @@ def test_a_checkpoint_of_the_previous_format_resumes(tmp_path, references, kind)
         config["run"].update(eval_images=512, cuda_graphs=False)
     old["config"] = json.dumps(config)
     torch.save(old, run / "checkpoint.pt")
+    # the run folder's config.yaml as that version wrote it, retired fields included
+    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     resume(kind, run)
     assert_same_run(run, ref)
 
@@ -408,3 +410,38 @@ def test_a_checkpoint_of_another_process_count_is_refused():
     with pytest.raises(ConfigError, match=r"written by 2 process\(es\), this run has 1; resume "
                                           r"with as many \(torchrun --nproc_per_node 2\)"):
         for_rank(two, 0, 1, "c.pt")
+
+
+def test_a_search_killed_before_its_result_gets_it_on_resume(finished_search, capsys):
+    result = (finished_search / "result.json").read_text()
+    (finished_search / "result.json").unlink()  # killed between the last checkpoint and it
+    assert main(["search", "--resume", str(finished_search), "--no-progress"]) == 0
+    assert (finished_search / "result.json").read_text() == result
+
+
+def test_resume_auto_refuses_a_folder_with_a_log_but_no_checkpoint(finished_search, capsys):
+    (finished_search / "checkpoint.pt").unlink()
+    (finished_search / "checkpoint.prev.pt").unlink(missing_ok=True)
+    assert main(["search", "--preset", "tiny", "--out-dir", str(finished_search.parent),
+                 "--run-name", finished_search.name, "--resume", "auto"]) == 2
+    assert "holds log.jsonl, result.json but no checkpoint.pt" in capsys.readouterr().err
+    assert (finished_search / "log.jsonl").is_file()
+
+
+def test_overwrite_clears_what_a_run_wrote(tmp_path):
+    (tmp_path / "r" / "tensorboard").mkdir(parents=True)
+    (tmp_path / "r" / "tensorboard" / "events").write_text("old")
+    (tmp_path / "r" / "recon_e005.png").write_bytes(b"old")
+    (tmp_path / "r" / "trial.log").write_text("a sweep's log stays\n")
+    RunDir.create(tmp_path / "r", overwrite=True)
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["trial.log"]
+
+
+def test_the_guard_stops_every_rank_at_the_first_bad_step_of_any():
+    from mimdarts.errors import DivergenceError
+    from mimdarts.resume import DivergenceGuard
+    g = DivergenceGuard(torch.device("cpu"), reduce_min=lambda t: t.fill_(3))  # rank 1 saw 3
+    g.update(1, {"loss": torch.tensor(1.0)})
+    with pytest.raises(DivergenceError, match="at step 3 .*: on another process; run stopped"):
+        g.check(4, "kept")
+    assert DivergenceGuard(torch.device("cpu"), reduce_min=lambda t: t).check(4, "kept") is None

@@ -80,3 +80,13 @@ def test_tensorboard_training(tmp_path, one_thread):
     assert {"epoch/train_loss", "epoch/train_acc", "epoch/test_top1", "epoch/test_top5",
             "epoch/lr"} <= scalars
     assert [e.step for e in acc.Scalars("epoch/test_top1")] == [1, 2]
+
+
+def test_tensorboard_without_its_package_writes_nothing(tmp_path, monkeypatch, capsys):
+    import sys
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if not installed
+    assert main(["search", "--preset", "nb201-tiny", "--tensorboard", "--no-progress",
+                 "--out-dir", str(tmp_path), "--run-name", "r"]) == 2
+    assert "needs the tensorboard package: pip install 'mimdarts[tensorboard]'" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -85,6 +85,7 @@ def test_print_commands(capsys, tmp_path):
                  "--print-commands"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and lines[0].startswith("mimdarts search --preset tiny --seed 1")
+    assert lines[0].endswith("--resume auto")  # rerunnable: starts, continues or leaves as is
     assert not any(tmp_path.iterdir())
 
 

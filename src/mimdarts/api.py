@@ -14,12 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .lifecycle import Sink
 from .sinks import BaseSink
+
+if TYPE_CHECKING:  # imported when run: they bring torch's whole search and training code
+    from .search.loop import SearchResult
+    from .train.loop import TrainResult
 
 EpochCallback = Callable[[dict[str, Any]], object]  # called with each epoch's log record
 
@@ -41,11 +45,12 @@ def _sinks(on_epoch: EpochCallback | None, sinks: Sequence[Sink]) -> list[Sink]:
 def search(preset: str | None = "nb201-mim-quick", *, config: str | Path | None = None,
            write: bool = True, progress: bool = True, on_epoch: EpochCallback | None = None,
            resume: str | Path | None = None, overwrite: bool = False,
-           sinks: Sequence[Sink] = (), **overrides: Any) -> Any:
+           sinks: Sequence[Sink] = (), **overrides: Any) -> SearchResult:
     """Run a search: the ``preset`` (``mimdarts presets`` lists them; None: the paper's
     DARTS defaults), then the YAML ``config`` file, then ``overrides`` (config fields by
     name). ``write=False`` keeps everything in memory (``run_dir`` is then None);
-    ``on_epoch(record)`` is called after every epoch. Returns a
+    ``on_epoch(record)`` is called after every epoch; ``progress=False`` prints one line per
+    epoch instead of a progress bar. Returns a
     :class:`~mimdarts.search.loop.SearchResult`: ``genotype``, ``history`` (one record per
     epoch), ``supernet``, ``run_dir``, ``summary`` (what result.json holds)."""
     from .config import resolve_config
@@ -61,7 +66,7 @@ def search(preset: str | None = "nb201-mim-quick", *, config: str | Path | None 
 def train(preset: str | None = "train-quick", *, genotype: str | None = None,
           config: str | Path | None = None, write: bool = True, progress: bool = True,
           on_epoch: EpochCallback | None = None, resume: str | Path | None = None,
-          overwrite: bool = False, sinks: Sequence[Sink] = (), **overrides: Any) -> Any:
+          overwrite: bool = False, sinks: Sequence[Sink] = (), **overrides: Any) -> TrainResult:
     """Train a cell from scratch: ``genotype`` is a search run folder, a name (DARTS_V2), a
     genotype file or text; ``preset`` a training preset (``mimdarts presets``); other
     config fields as keywords. Returns a :class:`~mimdarts.train.loop.TrainResult`:

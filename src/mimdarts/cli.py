@@ -57,7 +57,8 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
                         "--out-dir/--run-name, resumed if it holds a checkpoint, else started "
                         "there (so torchrun --max-restarts and SLURM requeue recover by "
                         "themselves); every process of a torchrun run resumes its own state")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar: one line per epoch instead (for logs and batch jobs)")
 
 
 def config_overrides(ns: argparse.Namespace) -> dict[str, Any]:
@@ -193,8 +194,12 @@ def _resume_auto(ns: argparse.Namespace, root: type, presets: dict, default_pres
     folder = Path(cfg.run.out_dir) / cfg.run.run_name
     if (folder / "checkpoint.pt").is_file():
         ns.resume, ns.preset, ns.config = str(folder), None, None
-    else:
-        ns.resume, ns.overwrite = None, ns.overwrite or folder.is_dir()
+        return
+    kept = [n for n in ("log.jsonl", "result.json", "summary.json") if (folder / n).is_file()]
+    if kept:  # epochs were logged, yet no checkpoint: not a run killed before its first one
+        raise ConfigError(f"--resume auto: {str(folder)!r} holds {', '.join(kept)} but no "
+                          "checkpoint.pt to resume; move it away or choose another --run-name")
+    ns.resume, ns.overwrite = None, ns.overwrite or folder.is_dir()
 
 
 def _resume_config(ns: argparse.Namespace, root: type, presets: dict):
@@ -263,6 +268,7 @@ def _report(ns: argparse.Namespace) -> int:
         find_training_runs,
         to_csv,
         to_markdown,
+        training_csv,
         training_markdown,
         training_table,
         write_pictures,
@@ -272,15 +278,17 @@ def _report(ns: argparse.Namespace) -> int:
     trained, untrained = find_training_runs(ns.runs)
     if not (runs or unfinished or trained or untrained):
         raise RunDirError(f"no run folders (holding a config.yaml) under {', '.join(ns.runs)}")
-    md = to_markdown(build_tables(runs), unfinished)
+    tables = build_tables(runs)
+    md, csv_text = to_markdown(tables, unfinished), to_csv(tables)
     if trained or untrained:
         md += training_markdown(training_table(trained), untrained)
+        csv_text += training_csv(training_table(trained))
     print(md, end="")
     if ns.out:
         out = Path(ns.out)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "report.md", md)
-        atomic_write_text(out / "report.csv", to_csv(build_tables(runs)))
+        atomic_write_text(out / "report.csv", csv_text)
         if not ns.no_pictures:
             for path in write_pictures(runs, out):
                 print(f"wrote {path}")
@@ -300,11 +308,10 @@ def _genotype(ns: argparse.Namespace) -> int:
 
 
 def _search(ns: argparse.Namespace) -> int:
-    from . import distributed
     from .search import search
     result = search(_resolve(ns), overwrite=ns.overwrite, progress=not ns.no_progress,
                     resume=ns.resume)
-    if distributed.env_world()[0] == 0:  # torchrun: rank 0 reports
+    if result.searcher is None or result.searcher.dist.is_main:  # torchrun: rank 0 reports
         print(search_ending(result.summary, result.run_dir, result.done_before))
     return 0
 
@@ -366,7 +373,8 @@ def train_ending(s: dict[str, Any], run_dir: Any, done_before: bool, top5: bool)
     lines = [f"run folder {run_dir} had already finished; nothing changed"] if done_before else []
     top5_text = f", top-5 {s['final_test_top5']:.2f}%" if top5 else ""
     lines += [f"final-epoch test top-1 {s['final_test_top1']:.2f}%{top5_text} "
-              f"after {s['epochs_done']} epochs ({s['train_time_s'] / 3600:.3f} h of training)",
+              f"after {s['epochs_done']} epoch{'' if s['epochs_done'] == 1 else 's'} "
+              f"({s['train_time_s'] / 3600:.3f} h of training)",
               f"params: {s['params_M']:.3f}M (without aux head), multiply-adds: {s['madds_M']:.1f}M"]
     if run_dir is not None:
         lines += [f"run folder: {run_dir}", "next:",

@@ -196,18 +196,21 @@ class OptimConfig:
 class RunConfig:
     """Seed, device and where results go."""
 
-    seed: int = 2  # seeds the split, init, data order and augmentation
+    seed: int = 2  # seeds initialisation, data order, augmentation (and a search's data split)
     device: str = "auto"  # auto (cuda if available), cpu or cuda[:N]
     out_dir: str = "runs"  # parent folder of run folders
-    run_name: str = ""  # run folder name; empty = <preset>-<space>-<objective>-s<seed>-<time>
-    log_every: int = 10  # steps between progress-bar loss updates (each one is a host sync)
+    # run folder name; empty: one made of the preset, the space and objective (search) or the
+    # network and genotype (training), the seed and the time
+    run_name: str = ""
+    # steps between step figures: progress-bar loss, TensorBoard step scalars (a host sync each)
+    log_every: int = 10
     threads: int = 0  # torch CPU threads; 0 = torch's default
     channels_last: bool = True  # NHWC activations: faster convs on CPU and tensor cores
     # autocast dtype: auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16. Not exact: it rounds
     # (second order's α gradient is computed in fp32 whatever this says; docs/speed.md)
     dtype: str = field(default="auto", metadata={
-        "help": "auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16 autocast; second order's α "
-                "gradient is fp32 always"})
+        "help": "auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16 autocast (a second-order "
+                "search's α gradient is fp32 always)"})
     checkpoint_every: int = 0  # steps between mid-epoch checkpoints (--resume); 0 = epoch ends only
     tensorboard: bool = field(default=False, metadata={
         "help": "also write TensorBoard event files into RUN/tensorboard (needs the "
@@ -498,8 +501,8 @@ def resolve_config(preset: str | None = None, config_file: str | Path | None = N
     cfg = root()
     if preset:
         cfg = apply_overrides(cfg, {**get_preset(preset, presets), "preset": preset})
-    if config_file:
-        file_values = load_yaml(config_file)
+    if config_file:  # a run folder's config.yaml too: retired fields of older versions dropped
+        file_values = without_retired(load_yaml(config_file), root)
         if "preset" in file_values and not preset:
             cfg = apply_overrides(cfg, get_preset(str(file_values["preset"]), presets))
         cfg = apply_overrides(cfg, file_values)
@@ -509,8 +512,25 @@ def resolve_config(preset: str | None = None, config_file: str | Path | None = N
 
 
 def config_from_dict(data: Mapping[str, Any], root: type = SearchConfig) -> Any:
-    """Rebuild a config saved with ``to_dict`` (unknown keys rejected)."""
-    return apply_overrides(root(), data)
+    """Rebuild a config saved with ``to_dict`` (unknown keys rejected, retired ones dropped)."""
+    return apply_overrides(root(), without_retired(data, root))
+
+
+# Fields that older versions wrote into the configs they saved (config.yaml, checkpoints) and
+# that no longer exist there: dropped when such a config is read back. The fault_* testing
+# aids became mimdarts.faults; a training's config lost the search-only eval_images and
+# cuda_graphs (which it never read).
+RETIRED_FIELDS = {"run": ("fault_nan_step", "fault_checkpoint_delay", "eval_images", "cuda_graphs")}
+
+
+def without_retired(data: Mapping[str, Any], root: type) -> dict[str, Any]:
+    """``data`` (nested by section) without the retired fields ``root`` no longer has."""
+    out = dict(data)
+    for section, names in RETIRED_FIELDS.items():
+        if isinstance(out.get(section), Mapping):
+            kept = {f.name for f in fields(sections(root)[section])}
+            out[section] = {k: v for k, v in out[section].items() if k in kept or k not in names}
+    return out
 
 # Objective settings an objective may not read (ObjectiveSpec.reads says which it does)
 _OBJECTIVE_ONLY = ("patch_size", "mask_ratio", "mask_fill", "mask_fill_space", "aux_weight",

@@ -81,6 +81,12 @@ class Dist:
             tdist.all_reduce(t)
         return t
 
+    def min_(self, t: torch.Tensor) -> torch.Tensor:
+        """The elementwise minimum of a tensor across ranks, in place."""
+        if self.enabled:
+            tdist.all_reduce(t, op=tdist.ReduceOp.MIN)
+        return t
+
     def mean_dict(self, values: Mapping[str, float]) -> dict[str, float]:
         """Average a dict of floats across ranks (keys must match on all ranks)."""
         if not self.enabled or not values:
@@ -149,10 +155,15 @@ def setup(device: torch.device) -> Dist:
         backend = "nccl" if device.type == "cuda" else "gloo"
         kwargs = {"device_id": device} if device.type == "cuda" else {}
         tdist.init_process_group(backend, rank=rank, world_size=world, **kwargs)
+        _joined.append(True)
     return Dist(rank, world, local, device)
 
 
+_joined: list[bool] = []  # a group setup() joined (one a caller made is the caller's to end)
+
+
 def cleanup() -> None:
-    """Leave the process group (safe to call when none was joined)."""
-    if tdist.is_available() and tdist.is_initialized():
+    """Leave the process group that :func:`setup` joined (safe to call when none was)."""
+    if _joined and tdist.is_available() and tdist.is_initialized():
         tdist.destroy_process_group()
+    _joined.clear()

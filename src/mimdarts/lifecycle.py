@@ -33,6 +33,7 @@ import torch
 from tqdm import tqdm
 
 from . import distributed, faults
+from .errors import ConfigError
 from .resume import (
     DivergenceGuard,
     check_resume_request,
@@ -86,8 +87,10 @@ class Job(Protocol):
         """The epoch's log line."""
         ...
 
-    def epoch_files(self, run: RunDir, history: list[dict[str, Any]]) -> None:
-        """Files rewritten after each logged epoch (before its checkpoint)."""
+    def epoch_files(self, run: RunDir, history: list[dict[str, Any]],
+                    pictures: Mapping[str, torch.Tensor]) -> None:
+        """Files rewritten after each logged epoch (before its checkpoint); ``pictures``: the
+        epoch's, from :meth:`pictures`."""
         ...
 
     def pictures(self) -> dict[str, torch.Tensor]:
@@ -212,29 +215,40 @@ def run_job(build: Callable[[], Job], *, write: bool = True, overwrite: bool = F
     try:
         job = build()
         check_resume_request(resume, overwrite)
+        writes = write or resume is not None
+        # loggers made (their packages checked) before any folder is: a refusal writes nothing
+        extra = _extra_sinks(job, writes, progress, sinks) if job.dist.is_main else []
         run, history, elapsed = None, [], 0.0
         if resume is not None or (write and job.dist.is_main):
             run, history, elapsed = open_run(job, overwrite, resume)
         run = run if job.dist.is_main else None  # only rank 0 writes
         done_before = resume is not None and job.epoch >= job.cfg.optim.epochs
-        all_sinks: list[Sink] = []
-        if job.dist.is_main and not done_before:
-            all_sinks = [*([JsonlSink(run)] if run is not None else []),
-                         *([] if progress else [ConsoleSink(job.cfg.optim.epochs)]),
-                         *([TensorBoardSink()] if job.cfg.run.tensorboard else []), *sinks]
+        all_sinks = [] if done_before else [*([JsonlSink(run)] if run is not None else []), *extra]
         final = None
         try:
             for sink in all_sinks:
                 sink.start(job, run)
-            _epochs(job, run, history, elapsed, all_sinks, progress,
-                    writes=write or resume is not None)
-            final = job.finish(None if done_before else run, history)
+            _epochs(job, run, history, elapsed, all_sinks, progress, writes)
+            # also after a resume of a finished run: a run killed between its last checkpoint
+            # and its result files gets them (rewritten the same otherwise)
+            final = job.finish(run, history)
         finally:
             for sink in all_sinks:
                 sink.close(final)
         return RunOutcome(job, run, history, final, done_before)
     finally:
         distributed.cleanup()
+
+
+def _extra_sinks(job: Job, writes: bool, progress: bool, sinks: Sequence[Sink]) -> list[Sink]:
+    """The console line (when there is no progress bar), TensorBoard (run.tensorboard) and
+    the caller's sinks."""
+    out: list[Sink] = [] if progress else [ConsoleSink(job.cfg.optim.epochs)]
+    if job.cfg.run.tensorboard:
+        if not writes:
+            raise ConfigError("tensorboard=true writes into the run folder; run with write=True")
+        out.append(TensorBoardSink())
+    return [*out, *sinks]
 
 
 def _epochs(job: Job, run: RunDir | None, history: list[dict[str, Any]], elapsed: float,
@@ -261,11 +275,13 @@ def _epochs(job: Job, run: RunDir | None, history: list[dict[str, Any]], elapsed
             record = job.record(metrics, t1 - t0, time.perf_counter() - t1)
             history.append(record)
             bar.set_postfix(loss=f"{metrics.get('train_loss', float('nan')):.3f}")
-            pictures = job.pictures() if any(k.wants_pictures for k in sinks) else {}
+            # drawn once (a forward pass), for the run folder and the sinks that show them
+            wanted = run is not None or any(k.wants_pictures for k in sinks)
+            pictures = job.pictures() if wanted else {}
             for sink in sinks:
                 sink.epoch(record, pictures)
             if run is not None:
-                job.epoch_files(run, history)
+                job.epoch_files(run, history, pictures)
             hook.save()  # every rank: a collective when distributed
     finally:
         bar.close()

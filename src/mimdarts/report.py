@@ -176,17 +176,25 @@ def training_table(runs: list[TrainRun]) -> dict[str, Any]:
     return {"header": header, "rows": rows}
 
 
+def md_table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table."""
+    lines = [header, ["---"] * len(header), *rows]
+    return "".join("| " + " | ".join(line) + " |\n" for line in lines)
+
+
+def training_csv(table: dict[str, Any]) -> str:
+    out = io.StringIO()
+    csv.writer(out).writerows([table["header"], *table["rows"]])
+    return out.getvalue()
+
+
 def _values(runs: list[TrainRun], key: str, scale: float = 1.0) -> list[float]:
     return [r.summary[key] * scale for r in runs if r.summary.get(key) is not None]
 
 
 def training_markdown(table: dict[str, Any], unfinished: list[Path] = ()) -> str:
     out = io.StringIO()
-    out.write("### Training runs\n\n")
-    out.write("| " + " | ".join(table["header"]) + " |\n")
-    out.write("| " + " | ".join("---" for _ in table["header"]) + " |\n")
-    for row in table["rows"]:
-        out.write("| " + " | ".join(row) + " |\n")
+    out.write("### Training runs\n\n" + md_table(table["header"], table["rows"]))
     out.write("\nTop-1 / top-5 are the FINAL epoch's test accuracy, mean ± sample std over seeds; "
               "parameters without the auxiliary head; training hours are the measured wall time "
               "of the training epochs.\n\n")
@@ -312,10 +320,7 @@ def to_markdown(tables: list[dict[str, Any]], unfinished: list[Path] = ()) -> st
     out = io.StringIO()
     for t in tables:
         out.write(f"### {t['space']} space, searched on {t['dataset']}\n\n")
-        out.write("| " + " | ".join(t["header"]) + " |\n")
-        out.write("| " + " | ".join("---" for _ in t["header"]) + " |\n")
-        for row in t["rows"]:
-            out.write("| " + " | ".join(row) + " |\n")
+        out.write(md_table(t["header"], t["rows"]))
         out.write("\nValues are mean ± sample std over seeds (std omitted for one seed). "
                   "Search cost is the measured wall time of the search epochs. Cell columns are "
                   "for the cell each search returned.")

@@ -10,7 +10,6 @@ NaN or infinite, naming the first bad step, before any checkpoint of that state 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import random
 from collections.abc import Callable, Mapping
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import config_from_dict
+from .config import config_from_dict, without_retired
 from .errors import ConfigError, DivergenceError, RunDirError
 from .rundir import RunDir
 
@@ -38,23 +37,6 @@ IGNORED_FIELDS = frozenset({
     # written before they existed)
     "fold_weights", "merge_decoder_convs",
 })
-
-
-# Fields that older versions wrote into their configs and that no longer exist there: dropped
-# when a checkpoint's config is read back. The fault_* testing aids became mimdarts.faults;
-# a training's config lost the search-only eval_images and cuda_graphs (never read by it).
-RETIRED_FIELDS = {"run": ("fault_nan_step", "fault_checkpoint_delay", "eval_images", "cuda_graphs")}
-
-
-def _without_retired(saved: Mapping[str, Any], root: type) -> dict[str, Any]:
-    """``saved`` without the retired fields that ``root``'s sections no longer have."""
-    out = dict(saved)
-    for section, names in RETIRED_FIELDS.items():
-        if not isinstance(out.get(section), Mapping):
-            continue
-        kept = {f.name for f in dataclasses.fields(type(getattr(root(), section)))}
-        out[section] = {k: v for k, v in out[section].items() if k in kept or k not in names}
-    return out
 
 
 def check_resume_request(resume: Any, overwrite: bool) -> None:
@@ -121,7 +103,7 @@ def check_checkpoint(ckpt: Mapping[str, Any], cfg: Any, fmt: str, path: str,
         raise RunDirError(f"checkpoint {path!r} holds no resume state (written by an older "
                           "mimdarts); it can be exported or inspected, not resumed")
     try:
-        saved_dict = _without_retired(json.loads(ckpt["config"]), type(cfg))
+        saved_dict = without_retired(json.loads(ckpt["config"]), type(cfg))
     except (TypeError, ValueError):
         raise RunDirError(f"checkpoint {path!r} holds no readable config") from None
     try:
@@ -152,11 +134,17 @@ class DivergenceGuard:
     """Remembers, on the device, the first step whose loss terms were not all finite.
 
     :meth:`update` costs a few tiny kernels and no host sync; :meth:`check` syncs once and
-    raises :class:`DivergenceError` naming the step and the terms' values there.
+    raises :class:`DivergenceError` naming the step and the terms' values there. With
+    ``reduce_min`` (a data-parallel run's minimum over ranks) every rank raises together,
+    at the first bad step of any rank, instead of one rank leaving the others waiting.
     """
 
-    def __init__(self, device: torch.device) -> None:
+    _NONE = 2**62  # "no bad step" when reduced by minimum
+
+    def __init__(self, device: torch.device,
+                 reduce_min: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         self.device = device
+        self.reduce_min = reduce_min
         self.bad_step = torch.full((), -1, dtype=torch.int64, device=device)  # -1: none yet
         self.values: torch.Tensor | None = None  # the terms at the first bad step
         self.names: list[str] = []
@@ -172,11 +160,17 @@ class DivergenceGuard:
 
     def check(self, steps_per_epoch: int, kept: str) -> None:
         """Raise if a bad step was seen (one host sync); ``kept`` says what was kept."""
-        step = int(self.bad_step)
-        if step < 0:
+        step_t = torch.where(self.bad_step < 0, self._NONE, self.bad_step)
+        if self.reduce_min is not None:
+            step_t = self.reduce_min(step_t.clone())
+        step = int(step_t)
+        if step == self._NONE:
             return
-        values = self.values.tolist() if self.values is not None else []
-        terms = ", ".join(f"{k}={v:.4g}" for k, v in zip(self.names, values))
+        if step == int(self.bad_step):
+            values = self.values.tolist() if self.values is not None else []
+            terms = ", ".join(f"{k}={v:.4g}" for k, v in zip(self.names, values))
+        else:
+            terms = "on another process"
         epoch, within = divmod(step - 1, steps_per_epoch)
         raise DivergenceError(f"the loss is not finite at step {step} (epoch {epoch + 1}, step "
                               f"{within + 1} of {steps_per_epoch}): {terms}; run stopped, {kept}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -126,10 +127,13 @@ class RunDir:
                               "it or choose another --run-name")
         try:
             p.mkdir(parents=True, exist_ok=True)
-            if overwrite:
+            if overwrite:  # what a run writes (a sweep's trial.log stays: it appends)
                 for name in ("log.jsonl", "genotype.json", "checkpoint.pt", "checkpoint.prev.pt",
                              "config.yaml", "result.json", "summary.json", "meta.json"):
                     (p / name).unlink(missing_ok=True)
+                for png in p.glob("recon_e*.png"):
+                    png.unlink()
+                shutil.rmtree(p / "tensorboard", ignore_errors=True)
             probe = p / ".write-test"
             probe.write_bytes(b"")
             probe.unlink()

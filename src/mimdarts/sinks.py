@@ -90,8 +90,6 @@ class TensorBoardSink(BaseSink):
         self.hparams: dict[str, Any] = {}
 
     def start(self, job: Any, run: Any) -> None:
-        if run is None:
-            raise ConfigError("tensorboard=true writes into the run folder; run with write=True")
         self.writer = self._writer_cls(log_dir=str(run.path / "tensorboard"))
         self.op_names = tuple(getattr(getattr(job, "model", None), "op_names", ()))
         self.hparams = _hparams(job.cfg.to_dict())
@@ -133,12 +131,12 @@ class TensorBoardSink(BaseSink):
 
 
 def alpha_heatmap(name: str, rows: list[list[float]], ops: tuple[str, ...]) -> Any:
-    """A matplotlib figure: softmax(α), one row per edge, one column per op."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """A matplotlib figure: softmax(α), one row per edge, one column per op. Made without
+    pyplot, so the caller's matplotlib backend (a notebook's) is left as it is."""
+    from matplotlib.figure import Figure
 
-    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(ops), 0.8 + 0.3 * len(rows)))
+    fig = Figure(figsize=(1.0 + 0.6 * len(ops), 0.8 + 0.3 * len(rows)))
+    ax = fig.subplots()
     im = ax.imshow(rows, vmin=0.0, vmax=max(max(r) for r in rows), cmap="viridis", aspect="auto")
     ax.set_xticks(range(len(ops)), ops, rotation=45, ha="right", fontsize=7)
     ax.set_yticks(range(len(rows)), [f"edge {i}" for i in range(len(rows))], fontsize=7)

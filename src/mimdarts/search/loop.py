@@ -9,7 +9,7 @@ derived.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -77,7 +77,8 @@ class Searcher:
         # so restoring the val loader's state before the first step continues its stream.
         self.val_stream = self.val_loader.forever()
         self.meter = _Meter()
-        self.guard = DivergenceGuard(self.device)
+        # every rank stops at the first bad step of any rank
+        self.guard = DivergenceGuard(self.device, self.dist.min_ if self.dist.enabled else None)
         self.nan_step = faults.nan_step()
 
     @property
@@ -138,9 +139,10 @@ class Searcher:
                              for k, w in self.model.arch_weights().items()},
         }
 
-    def epoch_files(self, run: RunDir, history: list[dict[str, Any]]) -> None:
+    def epoch_files(self, run: RunDir, history: list[dict[str, Any]],
+                    pictures: Mapping[str, torch.Tensor]) -> None:
         run.write_text("genotype.json", json.dumps(self.model.genotype().to_dict(), indent=1))
-        for name, grid in self.pictures().items():  # the MIM reconstructions
+        for name, grid in pictures.items():  # the MIM reconstructions
             save_png(grid, run.path / f"{name}_e{self.epoch:03d}.png")
 
     def pictures(self) -> dict[str, torch.Tensor]:

@@ -155,10 +155,11 @@ def _ray(run: SweepRun) -> None:
                      **size)
         except ConnectionError as e:
             raise ConfigError(f"no Ray cluster at {address}: {_last_line(e)}") from None
-    # max_retries: Ray reruns a task whose worker died; a trial that exits non-zero is
-    # rerun by run_trial itself, the same on every backend
+    # A trial that exits non-zero is rerun by run_trial itself, as on every backend; Ray's own
+    # retries (of a task whose worker died) stay off, or the two would multiply. A dead
+    # worker fails its trial, which a rerun of the sweep resumes from its checkpoint.
     task = ray.remote(num_cpus=o.cpus_per_trial, num_gpus=o.gpus_per_trial,
-                      max_retries=o.retries)(run_trial)
+                      max_retries=0)(run_trial)
     run.active_word = "submitted"
     pending: dict[Any, Trial] = {}
     try:

@@ -28,9 +28,13 @@ class Trial:
         parts = [self.preset] + [f"{k}{v}" for k, v in self.settings] + [f"s{self.seed}"]
         return "-".join(p.replace("/", "_") for p in parts)
 
-    def argv(self, out_dir: str | Path) -> list[str]:
+    def argv(self, out_dir: str | Path, resume_auto: bool = False) -> list[str]:
+        """The trial from its start (``--overwrite``), or with ``resume_auto`` the command that
+        starts, continues or leaves as it is a trial, whatever its folder holds (for job
+        arrays and requeues: see ``--resume auto``)."""
         args = ["search", "--preset", self.preset, "--seed", str(self.seed), "--out-dir",
-                str(out_dir), "--run-name", self.name, "--no-progress", "--overwrite"]
+                str(out_dir), "--run-name", self.name, "--no-progress",
+                *(["--resume", "auto"] if resume_auto else ["--overwrite"])]
         for k, v in self.settings:
             args += [f"--{k.replace('_', '-')}", v]
         return args
@@ -128,5 +132,6 @@ def last_output_line(folder: str | Path) -> str:
 
 
 def commands(trials: Sequence[Trial], out_dir: str | Path) -> list[str]:
-    """One shell command per trial (for a job array)."""
-    return [shlex.join(["mimdarts", *t.argv(out_dir)]) for t in trials]
+    """One shell command per trial (for a job array): each starts its trial, continues it
+    from its checkpoint, or leaves a finished one as it is, so the array can be rerun."""
+    return [shlex.join(["mimdarts", *t.argv(out_dir, resume_auto=True)]) for t in trials]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -77,12 +77,13 @@ class Trainer:
     checkpoint_format: str = CHECKPOINT_FORMAT
     guard: DivergenceGuard = field(init=False)
     nan_step: int = field(init=False)  # fault injection (mimdarts.faults); 0 = off
-    started: float = field(init=False)  # perf_counter() when built (the summary's total time)
+    # perf_counter() when the build began: the summary's total time counts data loading too
+    started: float = field(default_factory=time.perf_counter)
 
     def __post_init__(self) -> None:
-        self.guard = DivergenceGuard(self.device)
+        # every rank stops at the first bad step of any rank
+        self.guard = DivergenceGuard(self.device, self.dist.min_ if self.dist.enabled else None)
         self.nan_step = faults.nan_step()
-        self.started = time.perf_counter()
 
     @property
     def steps_per_epoch(self) -> int:
@@ -126,7 +127,8 @@ class Trainer:
                 "epoch_time_s": round(train_s + eval_s, 3),
                 "images_per_s": round(self.steps_per_epoch * self.images_per_step / train_s, 2)}
 
-    def epoch_files(self, run: RunDir, history: list[dict[str, Any]]) -> None:
+    def epoch_files(self, run: RunDir, history: list[dict[str, Any]],
+                    pictures: Mapping[str, torch.Tensor]) -> None:
         run.write_text("summary.json", json.dumps(summary(self, history), indent=1))
 
     def pictures(self) -> dict[str, torch.Tensor]:
@@ -145,6 +147,7 @@ class Trainer:
 
 def build_trainer(cfg: TrainConfig) -> Trainer:
     """Validate the genotype, load data, build the network and optimizer (writes nothing)."""
+    started = time.perf_counter()
     _, arch = load_architecture(cfg)  # a bad genotype fails before any data is read
     set_threads(cfg.run.threads)
     dist = distributed.setup(resolve_device(cfg.run.device))
@@ -169,7 +172,7 @@ def build_trainer(cfg: TrainConfig) -> Trainer:
     optimizer = torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum,
                                 nesterov=o.nesterov, weight_decay=o.weight_decay)
     return Trainer(cfg, dist, info, arch, model, net, optimizer, train_loader, test_loader,
-                   params, madds)
+                   params, madds, started=started)
 
 
 def train_epoch(t: Trainer, hook: StepHook | None = None) -> dict[str, float]:
