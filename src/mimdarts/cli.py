@@ -207,10 +207,9 @@ def _resume_config(ns: argparse.Namespace, root: type, presets: dict):
     from pathlib import Path
 
     from .errors import ConfigError
+    from .resume import check_resume_request
     from .rundir import RunDir
-    if ns.overwrite:
-        raise ConfigError("--resume continues a run folder and --overwrite replaces one; "
-                          "give only one of them")
+    check_resume_request(ns.resume, ns.overwrite)  # before the folder is even opened
     if ns.preset is not None or ns.config is not None:
         raise ConfigError("--resume takes its settings from RUN_DIR/config.yaml; "
                           "do not give --preset or --config with it")
