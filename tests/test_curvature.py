@@ -9,7 +9,13 @@ from torch.func import functional_call
 
 from mimdarts.config import ObjectiveConfig
 from mimdarts.data import INFOS
-from mimdarts.search.curvature import alpha_hessian_eigenvalue, dominant_eigenvalue, hessian_vector_product
+from mimdarts.search.curvature import (
+    alpha_ce_hessian_eigen,
+    alpha_hessian_eigen,
+    alpha_hessian_eigenvalue,
+    dominant_eigenvalue,
+    hessian_vector_product,
+)
 from mimdarts.search.objective import ClassificationObjective, PreparedBatch, build_objective
 from mimdarts.spaces import DartsSupernet, NB201Supernet
 from mimdarts.spaces.mixing import EdgeGroup
@@ -241,10 +247,34 @@ def test_search_logs_hessian_eigenvalue_and_changes_nothing_else():
         return search(cfg, write=False, progress=False).history
 
     plain, monitored = run(0), run(1)
-    timing = {"epoch_time_s", "images_per_s", "hessian_eig", "hessian_converged"}
+    timing = {"epoch_time_s", "images_per_s", "hessian_eig", "hessian_converged",
+              "hessian_eig_ce", "hessian_ce_converged"}
     assert [{k: v for k, v in r.items() if k not in timing} for r in monitored] == \
         [{k: v for k, v in r.items() if k not in timing} for r in plain]
     eig = [r["hessian_eig"] for r in monitored]
     assert len(eig) == 2 and all(math.isfinite(e) and e != 0 for e in eig)
     assert all("hessian_eig" not in r for r in plain)
     assert all(r["hessian_converged"] in (0.0, 1.0) for r in monitored)
+    # the plain cross-entropy's curvature, logged beside the objective's: another function
+    ce = [r["hessian_eig_ce"] for r in monitored]
+    assert all(math.isfinite(e) for e in ce) and ce != eig
+    assert all(r["hessian_ce_converged"] in (0.0, 1.0) for r in monitored)
+
+
+def test_ce_hessian_is_the_cls_objectives_on_clean_images():
+    # the CE monitor is the plain-DARTS objective's curvature on the same clean batch
+    model, _, _ = mim_setup()
+    x, y = images(8, 32, torch.float32)
+    own = alpha_hessian_eigen(model, ClassificationObjective(), PreparedBatch(x, y), algebraic=True)
+    ce = alpha_ce_hessian_eigen(model, x, y, algebraic=True)
+    assert ce == own
+
+
+def test_search_ce_hessian_equals_own_for_darts():
+    from mimdarts.config import resolve_config
+    from mimdarts.search.loop import search
+
+    cfg = resolve_config("nb201-tiny", overrides={"objective": "cls", "epochs": 1,
+                                                  "hessian_every": 1, "eval_images": 32})
+    (rec,) = search(cfg, write=False, progress=False).history
+    assert rec["hessian_eig_ce"] == rec["hessian_eig"]

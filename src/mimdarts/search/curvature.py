@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..runtime import exact_fp32
@@ -161,14 +162,38 @@ def alpha_hessian_eigen(model: Supernet, objective: Objective, batch: PreparedBa
     """Dominant eigenvalue of ``∇²_α`` of ``objective.loss(model, batch)`` (RobustDARTS).
 
     ``model``: a supernet (``arch_parameters()``); ``batch``: one fixed, already prepared
-    val-half batch, so successive calls are comparable. Computed in the model's own dtype with
-    autocast and TF32 off (both would swamp the second derivatives), in train mode as in the α step
-    (BatchNorm normalises with batch statistics, which is what the α step differentiates).
-    Leaves everything as it found it: train/eval modes, every buffer of ``model`` and
-    ``objective`` (BatchNorm running statistics, ``num_batches_tracked``), parameter values,
-    and ``.grad`` (only ``torch.autograd.grad`` is used, which never writes ``.grad``).
-    See :func:`dominant_eigenvalue` for the sign (largest magnitude unless ``algebraic``) and
-    convergence; the start vector is drawn from a CPU generator seeded ``seed``.
+    val-half batch, so successive calls are comparable. See :func:`alpha_loss_eigen` for the
+    precision, modes, what is left as it was, and the cost.
+    """
+    return alpha_loss_eigen(model, lambda: objective.loss(model, batch).loss, [objective],
+                            iters, tol, seed, algebraic)
+
+
+def alpha_ce_hessian_eigen(model: Supernet, images: torch.Tensor, labels: torch.Tensor,
+                           iters: int = 20, tol: float = 1e-4, seed: int = 0,
+                           algebraic: bool = False) -> EigenResult:
+    """Dominant eigenvalue of ``∇²_α`` of the plain cross-entropy of ``model`` on the clean
+    ``images`` ``[B, 3, H, W]`` and ``labels`` ``[B]``: the same function whatever the search
+    objective, so that the curvature of DARTS and of MIM-DARTS (whose own loss adds a masked
+    input and a reconstruction term) can be compared. See :func:`alpha_loss_eigen`."""
+    return alpha_loss_eigen(model, lambda: F.cross_entropy(model(images), labels), [],
+                            iters, tol, seed, algebraic)
+
+
+def alpha_loss_eigen(model: Supernet, loss_fn: LossFn, extra_modules: Sequence[nn.Module] = (),
+                     iters: int = 20, tol: float = 1e-4, seed: int = 0,
+                     algebraic: bool = False) -> EigenResult:
+    """Dominant eigenvalue of ``∇²_α loss_fn()``, where ``loss_fn`` runs ``model`` (and the
+    ``extra_modules``, e.g. the objective's heads) on a fixed batch.
+
+    Computed in the model's own dtype with autocast and TF32 off (both would swamp the second
+    derivatives), in train mode as in the α step (BatchNorm normalises with batch statistics,
+    which is what the α step differentiates). Leaves everything as it found it: train/eval
+    modes, every buffer of ``model`` and ``extra_modules`` (BatchNorm running statistics,
+    ``num_batches_tracked``), parameter values, and ``.grad`` (only ``torch.autograd.grad`` is
+    used, which never writes ``.grad``). See :func:`dominant_eigenvalue` for the sign (largest
+    magnitude unless ``algebraic``) and convergence; the start vector is drawn from a CPU
+    generator seeded ``seed``.
 
     Memory: the graph of the α gradient is kept for all iterations, about two to three times
     the activations of one α-step forward. Time: one forward and backward, then one backward
@@ -176,7 +201,7 @@ def alpha_hessian_eigen(model: Supernet, objective: Objective, batch: PreparedBa
     (nothing is averaged across processes).
     """
     alphas = list(model.arch_parameters())
-    modules: list[nn.Module] = [model, objective]
+    modules: list[nn.Module] = [model, *extra_modules]
     buffers = [b for m in modules for b in m.buffers()]
     saved_buffers = [b.detach().clone() for b in buffers]
     # per submodule: a model may mix modes (e.g. a frozen part kept in eval)
@@ -186,7 +211,7 @@ def alpha_hessian_eigen(model: Supernet, objective: Objective, batch: PreparedBa
         for m in modules:
             m.train()
         with exact_fp32(device_type), torch.enable_grad():
-            res = dominant_eigenvalue(lambda: objective.loss(model, batch).loss, alphas, iters, tol,
+            res = dominant_eigenvalue(loss_fn, alphas, iters, tol,
                                       torch.Generator().manual_seed(seed), algebraic)
     finally:
         with torch.no_grad():

@@ -33,9 +33,10 @@ from ..train.networks import paper_network_params
 from .architect import Architect, Regularizer
 from .bilevel import BilevelStep
 from .cudagraph import GraphedIteration
-from .curvature import EigenResult, alpha_hessian_eigen
+from .curvature import EigenResult, alpha_ce_hessian_eigen, alpha_hessian_eigen
 from .objective import (
     OBJECTIVES,
+    ClassificationObjective,
     LossResult,
     Objective,
     accuracy,
@@ -306,12 +307,25 @@ def hessian_eigenvalue(s: Searcher) -> EigenResult:
     from the device loader; an ImageNet folder's are re-read through its transforms), its
     masks and other randomness drawn from a generator seeded 0 so that epochs compare; in
     fp32. Leaves weights, α, buffers and every random stream as they were."""
+    return hessian_eigenvalues(s)[0]
+
+
+def hessian_eigenvalues(s: Searcher) -> tuple[EigenResult, EigenResult]:
+    """(the objective's, the plain cross-entropy's) largest α-Hessian eigenvalue, both on the
+    same val-half batch and both with the α L2 term (see :func:`hessian_eigenvalue`). The
+    second is the cross-entropy on the clean images whatever the objective: one function
+    for every method, so curves of DARTS and MIM-DARTS compare like with like. For plain
+    DARTS (``cls`` on clean images) the two are the same function: computed once."""
     x, y = next(iter(s.val_loader.head(s.cfg.optim.batch_size // s.dist.world_size)))
     batch = s.objective.prepare(x, y, torch.Generator(s.device).manual_seed(0))
-    top = alpha_hessian_eigen(s.model, s.objective, batch, iters=s.cfg.optim.hessian_iters,
-                              algebraic=True)
+    iters, wd = s.cfg.optim.hessian_iters, s.cfg.optim.arch_weight_decay
+    own = alpha_hessian_eigen(s.model, s.objective, batch, iters=iters, algebraic=True)
+    if type(s.objective) is ClassificationObjective and batch.inputs is x:
+        ce = own
+    else:
+        ce = alpha_ce_hessian_eigen(s.model, x, y, iters=iters, algebraic=True)
     # the L2 term adds wd to every eigenvalue
-    return replace(top, eigenvalue=top.eigenvalue + s.cfg.optim.arch_weight_decay)
+    return tuple(replace(r, eigenvalue=r.eigenvalue + wd) for r in (own, ce))  # type: ignore[return-value]
 
 
 def run_epoch(s: Searcher, hook: StepHook | None = None) -> dict[str, float]:
@@ -349,9 +363,10 @@ def epoch_metrics(s: Searcher) -> dict[str, float]:
     out = evaluate(s)
     every = s.cfg.optim.hessian_every
     if every and (s.epoch % every == 0 or s.epoch == s.cfg.optim.epochs):
-        top = hessian_eigenvalue(s)
+        top, ce = hessian_eigenvalues(s)
         # not converged: a lower bound (the two largest eigenvalues are close)
-        out.update(hessian_eig=top.eigenvalue, hessian_converged=float(top.converged))
+        out.update(hessian_eig=top.eigenvalue, hessian_converged=float(top.converged),
+                   hessian_eig_ce=ce.eigenvalue, hessian_ce_converged=float(ce.converged))
     return out
 
 
