@@ -12,7 +12,7 @@ import torch
 from mimdarts.config import PRESETS, SearchConfig, apply_overrides, resolve_config
 from mimdarts.data import INFOS, DeviceLoader, TensorData, normalize
 from mimdarts.errors import ConfigError
-from mimdarts.search.loop import CHECKPOINT_FORMAT, final_epoch, search
+from mimdarts.search.loop import CHECKPOINT_FORMAT, build_searcher, final_epoch, score_val_half, search
 from mimdarts.search.masking import apply_mask, pixel_fill
 from mimdarts.switches import CPU_GROUPED_MAX_ELEMENTS, resolve_group_edges
 
@@ -69,36 +69,87 @@ def test_pixel_space_fill_reaches_the_objective():
 
 
 def test_final_epoch_rule():
-    log = [{"eval_input_acc": 30.0, "eval_clean_acc": 50.0}, {"eval_input_acc": 40.0},
-           {"eval_input_acc": 40.0}, {"eval_input_acc": 35.0}]
+    log = [{"select_acc": 30.0, "eval_clean_acc": 50.0}, {"select_acc": 40.0},
+           {"select_acc": 40.0}, {"select_acc": 35.0}]
     assert final_epoch(log, "last") == 4
     assert final_epoch(log, "best") == 2  # the first of the best
+    # reconstruction only: the first epoch with the lowest whole-half loss
+    assert final_epoch([{"select_loss": 0.5}, {"select_loss": 0.3}, {"select_loss": 0.3}], "best") == 2
+    # logs older than the whole-half score: the val head's accuracy
+    assert final_epoch([{"eval_input_acc": 30.0}, {"eval_input_acc": 40.0}], "best") == 2
     assert final_epoch([{"eval_clean_acc": 10.0}, {"eval_clean_acc": 12.0}], "best") == 2
 
 
-def test_search_with_best_final_arch_returns_that_epochs_cell(tmp_path):
-    cfg = resolve_config("nb201-tiny", overrides={
-        "objective": "cls-masked", "epochs": 3, "eval_images": 32, "final_arch": "best",
-        "arch_lr": 0.05, "out_dir": str(tmp_path), "run_name": "best"})
-    res = search(cfg, progress=False)
-    chosen = final_epoch(res.history, "best")
-    assert res.arch_epoch == chosen
-    assert str(res.genotype) == res.history[chosen - 1]["genotype"]
+def test_paper_rows_pick_the_best_epoch_baselines_the_last():
+    for name in PRESETS:
+        cfg = resolve_config(name)
+        paper_row = name in ("mim-darts-c10", "mim-darts-c100") or name.startswith(("table6-", "table7-"))
+        assert cfg.optim.final_arch == ("best" if paper_row else "last"), name
+
+
+def _searcher(objective: str, **overrides):
+    cfg = resolve_config("nb201-tiny", overrides={"objective": objective, "final_arch": "best",
+                                                  "threads": 1, "device": "cpu", **overrides})
+    return build_searcher(cfg)
+
+
+def test_best_scores_the_whole_val_half_with_fresh_masks(monkeypatch):
+    s = _searcher("mim-darts", train_images=100)  # val half 50: 3 batches of 16 and one of 2
+    seen = []
+    prepare = s.objective.prepare
+    monkeypatch.setattr(s.objective, "prepare",
+                        lambda x, y, g=None: seen.append(y) or prepare(x, y, g))
+    stream = s.val_loader.state_dict()
+    s.epoch = 1
+    first = score_val_half(s)
+    labels = torch.cat(seen)
+    assert sorted(labels.tolist()) == sorted(s.val_loader.labels.tolist())  # every image once
+    assert set(first) == {"select_acc", "select_loss"} and 0 <= first["select_acc"] <= 100
+    assert score_val_half(s) == first  # the same epoch: the same masks and crops
+    s.epoch = 2  # the next epoch: fresh masks, other figures from the same weights
+    assert score_val_half(s)["select_loss"] != first["select_loss"]
+    # the search's α stream is where it was
+    after = s.val_loader.state_dict()
+    assert torch.equal(after["generator"], stream["generator"]) and after["position"] == stream["position"]
+
+
+def test_best_changes_no_step_of_the_search(tmp_path):
+    def run(rule):
+        cfg = resolve_config("nb201-tiny", overrides={
+            "objective": "cls-masked", "epochs": 3, "eval_images": 32, "final_arch": rule,
+            "arch_lr": 0.05, "out_dir": str(tmp_path), "run_name": rule, "threads": 1})
+        return search(cfg, progress=False)
+
+    last, best = run("last"), run("best")
+    extra = {"select_acc", "select_loss", "epoch_time_s", "images_per_s"}
+    assert [{k: v for k, v in r.items() if k not in extra} for r in best.history] == \
+        [{k: v for k, v in r.items() if k not in extra} for r in last.history]
+    chosen = final_epoch(best.history, "best")
+    scores = [r["select_acc"] for r in best.history]
+    assert chosen == scores.index(max(scores)) + 1  # the first maximum
+    assert best.arch_epoch == chosen and str(best.genotype) == best.history[chosen - 1]["genotype"]
     result = json.loads((tmp_path / "best" / "result.json").read_text())
     assert result["final_arch"] == "best" and result["arch_epoch"] == chosen
-    assert result["genotype_text"] == res.history[chosen - 1]["genotype"]
+    assert result["genotype_text"] == best.history[chosen - 1]["genotype"]
+    # both cells, with their epochs, and the reason in words
+    assert result["last_epoch"] == 3 and result["last_genotype_text"] == best.history[-1]["genotype"]
+    assert f"epoch {chosen}: the highest accuracy on the whole val half" in result["selection"]
+    assert "nb201_cifar10_test" in result and "last_nb201_cifar10_test" in result
     genotype = json.loads((tmp_path / "best" / "genotype.json").read_text())
     assert genotype == result["genotype"]
+    assert "the last epoch's cell" in json.loads((tmp_path / "last" / "result.json").read_text())["selection"]
 
 
-def test_best_final_arch_needs_an_accuracy():
-    with pytest.raises(ConfigError, match="eval_images > 0"):
-        resolve_config("nb201-tiny", overrides={"final_arch": "best", "eval_images": 0})
+def test_best_for_reconstruction_only_picks_the_lowest_val_loss():
+    cfg = resolve_config("nb201-tiny", overrides={"final_arch": "best", "objective": "rec",
+                                                  "epochs": 3, "arch_lr": 0.05, "threads": 1})
+    res = search(cfg, write=False, progress=False)
+    losses = [r["select_loss"] for r in res.history]
+    assert all("select_acc" not in r for r in res.history)
+    assert res.arch_epoch == losses.index(min(losses)) + 1
+    assert "lowest loss on the whole val half" in res.summary["selection"]
     with pytest.raises(ConfigError, match="final_arch 'first'"):
         resolve_config("nb201-tiny", overrides={"final_arch": "first"})
-    cfg = resolve_config("nb201-tiny", overrides={"final_arch": "best", "objective": "rec"})
-    with pytest.raises(ConfigError, match="trains no classifier"):
-        search(cfg, write=False, progress=False)
 
 
 def test_group_edges_auto_rule():

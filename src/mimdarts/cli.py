@@ -325,6 +325,11 @@ def search_ending(summary: dict[str, Any], run_dir: Any, done_before: bool = Fal
     lines = [f"run folder {run_dir} had already finished; nothing changed"] if done_before else []
     lines += [f"found cell (epoch {summary['arch_epoch']} of {summary['epochs']}, "
               f"final_arch={summary['final_arch']}):", f"  {summary['genotype_text']}"]
+    if "selection" in summary:  # result files of older runs have no reason in words
+        lines.append(f"  why: {summary['selection']}")
+    if summary.get("last_genotype_text", summary["genotype_text"]) != summary["genotype_text"]:
+        lines += [f"the last epoch's cell (epoch {summary['last_epoch']}), not returned:",
+                  f"  {summary['last_genotype_text']}"]
     if "nb201_cifar10_test" in summary:
         from . import nasbench201 as nb
         lines += ["NAS-Bench-201 test accuracy (%; 200-epoch training, mean over seeds):",

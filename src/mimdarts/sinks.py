@@ -19,8 +19,9 @@ from .errors import ConfigError
 # record keys shown on the console line, in this order, with their short labels
 _CONSOLE_KEYS = (
     ("train_loss", "loss"), ("val_loss", "val_loss"), ("train_acc", "acc"), ("val_acc", "val_acc"),
-    ("eval_clean_acc", "eval"), ("test_top1", "top1"), ("test_top5", "top5"),
-    ("hessian_eig", "hessian"),
+    ("eval_clean_acc", "eval"), ("select_acc", "select"), ("select_loss", "select_loss"),
+    ("test_top1", "top1"), ("test_top5", "top5"), ("hessian_eig", "hessian"),
+    ("hessian_eig_ce", "hessian_ce"),
 )
 
 

@@ -194,6 +194,24 @@ class DeviceLoader(_Endless):
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, self.labels[idx]
 
+    def full_pass(self, generator: torch.Generator) -> Iterator[Batch]:
+        """Every image of this rank's shard once, in order, last batch kept, augmented as the
+        stream is (crop and flip, cutout) but from ``generator``: the stream's own order,
+        position and generators are left untouched, so scoring a pass changes no run."""
+        n = len(self.labels)
+        idx_all = torch.arange(n, device=self.device)[self.rank::self.world_size]
+        for i in range(0, len(idx_all), self.batch_size):
+            idx = idx_all[i:i + self.batch_size]
+            x = self.images[idx]
+            if self.train and self.augment:
+                x = random_crop_flip(x, self.pad, generator)
+            x = normalize(x, self.mean, self.std)
+            if self.train and self.cutout:
+                x = cutout(x, self.cutout, generator)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, self.labels[idx]
+
     def head(self, n: int) -> Iterator[Batch]:
         """The first ``n`` images, in order, without augmentation (a fixed evaluation set)."""
         for i in range(0, min(n, len(self.labels)), self.batch_size):
@@ -294,7 +312,19 @@ class FolderLoader(_Endless):
         """The first ``n`` images in order (with the loader's own transforms), through a
         separate loader: the shared one may be in the middle of a pass (the α stream)."""
         ds = self.loader.dataset
-        first = torch.utils.data.Subset(ds, range(min(n, len(ds))))
+        yield from self._separate(range(min(n, len(ds))))
+
+    def full_pass(self, generator: torch.Generator) -> Iterator[Batch]:
+        """Every image of this rank's shard once, in order, with the dataset's own (random)
+        transforms, through a separate loader, so the stream is left as it was. The host
+        transforms draw from the workers' random state, not from ``generator``."""
+        inner, n = self.sampler.inner, len(self.loader.dataset)
+        yield from self._separate(range(n) if inner is None
+                                  else range(inner.rank, n, inner.num_replicas))
+
+    def _separate(self, indices: range) -> Iterator[Batch]:
+        ds = self.loader.dataset
+        first = torch.utils.data.Subset(ds, indices)
         loader = torch.utils.data.DataLoader(first, batch_size=self.batch_size,
                                              num_workers=min(self.workers, 2))
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format

@@ -196,9 +196,6 @@ def build_searcher(cfg: SearchConfig) -> Searcher:
         train_loader.channels_last = val_loader.channels_last = True
     objective = build_objective(cfg.objective, model, info, cfg.run.seed + 1_000_003 * dist.rank,
                                 device)
-    if cfg.optim.final_arch == "best" and not objective.classifies:
-        raise ConfigError(f"final_arch=best picks the epoch by its val-half accuracy, but objective "
-                          f"{cfg.objective.objective!r} trains no classifier; use final_arch=last")
     if cfg.run.channels_last:  # its heads (the MIM decoder...) read channels_last features
         objective = objective.to(memory_format=torch.channels_last)
     dist.broadcast_module(model, objective)  # identical w and α on every rank
@@ -300,6 +297,36 @@ def evaluate(s: Searcher) -> dict[str, float]:
     return out
 
 
+@torch.no_grad()
+def score_val_half(s: Searcher) -> dict[str, float]:
+    """The figure ``final_arch=best`` picks by, as the authors' search script computes it after
+    every epoch: the objective's loss and accuracy over the WHOLE val half (every rank its
+    shard, summed), in eval mode, with the search's augmentation and fresh masks (rotations,
+    ...) each epoch. They come from a generator seeded by the run's seed and the epoch, apart
+    from the search's streams: scoring changes no step of the run.
+
+    Returns ``select_loss`` (mean per image) and, when the objective classifies,
+    ``select_acc`` (%)."""
+    s.model.eval()
+    s.objective.eval()
+    g = torch.Generator(s.device).manual_seed(s.cfg.run.seed * 100_003 + s.epoch)
+    sums = torch.zeros(3, device=s.device)  # correct, loss x images, images
+    with s.architect.autocast():
+        for x, y in s.val_loader.full_pass(g):
+            res = s.objective.loss(s.model, s.objective.prepare(x, y, g))
+            if res.logits is not None:
+                sums[0] += accuracy(res.logits, res.labels)
+            sums[1] += res.loss.detach().float() * len(y)
+            sums[2] += len(y)
+    s.model.train()
+    s.objective.train()
+    correct, loss, n = s.dist.sum_(sums).tolist()  # one sync per epoch
+    out = {"select_loss": loss / max(n, 1)}
+    if s.objective.classifies:
+        out["select_acc"] = 100.0 * correct / max(n, 1)
+    return out
+
+
 def hessian_eigenvalue(s: Searcher) -> EigenResult:
     """The largest eigenvalue of the Hessian w.r.t. α of the val-half loss: the objective's loss
     plus Adam's L2 term on α, ``arch_weight_decay / 2 · ||α||²``, as RobustDARTS adds it (a
@@ -361,6 +388,8 @@ def epoch_metrics(s: Searcher) -> dict[str, float]:
     """After an epoch (``s.epoch`` counts it): the val head's accuracies and, every
     ``hessian_every`` epochs and at the last, the α-Hessian's top eigenvalue."""
     out = evaluate(s)
+    if s.cfg.optim.final_arch == "best":
+        out.update(score_val_half(s))
     every = s.cfg.optim.hessian_every
     if every and (s.epoch % every == 0 or s.epoch == s.cfg.optim.epochs):
         top, ce = hessian_eigenvalues(s)
@@ -485,8 +514,14 @@ def result_summary(s: Searcher, history: list[dict[str, Any]], chosen: int,
     """What result.json holds: the found cell, the epoch it comes from, the search cost and
     that epoch's accuracies and counts."""
     record = history[chosen - 1] if history else {}
+    last = s.model.genotype()
     return {"space": s.cfg.model.space, "genotype": arch.to_dict(), "genotype_text": str(arch),
             "final_arch": s.cfg.optim.final_arch, "arch_epoch": chosen, "epochs": s.epoch,
+            "selection": selection_text(s.cfg.optim.final_arch, history, chosen),
+            "last_epoch": len(history), "last_genotype": last.to_dict(),
+            "last_genotype_text": str(last),
+            **{f"last_{k}": v for k, v in (history[-1] if history else {}).items()
+               if k.startswith("nb201_")},
             "search_hours": sum(r["epoch_time_s"] for r in history) / 3600,
             "device": str(s.device),
             **_eval_network(arch, s.info.num_classes),
@@ -502,13 +537,32 @@ def _eval_network(arch: Architecture, num_classes: int) -> dict[str, Any]:
 
 def final_epoch(history: list[dict[str, Any]], rule: str) -> int:
     """The epoch (1-based) whose cell a search returns: the last one, or under ``best`` the
-    first epoch with the highest val-half accuracy as the objective sees its inputs
-    (``eval_input_acc``, masked for MIM), or clean (``eval_clean_acc``) when the objective
-    does not transform them."""
+    first epoch with the highest ``select_acc`` (the whole val half as the objective sees it,
+    :func:`score_val_half`), or for an objective that does not classify the first with the
+    lowest ``select_loss``. Logs written before the whole-half score existed are ranked by
+    the val head's accuracy (``eval_input_acc``, else ``eval_clean_acc``)."""
     if rule == "last" or not history:
         return len(history)
+    first = history[0]
+    if "select_acc" in first:
+        key = lambda r: r["select_acc"]  # noqa: E731
+    elif "select_loss" in first:
+        key = lambda r: -r["select_loss"]  # noqa: E731
+    else:
+        key = lambda r: r.get("eval_input_acc", r.get("eval_clean_acc", float("-inf")))  # noqa: E731
+    return max(range(len(history)), key=lambda i: (key(history[i]), -i)) + 1
 
-    def score(r: dict[str, Any]) -> float:
-        return r.get("eval_input_acc", r.get("eval_clean_acc", float("-inf")))
 
-    return max(range(len(history)), key=lambda i: (score(history[i]), -i)) + 1
+def selection_text(rule: str, history: list[dict[str, Any]], chosen: int) -> str:
+    """Why this epoch's cell was returned, in words (result.json and the run's last lines)."""
+    if rule == "last" or not history:
+        return f"the last epoch's cell ({chosen}), as the DARTS and NAS-Bench-201 scripts return"
+    r = history[chosen - 1]
+    if "select_acc" in r:
+        why = f"the highest accuracy on the whole val half, {r['select_acc']:.2f}%"
+    elif "select_loss" in r:
+        why = f"the lowest loss on the whole val half, {r['select_loss']:.4g}"
+    else:
+        why = "the highest accuracy on the val head (a log older than the whole-half score)"
+    return (f"epoch {chosen}: {why}, as seen by the objective (first such epoch), as the "
+            f"authors' search script picks")
