@@ -9,7 +9,15 @@ import pytest
 
 from mimdarts.cli import main
 from mimdarts.config import resolve_config
-from mimdarts.report import HESSIAN_COLUMN, build_tables, find_runs, to_markdown, write_pictures
+from mimdarts.errors import RunDirError
+from mimdarts.report import (
+    HESSIAN_CE_COLUMN,
+    HESSIAN_COLUMN,
+    build_tables,
+    find_runs,
+    to_markdown,
+    write_pictures,
+)
 from mimdarts.spaces import load_genotype
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -158,3 +166,42 @@ def test_no_hessian_picture_or_column_without_monitor(tmp_path):
     assert {f"skips-per-epoch-{tag}.png", f"skips-{tag}.png",
             f"cells-{tag}-tiny-nodes-4-epochs-2.png"} <= names
     assert not any(n.startswith(("hessian-", "nb201-acc-")) for n in names)
+
+
+def test_baseline_comparison_and_its_errors(study, tmp_path, capsys):
+    runs, _ = find_runs([study])
+    with pytest.raises(RunDirError, match="matches 2 methods"):  # both runs are nb201-tiny
+        build_tables(runs, "nb201-tiny")
+    with pytest.raises(RunDirError, match="'study-darts' is none of the runs' methods; "
+                                          "choose one of nb201-tiny"):
+        build_tables(runs, "study-darts")
+    (table,) = build_tables(runs, DARTS)
+    got = {c["figure"]: c["result"] for c in table["comparisons"]}
+    assert [c["method"] for c in table["comparisons"]] == [MIM, MIM]
+    acc = got["NB201 cifar10 test (%)"]  # MIM 89, 90 against DARTS 51, 52
+    assert (acc.diff, acc.low, acc.high) == pytest.approx((38.0, 37.0, 39.0))
+    assert acc.p == pytest.approx(2 / 6) and "cannot be separated: with 2 and 2 seeds" in acc.verdict
+    assert got["skip edges"].diff == pytest.approx(1 - (5 + 4) / 2)  # DARTS ends with 5 and 4
+    md = to_markdown([table])
+    assert f"#### Against the baseline: {DARTS}" in md and "| +38.00 | [+37.00, +39.00] | 0.333 |" in md
+    assert main(["report", str(study), "--baseline", DARTS, "--no-pictures", "--out", str(tmp_path)]) == 0
+    assert "baseline,method,figure" in (tmp_path / "report.csv").read_text()
+    capsys.readouterr()
+    assert main(["report", str(study), "--baseline", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "'nope' is none of the runs' methods" in err and "Traceback" not in err
+
+
+def test_unconverged_hessian_is_marked(tmp_path):
+    cfg = resolve_config("nb201-tiny", overrides={"epochs": EPOCHS, "hessian_every": 2})
+    for seed, flag in ((1, 0.0), (2, 1.0)):
+        log = _nb201_log(seed, collapse=False, hessian_epochs=(2, 4))
+        for rec in log:
+            if "hessian_eig" in rec:
+                rec.update(hessian_converged=flag, hessian_eig_ce=0.5, hessian_ce_converged=1.0)
+        _write_run(tmp_path, f"s{seed}", cfg.__class__(**{**cfg.__dict__, "run": cfg.run.__class__(
+            **{**cfg.run.__dict__, "seed": seed})}), log, {"space": "nb201", "arch": CELLS[0]})
+    (table,) = build_tables(find_runs([tmp_path])[0])
+    row = table["rows"][0]
+    assert row[table["header"].index(HESSIAN_COLUMN)].endswith("(1 of 2 not converged: lower bounds)")
+    assert row[table["header"].index(HESSIAN_CE_COLUMN)] == "0.50 ± 0.00"

@@ -146,6 +146,10 @@ def _add_report(sub: Any) -> None:
     p.add_argument("runs", nargs="+", help="run folders or folders holding them")
     p.add_argument("--out", default=None, help="folder for report.md, report.csv and PNGs")
     p.add_argument("--no-pictures", action="store_true")
+    p.add_argument("--baseline", default=None, metavar="METHOD",
+                   help="compare every method with this one (a preset such as study-darts, or "
+                        "a method's full name): difference of means, 95%% bootstrap interval, "
+                        "permutation test")
 
 
 def _add_lookups(sub: Any) -> None:
@@ -263,6 +267,7 @@ def _report(ns: argparse.Namespace) -> int:
     from .errors import RunDirError
     from .report import (
         build_tables,
+        comparisons_csv,
         find_runs,
         find_training_runs,
         to_csv,
@@ -277,8 +282,8 @@ def _report(ns: argparse.Namespace) -> int:
     trained, untrained = find_training_runs(ns.runs)
     if not (runs or unfinished or trained or untrained):
         raise RunDirError(f"no run folders (holding a config.yaml) under {', '.join(ns.runs)}")
-    tables = build_tables(runs)
-    md, csv_text = to_markdown(tables, unfinished), to_csv(tables)
+    tables = build_tables(runs, ns.baseline)
+    md, csv_text = to_markdown(tables, unfinished), to_csv(tables) + comparisons_csv(tables)
     if trained or untrained:
         md += training_markdown(training_table(trained), untrained)
         csv_text += training_csv(training_table(trained))

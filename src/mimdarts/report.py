@@ -252,6 +252,10 @@ def _classes(dataset: str) -> int:
 _DIGITS = {"search cost (h)": 3}  # CPU-sized searches last minutes
 
 HESSIAN_COLUMN = "α-Hessian eig (last logged)"
+HESSIAN_CE_COLUMN = "α-Hessian eig, plain CE (last logged)"
+# Hessian column -> (the logged eigenvalue, its convergence flag)
+_HESSIAN_KEYS = {HESSIAN_COLUMN: ("hessian_eig", "hessian_converged"),
+                 HESSIAN_CE_COLUMN: ("hessian_eig_ce", "hessian_ce_converged")}
 
 
 # Columns: (header, function of a run -> float | None). The α-Hessian column only when some
@@ -270,18 +274,69 @@ def _columns(space: str, runs: list[Run] = ()) -> list[tuple[str, Any]]:
         cols.append(("skip edges", lambda r: r.final_record().get("n_skip")))
     else:
         cols.append(("skips normal", lambda r: r.final_record().get("n_skip_normal")))
-    if any(r.last_logged("hessian_eig") is not None for r in runs):
-        cols.append((HESSIAN_COLUMN, lambda r: r.last_logged("hessian_eig")))
+    for column, (key, _) in _HESSIAN_KEYS.items():
+        if any(r.last_logged(key) is not None for r in runs):
+            cols.append((column, lambda r, k=key: r.last_logged(k)))
     return cols
+
+
+def _unconverged(runs: list[Run], column: str) -> str:
+    """" (k of n not converged: lower bounds)" for a Hessian column, when the last logged
+    value of some runs is a power iteration that had not converged."""
+    key, flag = _HESSIAN_KEYS[column]
+    n = k = 0
+    for r in runs:
+        if (epoch := max(r.curve(key), default=None)) is None:
+            continue
+        n += 1
+        rec = next(x for x in r.log if x.get("epoch") == epoch)
+        k += rec.get(flag, 1.0) == 0.0
+    return f" ({k} of {n} not converged: lower bounds)" if k else ""
 
 
 def _device(r: Run) -> str:
     return r.meta.get("device", r.result.get("device", "?"))
 
 
-def build_tables(runs: list[Run]) -> list[dict[str, Any]]:
+# The figures compared with a baseline, per space: the benchmark's answer where there is
+# one, the search's own accuracy otherwise, and the collapse signal (skip edges).
+_COMPARED = {"nb201": ("NB201 cifar10 test (%)", "skip edges"),
+             "darts": ("search val acc (%)", "skips normal")}
+
+
+def find_baseline(methods: list[str], baseline: str) -> str | None:
+    """The method named ``baseline``: its full name, or the one method of that preset
+    (``study-darts``); None when there is none; a one-line error when several match."""
+    if baseline in methods:
+        return baseline
+    matches = [m for m in methods if m.split(" ")[0] == baseline]
+    if len(matches) > 1:
+        raise RunDirError(f"--baseline {baseline!r} matches {len(matches)} methods "
+                          f"({'; '.join(matches)}); give one of them in full")
+    return matches[0] if matches else None
+
+
+def compare_methods(table: dict[str, Any], baseline: str) -> list[dict[str, Any]]:
+    """Every other method of ``table`` against ``baseline`` on the space's compared figures:
+    the difference of means over seeds, its 95% bootstrap interval and the permutation test."""
+    from .stats import compare
+
+    raw = {r["method"]: r for r in table["raw"]}
+    out = []
+    for method, r in raw.items():
+        if method == baseline:
+            continue
+        for figure in _COMPARED.get(table["space"], ()):
+            a, b = r.get(figure, []), raw[baseline].get(figure, [])
+            if a and b:
+                out.append({"method": method, "figure": figure, "result": compare(a, b)})
+    return out
+
+
+def build_tables(runs: list[Run], baseline: str | None = None) -> list[dict[str, Any]]:
     """One table per (space, dataset): header, rows of formatted cells, the raw values and,
-    per method, the found cell of every seed."""
+    per method, the found cell of every seed; with ``baseline`` (a method or its preset), the
+    comparison of every other method with it (:func:`compare_methods`)."""
     tables = []
     for (space, dataset), methods in group_runs(runs).items():
         cols = _columns(space, [r for rs in methods.values() for r in rs])
@@ -290,7 +345,9 @@ def build_tables(runs: list[Run]) -> list[dict[str, Any]]:
         for method, rs in methods.items():
             values = {name: [v for v in (fn(r) for r in rs) if v is not None] for name, fn in cols}
             devices = sorted({_device(r) for r in rs})
-            rows.append([method, str(len(rs)), *[_fmt(values[c[0]], _DIGITS.get(c[0], 2)) for c in cols],
+            rows.append([method, str(len(rs)),
+                         *[_fmt(values[c[0]], _DIGITS.get(c[0], 2)) +
+                           (_unconverged(rs, c[0]) if c[0] in _HESSIAN_KEYS else "") for c in cols],
                          "; ".join(devices)])
             raw.append({"method": method, "seeds": [r.cfg.run.seed for r in rs], **values})
             if space == "nb201" and len(rs) > 1:
@@ -302,8 +359,17 @@ def build_tables(runs: list[Run]) -> list[dict[str, Any]]:
                              *[_fmt([v] if (v := fn(best)) is not None else [], _DIGITS.get(name, 2))
                                for name, fn in cols], _device(best)])
             cells[method] = [_cell_entry(r) for r in rs]
-        tables.append({"space": space, "dataset": dataset, "header": header, "rows": rows,
-                       "raw": raw, "cells": cells})
+        table = {"space": space, "dataset": dataset, "header": header, "rows": rows,
+                 "raw": raw, "cells": cells}
+        if baseline is not None:
+            table["baseline"] = find_baseline([r["method"] for r in raw], baseline)
+            if table["baseline"] is not None:
+                table["comparisons"] = compare_methods(table, table["baseline"])
+        tables.append(table)
+    if baseline is not None and not any(t.get("baseline") for t in tables):
+        methods = sorted({r["method"].split(" ")[0] for t in tables for r in t["raw"]})
+        raise RunDirError(f"--baseline {baseline!r} is none of the runs' methods; choose one of "
+                          f"{', '.join(methods) or '(no finished runs)'}")
     return tables
 
 
@@ -330,12 +396,52 @@ def to_markdown(tables: list[dict[str, Any]], unfinished: list[Path] = ()) -> st
         if HESSIAN_COLUMN in t["header"]:
             out.write(f" {HESSIAN_COLUMN}: the largest eigenvalue of the Hessian w.r.t. α of the "
                       "val-half loss (objective + α weight decay) on a fixed val-half batch "
-                      "(RobustDARTS), the last value each run logged.")
+                      "(RobustDARTS), the last value each run logged; a power iteration that "
+                      "had not converged gives a lower bound, counted beside the value.")
+        if HESSIAN_CE_COLUMN in t["header"]:
+            out.write(f" {HESSIAN_CE_COLUMN}: the same for the plain cross-entropy on the clean "
+                      "batch, whatever the method's objective: the one curvature that compares "
+                      "across methods.")
         out.write("\n\n")
+        if t.get("comparisons"):
+            out.write(_comparisons_md(t["baseline"], t["comparisons"]))
         if t.get("cells"):
             out.write(_final_cells(t["cells"], t["space"]))
     if unfinished:
         out.write(f"Unfinished runs (not included): {', '.join(str(p) for p in unfinished)}\n")
+    return out.getvalue()
+
+
+def _comparisons_md(baseline: str, comparisons: list[dict[str, Any]]) -> str:
+    """The "Against the baseline" section: one row per method and compared figure."""
+    rows = []
+    for c in comparisons:
+        r = c["result"]
+        rows.append([c["method"], c["figure"], f"{r.n} vs {r.n_baseline}", f"{r.diff:+.2f}",
+                     f"[{r.low:+.2f}, {r.high:+.2f}]", f"{r.p:.3f}", r.verdict])
+    header = ["method", "figure", "seeds", "difference of means", "95% bootstrap interval",
+              "permutation p (two-sided)", "reading"]
+    return (f"#### Against the baseline: {baseline}\n\n" + md_table(header, rows) +
+            "\nDifference = method mean − baseline mean over seeds. Interval: percentile "
+            "bootstrap of that difference (10,000 resamples, each group resampled with "
+            "replacement). p: exact two-sided permutation test of the difference of means "
+            "(all splits of the pooled seeds). A method is called higher or lower only when the "
+            "interval excludes 0 and p < 0.05; with few seeds even the most extreme outcome "
+            "may not reach 0.05, which the reading says.\n\n")
+
+
+def comparisons_csv(tables: list[dict[str, Any]]) -> str:
+    """The comparisons of every table as CSV rows (empty without ``--baseline``)."""
+    rows = [[t["space"], t["dataset"], t["baseline"], c["method"], c["figure"], c["result"].n,
+             c["result"].n_baseline, c["result"].diff, c["result"].low, c["result"].high,
+             c["result"].p, c["result"].verdict]
+            for t in tables for c in t.get("comparisons", [])]
+    if not rows:
+        return ""
+    out = io.StringIO()
+    csv.writer(out).writerows([["space", "dataset", "baseline", "method", "figure", "seeds",
+                                "baseline seeds", "difference", "ci_low", "ci_high", "p",
+                                "reading"], *rows])
     return out.getvalue()
 
 
@@ -399,7 +505,8 @@ _CURVES: dict[str, list[tuple[str, str, dict[str, str]]]] = {
          {"normal cell": "n_skip_normal", "reduction cell": "n_skip_reduce"}),
     ],
 }
-_HESSIAN = ("hessian-per-epoch", "largest eigenvalue of the α-Hessian", {"": "hessian_eig"})
+_HESSIAN = ("hessian-per-epoch", "largest eigenvalue of the α-Hessian",
+            {"the objective's loss": "hessian_eig", "plain cross-entropy, clean images": "hessian_eig_ce"})
 
 
 def write_pictures(runs: list[Run], out: Path) -> list[Path]:
@@ -432,8 +539,8 @@ def write_pictures(runs: list[Run], out: Path) -> list[Path]:
         if any(r.last_logged("hessian_eig") is not None for rs in methods.values() for r in rs):
             curves = [*curves, _HESSIAN]
         for prefix, ylabel, keys in curves:
-            panels = {title: _method_curves(methods, key) for title, key in keys.items()}
-            if any(panels.values()):
+            panels = {title: c for title, key in keys.items() if (c := _method_curves(methods, key))}
+            if panels:  # a figure logged by no run (the CE curvature of older runs) is left out
                 written.append(plots.plot_seed_bands(panels, ylabel, out / f"{prefix}-{tag}.png",
                                                      f"{space} space, searched on {dataset}"))
         if space == "darts":  # also each run's own line, as before: DARTS-space searches are few
