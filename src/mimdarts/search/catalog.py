@@ -70,7 +70,8 @@ def _builtin(name: str, description: str, factory: str, reads: tuple[str, ...] =
 
 
 _builtin("cls", "DARTS: cross-entropy on clean images", "make_cls")
-_builtin("cls-masked", "cross-entropy on masked images (Table 7, row 2)", "make_cls_masked",
+_builtin("cls-masked", "cross-entropy on masked images (our construction for Table 7, row 2)",
+         "make_cls_masked",
          MASK_FIELDS)
 _builtin("rec", "reconstruction of clean images only, no classifier (Table 7, row 3)", "make_rec",
          ("patch_size", "snapshot_every"))

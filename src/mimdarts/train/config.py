@@ -124,19 +124,24 @@ def _register(name: str, description: str, overrides: dict[str, Any]) -> None:
 # The DARTS CIFAR protocol is the default config; the presets name it and its variants.
 _register("cifar10", "paper protocol: CIFAR-10, 600 epochs, batch 96, SGD 0.025 cosine, wd 3e-4, "
           "cutout 16, drop-path 0.2, aux 0.4, C=36, 20 cells", {})
-_register("cifar100", "paper protocol on CIFAR-100 (as cifar10, wd 5e-4)",
-          {"data": {"dataset": "cifar100"}, "optim": {"weight_decay": 5e-4}})
+# CIFAR-100: the MIM-DARTS authors' training script keeps wd 3e-4 (it has no CIFAR-100
+# override), so the paper's CIFAR-100 figures come from 3e-4; follow-ups of DARTS often use
+# 5e-4 there (`--weight-decay 5e-4` for that comparison).
+_register("cifar100", "paper protocol on CIFAR-100 (as cifar10, wd 3e-4 as in the authors' script)",
+          {"data": {"dataset": "cifar100"}})
 
 _IMAGENET_MODEL = {"network": "darts-imagenet", "channels": 48, "layers": 14}
 _IMAGENET_DATA = {"dataset": "imagenet", "image_size": 224, "cutout": 0}
+# The paper's Table 5 follows PC-DARTS's ImageNet recipe; the authors' ImageNet script leaves
+# the auxiliary head off (its default; PC-DARTS's README turns it on), so this preset does too.
 _register("imagenet-pcdarts", "paper's Table 5 recipe (PC-DARTS): ImageNet mobile, C=48, 14 cells, "
           "batch 1024, lr 0.5, 5-epoch warm-up and linear decay as in its script, wd 3e-5, 250 epochs, "
-          "label smoothing 0.1, aux 0.4, color jitter 0.4", {
+          "label smoothing 0.1, color jitter 0.4, no auxiliary head (as the authors' script)", {
               "data": {**_IMAGENET_DATA, "color_jitter": 0.4},
-              "model": _IMAGENET_MODEL,
+              "model": {**_IMAGENET_MODEL, "auxiliary": False},
               "optim": {"epochs": 250, "batch_size": 1024, "lr": 0.5, "lr_schedule": "linear-warmup",
                         "warmup_epochs": 5, "weight_decay": 3e-5, "label_smoothing": 0.1,
-                        "drop_path": 0.0},
+                        "drop_path": 0.0, "aux_weight": 0.0},
           })
 _register("imagenet-darts", "original DARTS ImageNet recipe: C=48, 14 cells, batch 128, lr 0.1 "
           "x0.97 per epoch, wd 3e-5, 250 epochs, label smoothing 0.1, aux 0.4", {
