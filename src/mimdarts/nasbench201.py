@@ -107,7 +107,19 @@ def load_table(proxy: bool = False) -> NB201Table:
 
 def lookup(arch: NB201Arch | str | int, proxy: bool = False) -> NB201Result:
     """The table row of a cell: an :class:`NB201Arch`, its benchmark string, or the
-    benchmark's architecture index (0..15624)."""
+    benchmark's architecture index (0..15624).
+
+    Examples:
+        >>> best = lookup(6111)
+        >>> best.arch
+        '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|'
+        >>> best.cifar10_test, best.cifar100_test
+        (94.373333, 73.22)
+        >>> all_skip = ("|skip_connect~0|+|skip_connect~0|skip_connect~1|"
+        ...             "+|skip_connect~0|skip_connect~1|skip_connect~2|")
+        >>> lookup(all_skip).cifar10_test  # the cell DARTS collapses onto
+        54.296667
+    """
     if isinstance(arch, int) and not isinstance(arch, bool):
         rows = load_table(proxy).rows
         if not 0 <= arch < len(rows):
@@ -135,7 +147,14 @@ def check_metric(metric: str) -> None:
 
 
 def top(k: int, metric: str = "cifar10_test", proxy: bool = False) -> list[NB201Result]:
-    """The ``k`` best cells by ``metric``, best first (ties: lower benchmark index first)."""
+    """The ``k`` best cells by ``metric``, best first (ties: lower benchmark index first).
+
+    Examples:
+        >>> [r.index for r in top(3)]
+        [6111, 13714, 9930]
+        >>> top(1, "cifar100_test")[0].cifar100_test
+        73.513333
+    """
     check_metric(metric)
     if k < 1:
         raise ConfigError(f"the number of cells k (--top) must be >= 1, got {k}")

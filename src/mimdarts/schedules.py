@@ -17,6 +17,12 @@ def cosine_lr(epoch: int, epochs: int, lr_max: float, lr_min: float = 0.0) -> fl
 
     The DARTS schedule: stepped once per epoch (``CosineAnnealingLR(T_max=epochs)``), so the
     last epoch runs slightly above ``lr_min``.
+
+    Examples:
+        >>> cosine_lr(0, 50, 0.025, 0.001)
+        0.025
+        >>> round(cosine_lr(25, 50, 0.025, 0.001), 6), round(cosine_lr(49, 50, 0.025, 0.001), 6)
+        (0.013, 0.001024)
     """
     if epochs <= 0:
         raise ValueError(f"epochs must be > 0, got {epochs}")
@@ -37,6 +43,12 @@ def linear_warmup_lr(epoch: int, epochs: int, lr_max: float, warmup: int) -> flo
     ``t`` epochs as ``lr_max (T - e) / (t (T - t))`` (a fifth of the slope for t = 5). During
     the first ``warmup`` epochs that rate is scaled by ``(e + 1) / warmup``. For batch 1024,
     lr 0.5, 250 epochs: 0.1 at epoch 0, 0.29592 at epoch 100, 0.00041 at epoch 249.
+
+    Examples:
+        >>> linear_warmup_lr(0, 250, 0.5, warmup=5)
+        0.1
+        >>> round(linear_warmup_lr(100, 250, 0.5, 5), 5), round(linear_warmup_lr(249, 250, 0.5, 5), 5)
+        (0.29592, 0.00041)
     """
     if not 0 <= warmup < epochs:
         raise ValueError(f"warmup must be in [0, epochs={epochs}), got {warmup}")
@@ -52,7 +64,12 @@ def linear_warmup_lr(epoch: int, epochs: int, lr_max: float, warmup: int) -> flo
 
 
 def exponential_lr(epoch: int, lr_max: float, gamma: float) -> float:
-    """``lr_max * gamma ** epoch`` (DARTS's ImageNet recipe: 0.1, x0.97 per epoch)."""
+    """``lr_max * gamma ** epoch`` (DARTS's ImageNet recipe: 0.1, x0.97 per epoch).
+
+    Examples:
+        >>> round(exponential_lr(2, 0.1, 0.97), 5)
+        0.09409
+    """
     return lr_max * gamma ** max(epoch, 0)
 
 
@@ -64,5 +81,11 @@ LR_SCHEDULES: dict[str, Callable[[int, Any], float]] = {
 
 
 def lr_at(epoch: int, optim_cfg: Any) -> float:
-    """The learning rate of ``epoch`` under the config's ``lr_schedule``."""
+    """The learning rate of ``epoch`` under the config's ``lr_schedule``.
+
+    Examples:
+        >>> from types import SimpleNamespace
+        >>> lr_at(1, SimpleNamespace(lr_schedule="exponential", lr=0.1, lr_gamma=0.97))
+        0.097
+    """
     return LR_SCHEDULES[optim_cfg.lr_schedule](epoch, optim_cfg)

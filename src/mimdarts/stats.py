@@ -46,7 +46,13 @@ def bootstrap_diff(a: Sequence[float], b: Sequence[float], level: float = 0.95,
                    resamples: int = 10_000, seed: int = 0) -> tuple[float, float, float]:
     """(mean(a) - mean(b), low, high): the percentile bootstrap interval at ``level`` of the
     difference of means, each group resampled with replacement ``resamples`` times (a seeded
-    generator: the same interval every time). Needs at least one value in each group."""
+    generator: the same interval every time). Needs at least one value in each group.
+
+    Examples:
+        >>> diff, low, high = bootstrap_diff([91.0, 92.0, 93.0], [89.0, 90.0, 91.0])
+        >>> diff, round(low, 2), round(high, 2)
+        (2.0, 0.67, 3.33)
+    """
     if not a or not b:
         raise ValueError("bootstrap_diff needs at least one value in each group")
     rng = random.Random(seed)
@@ -61,7 +67,15 @@ def bootstrap_diff(a: Sequence[float], b: Sequence[float], level: float = 0.95,
 def permutation_p(a: Sequence[float], b: Sequence[float], seed: int = 0) -> float:
     """Two-sided p-value of the difference of means under exchangeability: the share of
     splits of the pooled values into groups of ``len(a)`` and ``len(b)`` whose
-    |difference of means| is at least the observed one (the observed split counts)."""
+    |difference of means| is at least the observed one (the observed split counts).
+
+    Examples:
+        Of the 20 splits of six values into two groups of three, this one and its mirror
+        image are the most extreme:
+
+        >>> permutation_p([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
+        0.1
+    """
     pooled, k = [*a, *b], len(a)
     n, total = len(pooled), sum(pooled)
     observed = abs(statistics.fmean(a) - statistics.fmean(b))
@@ -80,7 +94,12 @@ def permutation_p(a: Sequence[float], b: Sequence[float], seed: int = 0) -> floa
 
 def smallest_p(n: int, m: int) -> float:
     """The smallest two-sided permutation p-value groups of ``n`` and ``m`` can give (distinct
-    values): the most extreme split alone, or with its mirror image when ``n == m``."""
+    values): the most extreme split alone, or with its mirror image when ``n == m``.
+
+    Examples:
+        >>> smallest_p(3, 3), round(smallest_p(5, 5), 4)
+        (0.1, 0.0079)
+    """
     return min(1.0, (2 if n == m else 1) / math.comb(n + m, n))
 
 
@@ -89,7 +108,14 @@ def compare(method: Sequence[float], baseline: Sequence[float], level: float = 0
     """The difference of means, its bootstrap interval, the permutation p-value and a verdict:
     "higher"/"lower" when the interval excludes 0 and p < ``alpha``; otherwise that these
     seeds cannot separate the two (and, when even the most extreme split could not reach
-    ``alpha``, that more seeds are needed for a test at all)."""
+    ``alpha``, that more seeds are needed for a test at all).
+
+    Examples:
+        >>> compare([91.0, 92.0, 93.0], [89.0, 90.0, 91.0]).verdict
+        'cannot be separated: with 3 and 3 seeds no outcome reaches p < 0.05 (smallest possible p = 0.100)'
+        >>> compare([94.1, 94.3, 94.2, 94.4, 94.0], [90.1, 91.0, 89.5, 92.0, 90.6]).verdict
+        'higher than the baseline (p = 0.008)'
+    """
     diff, lo, hi = bootstrap_diff(method, baseline, level)
     p = permutation_p(method, baseline)
     p_min = smallest_p(len(method), len(baseline))

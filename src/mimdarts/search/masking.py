@@ -12,7 +12,12 @@ from ..errors import ConfigError
 
 
 def check_patching(image_size: int, patch_size: int, mask_ratio: float) -> int:
-    """Validate (P, r) for square images; return the number of patches L."""
+    """Validate (P, r) for square images; return the number of patches L.
+
+    Examples:
+        >>> check_patching(32, 8, 0.6)
+        16
+    """
     if patch_size < 1 or image_size % patch_size:
         raise ConfigError(f"patch_size={patch_size} must divide the image size {image_size} "
                           f"(e.g. one of {[p for p in (2, 4, 8, 16) if image_size % p == 0]})")
@@ -29,7 +34,18 @@ def check_patching(image_size: int, patch_size: int, mask_ratio: float) -> int:
 
 
 def patchify(x: torch.Tensor, p: int) -> torch.Tensor:
-    """``[B, C, H, W] -> [B, L, P*P*C]``, patches in row-major order, pixels (P, P, C)."""
+    """``[B, C, H, W] -> [B, L, P*P*C]``, patches in row-major order, pixels (P, P, C).
+
+    Examples:
+        >>> x = torch.arange(16.0).reshape(1, 1, 4, 4)
+        >>> patchify(x, 2)[0]
+        tensor([[ 0.,  1.,  4.,  5.],
+                [ 2.,  3.,  6.,  7.],
+                [ 8.,  9., 12., 13.],
+                [10., 11., 14., 15.]])
+        >>> torch.equal(unpatchify(patchify(x, 2), 2, C=1, H=4, W=4), x)
+        True
+    """
     B, C, H, W = x.shape
     h, w = H // p, W // p
     x = x.reshape(B, C, h, p, w, p)
@@ -51,6 +67,11 @@ def random_patch_mask(batch: int, num_patches: int, mask_ratio: float,
 
     Each image keeps ``floor(L * (1 - r))`` patches chosen uniformly without replacement
     (the authors' rule; P=8, r=0.6 on 32x32 masks 10 of 16) and masks the rest.
+
+    Examples:
+        >>> mask = random_patch_mask(2, 16, 0.6, torch.Generator().manual_seed(0))
+        >>> mask.shape, mask.sum(dim=1).tolist()
+        (torch.Size([2, 16]), [10, 10])
     """
     keep = int(num_patches * (1.0 - mask_ratio))
     noise = torch.rand(batch, num_patches, generator=generator, device=device)
@@ -70,7 +91,16 @@ def mask_to_pixels(mask: torch.Tensor, p: int, H: int, W: int) -> torch.Tensor:
 def apply_mask(x: torch.Tensor, mask: torch.Tensor, p: int,
                fill: float | torch.Tensor) -> torch.Tensor:
     """Replace the masked patches of ``x`` ``[B, C, H, W]`` by ``fill``: one constant, or one
-    value per channel (a ``[C]`` tensor on ``x``'s device)."""
+    value per channel (a ``[C]`` tensor on ``x``'s device).
+
+    Examples:
+        >>> mask = torch.tensor([[True, False, False, True]])  # 4 patches of 2x2, row-major
+        >>> apply_mask(torch.zeros(1, 1, 4, 4), mask, 2, fill=1.0)[0, 0]
+        tensor([[1., 1., 0., 0.],
+                [1., 1., 0., 0.],
+                [0., 0., 1., 1.],
+                [0., 0., 1., 1.]])
+    """
     pixels = mask_to_pixels(mask, p, x.shape[2], x.shape[3])
     if isinstance(fill, torch.Tensor):
         value = fill.to(x.dtype).reshape(1, -1, 1, 1)
@@ -80,7 +110,12 @@ def apply_mask(x: torch.Tensor, mask: torch.Tensor, p: int,
 
 
 def pixel_fill(value: float, mean: tuple[float, ...], std: tuple[float, ...]) -> tuple[float, ...]:
-    """The normalised per-channel fill of the pixel value ``value`` (in [0, 1]; 0 = black)."""
+    """The normalised per-channel fill of the pixel value ``value`` (in [0, 1]; 0 = black).
+
+    Examples:
+        >>> pixel_fill(0.0, mean=(0.5, 0.5, 0.5), std=(0.25, 0.5, 0.5))
+        (-2.0, -1.0, -1.0)
+    """
     return tuple((value - m) / s for m, s in zip(mean, std))
 
 
@@ -90,6 +125,15 @@ def masked_patch_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
 
     ``pred``, ``target``: ``[B, C, H, W]``; ``mask``: bool ``[B, L]`` (all True = every patch
     counts, for clean-image reconstruction). Predictions on visible patches do not matter.
+
+    Examples:
+        >>> target = torch.zeros(1, 1, 4, 4)
+        >>> target[..., :2, :2] = 2.0  # patch 0 off by 2: squared error 4 in each pixel
+        >>> mask = torch.tensor([[True, False, False, True]])
+        >>> masked_patch_mse(torch.zeros(1, 1, 4, 4), target, mask, 2)  # patches 0 and 3
+        tensor(2.)
+        >>> masked_patch_mse(torch.zeros(1, 1, 4, 4), target, torch.ones(1, 4, dtype=torch.bool), 2)
+        tensor(1.)
     """
     # in fp32 even under autocast: squared errors of bf16 values lose too many digits
     per_patch = (patchify(pred.float(), p) - patchify(target.float(), p)).pow(2).mean(dim=-1)

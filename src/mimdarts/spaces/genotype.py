@@ -94,7 +94,13 @@ class Genotype:
 
     @classmethod
     def parse(cls, text: str) -> Genotype:
-        """Parse the ``Genotype(normal=[...], ...)`` text form (literals only, no code runs)."""
+        """Parse the ``Genotype(normal=[...], ...)`` text form (literals only, no code runs).
+
+        Examples:
+            >>> g = GENOTYPES["DARTS_V2"]
+            >>> Genotype.parse(str(g)) == g and Genotype.from_json(g.to_json()) == g
+            True
+        """
         src = text.strip()
         try:
             tree = ast.parse(src, mode="eval")
@@ -160,7 +166,13 @@ class Genotype:
                 f"reduce={edges(self.reduce)}, reduce_concat={list(self.reduce_concat)})")
 
     def count(self, op: str, cell: str = "normal") -> int:
-        """How many edges of ``cell`` use ``op`` (e.g. skip connections, a sign of collapse)."""
+        """How many edges of ``cell`` use ``op`` (e.g. skip connections, a sign of collapse).
+
+        Examples:
+            >>> g = GENOTYPES["DARTS_V2"]
+            >>> g.count("skip_connect"), g.count("skip_connect", "reduce")
+            (2, 3)
+        """
         return sum(1 for o, _ in getattr(self, cell) if o == op)
 
     def summary(self) -> dict[str, int]:
@@ -200,6 +212,16 @@ def derive_cell(weights: torch.Tensor, primitives: Sequence[str] = DARTS_PRIMITI
         ``steps * edges_per_node`` (op, input) pairs. For each node, the edges whose best
         non-`none` weight is largest are kept, strongest first; ties go to the lower index
         (for edges and for ops).
+
+    Examples:
+        Two nodes (5 edges) over the 8 DARTS ops; `none` (column 0) is never chosen:
+
+        >>> import torch
+        >>> w = torch.zeros(5, 8)
+        >>> w[0, 4], w[1, 3] = 0.9, 0.5  # node 0: sep_conv_3x3 from 0, skip_connect from 1
+        >>> w[2, 5], w[3, 1], w[4, 0], w[4, 2] = 0.8, 0.7, 1.0, 0.6  # node 1: inputs 0, 1, 2
+        >>> derive_cell(w, steps=2)
+        (('sep_conv_3x3', 0), ('skip_connect', 1), ('sep_conv_5x5', 0), ('max_pool_3x3', 1))
     """
     n_edges = sum(2 + i for i in range(steps))
     if weights.dim() != 2 or weights.shape != (n_edges, len(primitives)):
@@ -252,7 +274,15 @@ GENOTYPES["DARTS"] = GENOTYPES["DARTS_V2"]
 
 
 def load_genotype(spec: str) -> Genotype:
-    """A genotype from a name (DARTS_V2), a JSON or text file, a run folder, or its text."""
+    """A genotype from a name (DARTS_V2), a JSON or text file, a run folder, or its text.
+
+    Examples:
+        >>> load_genotype("DARTS_V2") is GENOTYPES["DARTS_V2"]
+        True
+        >>> load_genotype("Genotype(normal=[('sep_conv_3x3', 1), ('skip_connect', 0)], normal_concat=[2], "
+        ...               "reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1)], reduce_concat=[2])").steps
+        1
+    """
     if spec in GENOTYPES:
         return GENOTYPES[spec]
     stripped = spec.strip()
