@@ -493,68 +493,137 @@ def _method_curves(methods: dict[str, list[Run]], key: str) -> dict[str, list[di
     return {m: cs for m, cs in out.items() if cs}
 
 
-# Per-epoch figures per table: (file prefix, y label, log keys as panel title -> key).
-_CURVES: dict[str, list[tuple[str, str, dict[str, str]]]] = {
+# Per-epoch figures per table: (file prefix, y label, log keys as panel title -> key,
+# options): "robust" draws medians on an axis fitted to the bulk of the seeds (a collapsed
+# seed at 10% is marked, not allowed to stretch the axis); "optimum" draws the benchmark's
+# best value of that metric (from the bundled table) as a line.
+_CURVES: dict[str, list[tuple[str, str, dict[str, str], dict[str, Any]]]] = {
     "nb201": [
         ("nb201-acc-per-epoch", "NB201 CIFAR-10 test accuracy of the derived cell (%)",
-         {"": "nb201_cifar10_test"}),
-        ("skips-per-epoch", "skip connections in the derived cell", {"": "n_skip"}),
+         {"": "nb201_cifar10_test"}, {"robust": True, "optimum": ("cifar10_test", "CIFAR-10 test")}),
+        ("skips-per-epoch", "skip connections in the derived cell", {"": "n_skip"}, {}),
     ],
     "darts": [
         ("skips-per-epoch", "skip connections in the derived cell",
-         {"normal cell": "n_skip_normal", "reduction cell": "n_skip_reduce"}),
+         {"normal cell": "n_skip_normal", "reduction cell": "n_skip_reduce"}, {}),
     ],
 }
 _HESSIAN = ("hessian-per-epoch", "largest eigenvalue of the α-Hessian",
-            {"the objective's loss": "hessian_eig", "plain cross-entropy, clean images": "hessian_eig_ce"})
+            {"the objective's loss": "hessian_eig", "plain cross-entropy, clean images": "hessian_eig_ce"},
+            {})
 
 
 def write_pictures(runs: list[Run], out: Path) -> list[Path]:
-    """The α trajectory per run; per table the per-epoch curves of every method (mean and
-    min–max band over seeds: NB201 test accuracy, skip counts, α-Hessian eigenvalue when
-    logged), one picture of the found cells per method (a row per seed), the per-run skip
-    counts (DARTS space) and the patch x ratio plot of a sweep over both."""
+    """The α trajectory per run; per table the per-epoch curves of every method (line and
+    interquartile band over seeds: NB201 test accuracy, skip counts, α-Hessian eigenvalue
+    when logged), one picture of the found cells per method (a row per seed), the per-run
+    skip counts (DARTS space) and the patch x ratio plot of a sweep over both."""
     from . import plots
-    from .spaces import load_arch
-    from .spaces.primitives import DARTS_PRIMITIVES, NB201_PRIMITIVES
 
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for r in runs:
-        ops = DARTS_PRIMITIVES if r.cfg.model.space == "darts" else NB201_PRIMITIVES
-        written.append(plots.plot_alpha_trajectory(r.log, ops, out / f"{r.path.name}-alpha.png"))
+    written = _alpha_pictures(runs, out)
     for (space, dataset), methods in group_runs(runs).items():
-        tag = f"{space}-{dataset}"
-        slugs: set[str] = set()
-        for method, rs in methods.items():
-            rows = {}
-            for r in rs:
-                arch = load_arch(space, json.dumps(r.result["genotype"]))
-                c10 = r.final_record().get("nb201_cifar10_test")
-                label = f"seed {r.cfg.run.seed}" + (f" (NB201 C10 {c10:.2f}%)" if c10 is not None else "")
-                rows[label if label not in rows else f"{label} {r.path.name}"] = arch.graph()
-            written.append(plots.plot_cell_grid(rows, out / f"cells-{tag}-{_slug(method, slugs)}.png",
-                                                f"{method}: found cells"))
-        curves = _CURVES.get(space, [])
-        if any(r.last_logged("hessian_eig") is not None for rs in methods.values() for r in rs):
-            curves = [*curves, _HESSIAN]
-        for prefix, ylabel, keys in curves:
-            panels = {title: c for title, key in keys.items() if (c := _method_curves(methods, key))}
-            if panels:  # a figure logged by no run (the CE curvature of older runs) is left out
-                written.append(plots.plot_seed_bands(panels, ylabel, out / f"{prefix}-{tag}.png",
-                                                     f"{space} space, searched on {dataset}"))
+        tag, names = f"{space}-{dataset}", _legend_names(methods)
+        written += _cell_pictures(space, tag, methods, names, out)
+        written += _curve_pictures(space, dataset, methods, names, out)
         if space == "darts":  # also each run's own line, as before: DARTS-space searches are few
             written.append(plots.plot_skip_counts({x.path.name: x.log for rs in methods.values()
                                                    for x in rs}, out / f"skips-{tag}.png"))
-        points = defaultdict(list)
-        for x in (x for rs in methods.values() for x in rs):
-            rec = x.final_record()
-            metric = rec.get("nb201_cifar10_test", rec.get("val_acc"))
-            points[(x.cfg.objective.patch_size, x.cfg.objective.mask_ratio)].append(metric)
-        if len({p for p, _ in points}) * len({r_ for _, r_ in points}) > 1:
-            pts = [{"patch_size": p, "mask_ratio": m, "mean": mean_std(v)[0],
-                    "std": 0.0 if len(v) < 2 else mean_std(v)[1], "n": len(v)}
-                   for (p, m), v in points.items()]
-            label = "NB201 CIFAR-10 test (%)" if space == "nb201" else "search val acc (%)"
-            written.append(plots.plot_patch_ratio(pts, label, out / f"patch-ratio-{tag}.png"))
+        written += _patch_ratio_picture(space, tag, methods, out)
     return written
+
+
+def _legend_names(methods: dict[str, list[Run]]) -> dict[str, str]:
+    """method -> the name pictures show: the preset plus only the settings that differ from
+    it (the table's name also lists settings that vary across the table but are the
+    preset's own), when that still tells the methods apart."""
+    short = {m: rs[0].method() for m, rs in methods.items()}
+    return short if len(set(short.values())) == len(short) else {m: m for m in methods}
+
+
+def _alpha_pictures(runs: list[Run], out: Path) -> list[Path]:
+    """softmax(α) over epochs per run, titled by method and seed, edges named by node pair,
+    on one y scale per search space (so the runs compare)."""
+    from . import plots
+    from .sinks import edge_names
+    from .spaces.primitives import DARTS_PRIMITIVES, NB201_PRIMITIVES
+
+    written = []
+    for space in dict.fromkeys(r.cfg.model.space for r in runs):
+        mine = [r for r in runs if r.cfg.model.space == space and r.log]
+        top = max((w for r in mine for rec in r.log for rows in rec["arch_weights"].values()
+                   for row in rows for w in row), default=1.0)
+        ymax = min(1.0, math.ceil(top * 10 - 1e-9) / 10)
+        ylabel = "softmax(α)" + (f", axis 0–{ymax:g} in all {len(mine)} runs' pictures"
+                                 if len(mine) > 1 else "")
+        for r in mine:
+            ops = DARTS_PRIMITIVES if space == "darts" else NB201_PRIMITIVES
+            edges = edge_names(space, len(next(iter(r.log[0]["arch_weights"].values()))))
+            title = f"{r.method()}, seed {r.cfg.run.seed}: softmax(α) per edge (node←input)"
+            written.append(plots.plot_alpha_trajectory(r.log, ops, out / f"{r.path.name}-alpha.png",
+                                                       title, edges, ymax, ylabel))
+    return written
+
+
+def _cell_pictures(space: str, tag: str, methods: dict[str, list[Run]], names: dict[str, str],
+                   out: Path) -> list[Path]:
+    """One picture of the found cells per method, a panel (or row) per seed."""
+    from . import plots
+    from .spaces import load_arch
+
+    written, slugs = [], set()
+    for method, rs in methods.items():
+        rows = {}
+        for r in rs:
+            arch = load_arch(space, json.dumps(r.result["genotype"]))
+            c10 = r.final_record().get("nb201_cifar10_test")
+            label = f"seed {r.cfg.run.seed}" + (f" (NB201 C10 {c10:.2f}%)" if c10 is not None else "")
+            rows[label if label not in rows else f"{label} {r.path.name}"] = arch.graph()
+        written.append(plots.plot_cell_grid(rows, out / f"cells-{tag}-{_slug(method, slugs)}.png",
+                                            f"{names[method]}: found cells"))
+    return written
+
+
+def _curve_pictures(space: str, dataset: str, methods: dict[str, list[Run]],
+                    names: dict[str, str], out: Path) -> list[Path]:
+    """The per-epoch figures of a table (:data:`_CURVES`, the α-Hessian when logged)."""
+    from . import nasbench201, plots
+
+    curves = _CURVES.get(space, [])
+    if any(r.last_logged("hessian_eig") is not None for rs in methods.values() for r in rs):
+        curves = [*curves, _HESSIAN]
+    written = []
+    for prefix, ylabel, keys, options in curves:
+        panels = {title: {names[m]: c for m, c in _method_curves(methods, key).items()}
+                  for title, key in keys.items()}
+        panels = {title: p for title, p in panels.items() if p}
+        if not panels:  # a figure logged by no run (the CE curvature of older runs) is left out
+            continue
+        reference = None
+        if "optimum" in options:
+            metric, what = options["optimum"]
+            best = getattr(nasbench201.top(1, metric)[0], metric)
+            reference = (best, f"NAS-Bench-201 optimum, {what}: {best:.2f}%")
+        written.append(plots.plot_seed_bands(
+            panels, ylabel, out / f"{prefix}-{space}-{dataset}.png",
+            f"{space} space, searched on {dataset}", robust=options.get("robust", False),
+            reference=reference))
+    return written
+
+
+def _patch_ratio_picture(space: str, tag: str, methods: dict[str, list[Run]], out: Path) -> list[Path]:
+    """Figures 6-8 style, when the runs of a table sweep both patch size and mask ratio."""
+    from . import plots
+
+    points = defaultdict(list)
+    for x in (x for rs in methods.values() for x in rs):
+        rec = x.final_record()
+        metric = rec.get("nb201_cifar10_test", rec.get("val_acc"))
+        points[(x.cfg.objective.patch_size, x.cfg.objective.mask_ratio)].append(metric)
+    if len({p for p, _ in points}) * len({r_ for _, r_ in points}) <= 1:
+        return []
+    pts = [{"patch_size": p, "mask_ratio": m, "mean": mean_std(v)[0],
+            "std": 0.0 if len(v) < 2 else mean_std(v)[1], "n": len(v)}
+           for (p, m), v in points.items()]
+    label = "NB201 CIFAR-10 test (%)" if space == "nb201" else "search val acc (%)"
+    return [plots.plot_patch_ratio(pts, label, out / f"patch-ratio-{tag}.png")]
