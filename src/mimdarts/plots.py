@@ -1,5 +1,6 @@
-"""Pictures of runs as PNG files: cells, α trajectories, per-epoch curves per method (mean
-over seeds with a min–max band), skip counts, patch x ratio sweeps.
+"""Pictures of runs as PNG files, sized for a paper (text of 8 pt or more at the saved
+size): cells, α trajectories, per-epoch curves per method (a line and an interquartile or
+robust band over seeds), skip counts, patch x ratio sweeps.
 
 All functions take plain data (a graph description, log records) and a path, and use the
 non-interactive Agg backend, so they work on a headless machine.
