@@ -32,3 +32,54 @@ def test_search_api_writes_a_run_folder(tmp_path, one_thread):
     assert r.run_dir == tmp_path / "r" and (r.run_dir / "result.json").is_file()
     assert r.summary["genotype_text"] == str(r.genotype)
     assert len(r.history) == 1 and r.arch_epoch == 1
+
+
+def test_api_refuses_what_the_cli_refuses(tmp_path, one_thread):
+    import pytest
+
+    import mimdarts
+    from mimdarts.errors import ConfigError
+    r = mimdarts.search(preset="nb201-tiny", out_dir=str(tmp_path), run_name="r", quiet=True)
+    before = {p: p.stat().st_mtime_ns for p in r.run_dir.iterdir()}
+    with pytest.raises(ConfigError, match="do not give --preset or --config with it"):
+        mimdarts.search(preset="nb201-tiny", resume=r.run_dir)
+    with pytest.raises(ConfigError, match="write=False never writes"):
+        mimdarts.search(resume=r.run_dir, write=False)
+    with pytest.raises(ConfigError, match="give only one of them"):
+        mimdarts.search(resume=r.run_dir, overwrite=True)
+    with pytest.raises(ConfigError, match="is a search run; resume it with `mimdarts search"):
+        mimdarts.train(resume=r.run_dir)
+    with pytest.raises(ConfigError, match="on_epoch must be callable"):
+        mimdarts.search(preset="nb201-tiny", write=False, on_epoch="print")
+    assert {p: p.stat().st_mtime_ns for p in r.run_dir.iterdir()} == before  # nothing touched
+
+
+def test_api_quiet_prints_nothing_and_the_signature_is_real(capsys, one_thread):
+    import inspect
+
+    import mimdarts
+    res = mimdarts.search(preset="nb201-tiny", write=False, progress=False, quiet=True)
+    assert res.genotype is not None
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    params = inspect.signature(mimdarts.search).parameters
+    assert {"preset", "config", "write", "quiet", "on_epoch", "resume", "overrides"} <= set(params)
+    assert "allow_unfinished" in inspect.signature(mimdarts.train).parameters
+    for fn in (mimdarts.search, mimdarts.train):
+        assert "mimdarts config" in fn.__doc__ or "--print-config" in fn.__doc__  # where fields are
+
+
+def test_config_without_preset_is_the_same_base_in_cli_and_api(tmp_path, capsys):
+    import yaml
+
+    from mimdarts.cli import main
+    from mimdarts.config import SearchConfig, resolve_config
+    from mimdarts.runrequest import resolve_run
+    f = tmp_path / "c.yaml"
+    f.write_text("epochs: 3\n")
+    assert main(["config", "--config", str(f)]) == 0
+    cli = yaml.safe_load(capsys.readouterr().out)
+    api = resolve_run(None, f, {}, None, False, root=SearchConfig, presets=None or __import__(
+        "mimdarts.config").config.PRESETS, default_preset="nb201-mim-quick").cfg
+    assert cli["optim"]["epochs"] == 3 and api.to_dict() == resolve_config(None, f).to_dict()
+    assert cli["model"]["space"] == api.model.space == "darts"  # the paper's defaults, not the preset

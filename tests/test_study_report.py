@@ -205,3 +205,19 @@ def test_unconverged_hessian_is_marked(tmp_path):
     row = table["rows"][0]
     assert row[table["header"].index(HESSIAN_COLUMN)].endswith("(1 of 2 not converged: lower bounds)")
     assert row[table["header"].index(HESSIAN_CE_COLUMN)] == "0.50 ± 0.00"
+
+
+def test_a_run_reached_twice_is_one_run(study):
+    runs, _ = find_runs([study, study, study / "darts-s1", str(study) + "/"])
+    assert len(runs) == 4  # not 7 "seeds"
+
+
+def test_monitoring_and_speed_settings_do_not_split_a_method(tmp_path):
+    # seeds that differ only in settings that change no result are one method
+    for seed, extra in ((1, {"tensorboard": True}), (2, {"cuda_graphs": True}),
+                        (3, {"checkpoint_every": 5, "threads": 1})):
+        cfg = resolve_config("nb201-tiny", overrides={"epochs": EPOCHS, "seed": seed, **extra})
+        log = _nb201_log(seed, collapse=False)
+        _write_run(tmp_path, f"s{seed}", cfg, log, {"space": "nb201", "arch": CELLS[0]})
+    (table,) = build_tables(find_runs([tmp_path])[0])
+    assert [r["seeds"] for r in table["raw"]] == [[1, 2, 3]]

@@ -5,6 +5,7 @@ training (the package and the verb share a name, so the package itself takes the
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 import types
 from collections.abc import Callable, Mapping
@@ -17,10 +18,23 @@ def lazy_package(name: str, exports: Mapping[str, str], call: str | None = None
     ``exports[attr]`` (a module relative to the package) the first time ``attr`` is read;
     with ``call`` ("module:function"), also make the package callable, forwarding to it."""
 
+    def target() -> Callable[..., Any]:
+        module, _, function = call.partition(":")
+        return getattr(importlib.import_module(module), function)
+
     class _Package(types.ModuleType):
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
-            module, _, function = call.partition(":")
-            return getattr(importlib.import_module(module), function)(*args, **kwargs)
+            return target()(*args, **kwargs)
+
+        # `inspect.signature(mimdarts.search)`, `help()` and IPython's `?` describe the
+        # function the package forwards to (read on request: importing it brings torch)
+        @property
+        def __signature__(self) -> inspect.Signature:
+            return inspect.signature(target())
+
+        @property
+        def __doc__(self) -> str | None:  # type: ignore[override]
+            return target().__doc__
 
     if call is not None:
         sys.modules[name].__class__ = _Package

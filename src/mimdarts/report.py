@@ -22,14 +22,13 @@ from typing import Any
 
 import yaml
 
-from .config import SearchConfig, config_from_dict, resolve_config
+from .config import NO_RESULT_FIELDS, SearchConfig, config_from_dict, resolve_config
 from .errors import RunDirError
 
-# Settings that do not change the method. The curvature monitor changes nothing computed (it
-# leaves weights, α and every random stream as they were), so runs with and without it are
-# seeds of one method.
-_IGNORED = {"seed", "out_dir", "run_name", "log_every", "threads", "device", "snapshot_every",
-            "eval_images", "hessian_every", "hessian_iters"}
+# Settings that do not change the method: the seed, the device, the size of the logged val
+# head, and every setting that changes nothing computed (loggers, monitors, speed switches:
+# config.NO_RESULT_FIELDS), so runs that differ only in these are seeds of one method.
+_IGNORED = NO_RESULT_FIELDS | {"seed", "device", "eval_images"}
 
 
 @dataclass
@@ -79,12 +78,15 @@ class Run:
 
 
 def _run_folders(paths: list[str | Path]) -> list[Path]:
-    folders: list[Path] = []
+    """The run folders (holding a config.yaml) under ``paths``, each once: a folder named
+    twice, or reached through two paths or a link, is one run, not two seeds."""
+    folders: dict[Path, Path] = {}
     for p in map(Path, paths):
         if not p.exists():
             raise RunDirError(f"{str(p)!r} does not exist")
-        folders += [c.parent for c in sorted(p.rglob("config.yaml"))]
-    return folders
+        for c in sorted(p.rglob("config.yaml")):
+            folders.setdefault(c.parent.resolve(), c.parent)
+    return list(folders.values())
 
 
 def _is_training(folder: Path) -> bool:

@@ -19,31 +19,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import config_from_dict, without_retired
+from .config import NO_RESULT_FIELDS, config_from_dict, without_retired
 from .errors import ConfigError, DivergenceError, RunDirError
 from .rundir import RunDir
+from .runrequest import check_resume_request as check_resume_request  # re-exported
 
-# Settings that do not change what a run computes: a resumed run may differ in these.
-# (`threads` changes float reduction order on CPU, so keep it equal for bit-identical runs.)
-IGNORED_FIELDS = frozenset({
-    "preset",  # informational
-    "out_dir", "run_name",  # the run folder is the one being resumed
-    "log_every", "threads", "checkpoint_every",
-    "data_dir", "download", "workers",  # where the files are and how they are read
-    "snapshot_every", "tensorboard",  # pictures and loggers only
-    "hessian_every", "hessian_iters",  # a monitor: it leaves every weight and random stream as is
-    "cuda_graphs",  # the same kernels, launched from a graph
-    # the same maths and the same state, computed another way (and absent from checkpoints
-    # written before they existed)
-    "fold_weights", "merge_decoder_convs",
-})
-
-
-def check_resume_request(resume: Any, overwrite: bool) -> None:
-    """Refuse the combinations a resume cannot honour, before anything is written."""
-    if resume is not None and overwrite:
-        raise ConfigError("--resume continues a run folder and --overwrite replaces one; "
-                          "give only one of them")
+# Settings that do not change what a run computes: a resumed run may differ in these
+# (config.NO_RESULT_FIELDS says why each is there).
+IGNORED_FIELDS = NO_RESULT_FIELDS
 
 
 def kept_checkpoint(run: Any) -> str:

@@ -70,16 +70,40 @@ def load_arch(space: str, spec: str) -> Architecture:
     try:
         return target.load_arch(spec)
     except GenotypeError:
-        for other in SPACES.values():
-            if other.name == space:
-                continue
-            try:
-                other.load_arch(spec)
-            except GenotypeError:
-                continue
-            raise GenotypeError(f"{shorten(spec)!r} is a {other.name} architecture, but the search "
-                                f"space is {space!r}") from None
-        raise
+        other = other_space(spec, space)
+        if other is None:
+            raise
+        raise GenotypeError(f"{shorten(spec)!r} is a {other} architecture, but the search "
+                            f"space is {space!r}") from None
+
+
+def other_space(spec: str, exclude: str) -> str | None:
+    """The first registered space other than ``exclude`` in which ``spec`` loads, or None."""
+    for other in SPACES.values():
+        if other.name == exclude:
+            continue
+        try:
+            other.load_arch(spec)
+        except GenotypeError:
+            continue
+        return other.name
+    return None
+
+
+def detect_arch(spec: str) -> Architecture:
+    """``spec`` as an architecture of whichever registered space it belongs to (names, text,
+    JSON, files and run folders, as each space reads them); one line naming every notation
+    tried when it is none of them."""
+    errors: dict[str, list[str]] = {}  # message -> the spaces that gave it
+    for space in SPACES.values():
+        try:
+            return space.load_arch(spec)
+        except GenotypeError as e:
+            errors.setdefault(str(e), []).append(space.name)
+    if len(errors) == 1:  # the same for every space (an unreadable file): say it once
+        raise GenotypeError(next(iter(errors)))
+    raise GenotypeError(f"{shorten(spec)!r} is no architecture of any search space ("
+                        + "; ".join(f"{'/'.join(n)}: {m}" for m, n in errors.items()) + ")")
 
 
 # the torch side, imported on first use
@@ -88,5 +112,6 @@ _EXPORTS = {"Supernet": ".supernet", "DartsSupernet": ".darts", "NB201Network": 
 __getattr__ = lazy_package(__name__, _EXPORTS)
 __all__ = ["GENOTYPES", "SPACES", "Architecture", "DartsSupernet", "Genotype", "NB201Arch",  # noqa: F822
            "NB201Network", "NB201Supernet", "SearchSpace", "Supernet", "derive_cell",
-           "derive_genotype", "derive_nb201", "get_space", "load_arch", "load_genotype",
+           "derive_genotype", "derive_nb201", "detect_arch", "get_space", "load_arch",
+           "load_genotype", "other_space",
            "load_nb201_arch"]

@@ -51,4 +51,12 @@ def read_arch_file(spec: str) -> str | None:
         path = path / "genotype.json"
         if not path.is_file():
             raise GenotypeError(f"run folder {spec!r} has no genotype.json")
-    return path.read_text().strip() if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except UnicodeDecodeError:
+        raise GenotypeError(f"genotype file {str(path)!r} is not a text file (not UTF-8); give "
+                            "a genotype.json, a text file or a run folder") from None
+    except OSError as e:
+        raise GenotypeError(f"genotype file {str(path)!r} cannot be read: {e.strerror or e}") from None

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import field_index, resolve_config
+from ..config import SearchConfig, field_index, inert_settings, parse_value, refuse_inert, resolve_config
 from ..errors import ConfigError
 
 
@@ -41,7 +41,8 @@ class Trial:
 
 
 def parse_assignments(items: Sequence[str], multi: bool) -> list[tuple[str, list[str]]]:
-    """``["mask_ratio=0.2,0.6"]`` -> ``[("mask_ratio", ["0.2", "0.6"])]``, keys validated."""
+    """``["mask_ratio=0.2,0.6"]`` -> ``[("mask_ratio", ["0.2", "0.6"])]``, keys validated;
+    values equal once parsed (``0.5,0.50``) are refused: they would run one setting twice."""
     index = field_index()
     out = []
     for item in items:
@@ -54,17 +55,60 @@ def parse_assignments(items: Sequence[str], multi: bool) -> list[tuple[str, list
         if key in ("seed", "out_dir", "run_name"):
             raise ConfigError(f"{key!r} is set by the sweep itself; use --seeds / --out-dir")
         vals = [v.strip() for v in values.split(",")] if multi else [values.strip()]
+        if any(not v for v in vals):
+            raise ConfigError(f"setting {item!r} has an empty value; give key=value1,value2")
+        parsed = [repr(parse_value(key, index[key][1], v)) for v in vals]
+        for i, p in enumerate(parsed):
+            if p in parsed[:i]:
+                raise ConfigError(f"{item!r} gives the value {vals[parsed.index(p)]!r} twice "
+                                  f"(as {vals[i]!r}): it would run one setting twice")
         out.append((key, vals))
     return out
 
 
+def _refuse_repeated_keys(grid: list[tuple[str, list[str]]],
+                          fixed: list[tuple[str, list[str]]]) -> None:
+    """A key given twice, in --grid or in --grid and --set, would name trials after one value
+    and run another: refused."""
+    seen: dict[str, str] = {}
+    for flag, assignments in (("--grid", grid), ("--set", fixed)):
+        for key, _ in assignments:
+            if key in seen:
+                raise ConfigError(f"{key!r} is given twice ({seen[key]} and {flag}); give each "
+                                  "setting once, in --grid to sweep it or in --set to fix it")
+            seen[key] = flag
+
+
+def check_trial_config(cfg: SearchConfig) -> None:
+    """What a search would refuse when it builds, refused here before any trial runs: an
+    unknown objective, a setting that does nothing in the run (``nodes`` in NAS-Bench-201...;
+    the device-dependent ones are left to the trial), a patch size or mask ratio that does not
+    fit the images."""
+    from ..search.catalog import OBJECTIVES, check_objective
+
+    check_objective(cfg.objective.objective)
+    reads = OBJECTIVES[cfg.objective.objective].reads
+    refuse_inert(cfg, [(k, why) for k, why in inert_settings(cfg, reads, "cuda")
+                       if k != "cuda_graphs"])
+    if "mask_ratio" in reads:
+        from ..search.masking import check_patching
+        check_patching(cfg.data.image_size, cfg.objective.patch_size, cfg.objective.mask_ratio)
+
+
 def make_trials(presets: Sequence[str], seeds: Sequence[int], grid: Sequence[str] = (),
                 fixed: Sequence[str] = ()) -> list[Trial]:
-    """Every (preset, grid point, seed), validated by resolving its config (nothing runs)."""
+    """Every (preset, grid point, seed), each validated as its search would validate it
+    (:func:`check_trial_config`) before anything runs."""
     if not presets or not seeds:
         raise ConfigError("a sweep needs at least one preset and one seed")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds {' '.join(map(str, seeds))} gives a seed twice")
+    if len(set(presets)) != len(presets):
+        raise ConfigError(f"--preset {' '.join(presets)} gives a preset twice")
     axes = parse_assignments(grid, multi=True)
-    fixed_kv = [(k, v[0]) for k, v in parse_assignments(fixed, multi=False)]
+    fixed_parsed = parse_assignments(fixed, multi=False)
+    _refuse_repeated_keys(axes, fixed_parsed)
+    fixed_kv = [(k, v[0]) for k, v in fixed_parsed]
     trials = []
     # seed by seed: a sweep stopped half-way has every method on its first seeds, not some
     # methods on every seed and others on none
@@ -73,7 +117,12 @@ def make_trials(presets: Sequence[str], seeds: Sequence[int], grid: Sequence[str
         for preset in presets:
             for point in points:
                 t = Trial(preset, tuple(fixed_kv) + tuple(point), seed)
-                resolve_config(preset, None, {**dict(t.settings), "seed": seed})
+                cfg = resolve_config(preset, None, {**dict(t.settings), "seed": seed})
+                if seed == seeds[0]:  # the seed changes nothing checked
+                    try:
+                        check_trial_config(cfg)
+                    except ConfigError as e:
+                        raise ConfigError(f"trial {t.name}: {e}") from None
                 trials.append(t)
     names = [t.name for t in trials]
     if len(set(names)) != len(names):

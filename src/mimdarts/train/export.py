@@ -7,7 +7,7 @@ network in one call::
 
     from mimdarts.train.export import load_trained
     m = load_trained("model.pt")            # or a run folder
-    logits = m.model(m.normalize(images))   # images: uint8 or [0, 1] float [B, 3, H, W]
+    logits = m(images)                      # images: uint8 or [0, 1] float [B, 3, H, W]
 
 ONNX export (optional extra ``export``: ``pip install 'mimdarts[export]'``) writes the
 eval-mode network with input ``images`` ``[batch, 3, H, W]`` (normalised) and output
@@ -59,11 +59,16 @@ class TrainedModel:
         return (x - mean) / std
 
     @torch.no_grad()
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, classes]`` for raw images (uint8, or float in [0, 1], ``[B, 3, H, W]``;
+        normalised here as the network was trained): ``model = load_trained(...); model(x)``."""
+        p = next(self.model.parameters())
+        return self.model(self.normalize(images.to(p.device)))[0]
+
+    @torch.no_grad()
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         """Class indices ``[B]`` for raw images (see :meth:`normalize`)."""
-        p = next(self.model.parameters())
-        logits, _ = self.model(self.normalize(images.to(p.device)))
-        return logits.argmax(1)
+        return self(images).argmax(1)
 
 
 def model_state(checkpoint: dict[str, Any]) -> dict[str, Any]:
@@ -139,32 +144,80 @@ class _Logits(nn.Module):
         return self.model(x)[0]
 
 
-def export_onnx(trained: TrainedModel, out: str | Path, opset: int = 17) -> Path:
-    """Write ``trained`` as ONNX: input ``images`` [batch, 3, S, S], output ``logits``."""
+def check_opset(opset: int) -> None:
+    """Refuse an opset the exporter cannot write correctly: below its minimum the file it
+    writes fails the ONNX checker and onnxruntime (opset 5 lacks attributes its ops need)."""
+    from torch.onnx._constants import ONNX_MAX_OPSET, ONNX_MIN_OPSET
+    if not ONNX_MIN_OPSET <= opset <= ONNX_MAX_OPSET:
+        raise RunDirError(f"--opset {opset} is outside what the exporter writes correctly; "
+                          f"choose {ONNX_MIN_OPSET} to {ONNX_MAX_OPSET} (default 17)")
+
+
+def _write_onnx(trained: TrainedModel, path: str, opset: int) -> None:
     try:
         import onnx  # noqa: F401  (the exporter needs it; fail early with a clear message)
     except ImportError:
         raise RunDirError("ONNX export needs the 'onnx' package: pip install 'mimdarts[export]'") \
             from None
-    out_path = Path(out)
     size = trained.info.image_size
     model = _Logits(trained.model).cpu().eval()
-    dummy = torch.zeros(2, 3, size, size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(model, (torch.zeros(2, 3, size, size),), path, dynamo=False,
+                          opset_version=opset, input_names=["images"], output_names=["logits"],
+                          dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
+
+
+def verify_onnx(trained: TrainedModel, path: str | Path, atol: float = 1e-4) -> str:
+    """Check an exported file: the ONNX checker (full), then, when onnxruntime is installed,
+    its logits on 3 random images against PyTorch's (a batch size other than the export's,
+    so the dynamic axis is checked too). Returns what was checked; raises a one-line
+    :class:`RunDirError` on any failure."""
+    import onnx
+    try:
+        onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    except Exception as e:  # onnx raises its own ValidationError and others
+        raise RunDirError(f"the exported ONNX file fails the ONNX checker: "
+                          f"{str(e).splitlines()[0][:160]}") from None
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return "ONNX checker passed (onnxruntime not installed: outputs not compared)"
+    size = trained.info.image_size
+    x = torch.randn(3, 3, size, size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = _Logits(trained.model).cpu().eval()(x).numpy()
+    try:
+        got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+            None, {"images": x.numpy()})[0]
+    except Exception as e:
+        raise RunDirError(f"onnxruntime cannot run the exported file: "
+                          f"{str(e).splitlines()[0][:160]}") from None
+    err = float(abs(got - expected).max())
+    if got.shape != expected.shape or not err <= atol * max(1.0, float(abs(expected).max())):
+        raise RunDirError(f"onnxruntime's logits differ from PyTorch's by {err:.3g} (shape "
+                          f"{tuple(got.shape)} vs {tuple(expected.shape)}); the export is wrong")
+    return f"ONNX checker passed; onnxruntime logits equal PyTorch's (max difference {err:.1e})"
+
+
+def export_onnx(trained: TrainedModel, out: str | Path, opset: int = 17) -> tuple[Path, str]:
+    """Write ``trained`` as ONNX (input ``images`` [batch, 3, S, S], output ``logits``),
+    verified by :func:`verify_onnx` before it takes the name ``out`` (a failed export leaves
+    nothing); returns the path and what was verified."""
+    check_opset(opset)
+    out_path = Path(out)
     fd, tmp = tempfile.mkstemp(dir=out_path.parent if str(out_path.parent) else ".",
                                prefix=f".{out_path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-            torch.onnx.export(model, (dummy,), tmp, dynamo=False, opset_version=opset,
-                              input_names=["images"], output_names=["logits"],
-                              dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
+        _write_onnx(trained, tmp, opset)
+        checked = verify_onnx(trained, tmp)
         os.replace(tmp, out_path)
     except OSError as e:
         raise RunDirError(f"cannot write {str(out_path)!r}: {e.strerror or e}") from None
     finally:
         Path(tmp).unlink(missing_ok=True)
-    return out_path
+    return out_path, checked
 
 
 def _make_parent(path: Path) -> None:
@@ -175,13 +228,16 @@ def _make_parent(path: Path) -> None:
 
 
 def export_run(run_dir: str | Path, out: str | Path | None = None, onnx_out: str | Path | None = None,
-               opset: int = 17) -> list[Path]:
-    """``mimdarts export``: the single-file model, and ONNX when ``onnx_out`` is given. The
-    folders they go into are made first (nothing is written when one cannot be)."""
+               opset: int = 17) -> list[tuple[Path, str]]:
+    """``mimdarts export``: the single-file model, and ONNX when ``onnx_out`` is given, each
+    with what was checked. The opset and the folders are checked first, and the ONNX file is
+    written and verified before the model file, so a failed export writes nothing."""
+    if onnx_out is not None:
+        check_opset(opset)
     for path in (out, onnx_out):
         if path is not None:
             _make_parent(Path(path))
-    written = [save_trained(run_dir, out)]
-    if onnx_out is not None:
-        written.append(export_onnx(load_trained(written[0]), onnx_out, opset))
-    return written
+    onnx_done = (export_onnx(load_trained(run_dir), onnx_out, opset)
+                 if onnx_out is not None else None)
+    written = [(save_trained(run_dir, out), "")]
+    return written + ([onnx_done] if onnx_done else [])

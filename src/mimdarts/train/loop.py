@@ -29,24 +29,36 @@ from torch import nn
 
 from .. import distributed, faults
 from ..data import DatasetInfo
-from ..errors import ConfigError, RunDirError
+from ..errors import ConfigError, GenotypeError, RunDirError
 from ..lifecycle import Sink, StepHook, run_job
 from ..resume import DivergenceGuard, capture_rng, restore_rng
 from ..rundir import RunDir, compose_name
 from ..runtime import amp_context, autocast_dtype, resolve_device, seed_everything, set_threads
 from ..schedules import lr_at
-from ..spaces import GENOTYPES, Architecture, get_space
+from ..spaces import GENOTYPES, Architecture, get_space, other_space
+from ..spaces.architecture import shorten
 from .config import TrainConfig
 from .data import Loader, build_train_loaders
-from .networks import NetworkSpec, count_multiply_adds, count_parameters, get_network
+from .networks import NETWORKS, NetworkSpec, count_multiply_adds, count_parameters, get_network
 
 CHECKPOINT_FORMAT = "mimdarts-train-v1"
 
 
 def load_architecture(cfg: TrainConfig) -> tuple[NetworkSpec, Architecture]:
-    """The network family and the architecture its ``genotype`` spec names (validated)."""
+    """The network family and the architecture its ``genotype`` spec names (validated); a
+    cell of another space names the network that trains it."""
     spec = get_network(cfg.model.network)
-    return spec, get_space(spec.space).load_arch(cfg.model.genotype)
+    try:
+        return spec, get_space(spec.space).load_arch(cfg.model.genotype)
+    except GenotypeError:
+        other = other_space(cfg.model.genotype, spec.space)
+        if other is None:
+            raise
+        nets = [n for n, s in NETWORKS.items() if s.space == other]
+        hint = " (or --preset nb201, the benchmark's training recipe)" if other == "nb201" else ""
+        raise GenotypeError(f"{shorten(cfg.model.genotype)!r} is a {other} cell, but network "
+                            f"{cfg.model.network!r} trains {spec.space} cells; train it with "
+                            f"--network {nets[0]}{hint}") from None
 
 
 def build_network(cfg: TrainConfig, arch: Architecture, num_classes: int) -> nn.Module:
@@ -327,6 +339,7 @@ def summary(t: Trainer, history: list[dict[str, Any]]) -> dict[str, Any]:
         "image_size": t.cfg.data.image_size,
         "epochs": t.cfg.optim.epochs,
         "epochs_done": t.epoch,
+        "test_images": t.test_loader.num_images,  # the test accuracy's denominator
         "world_size": t.dist.world_size,
         "final_test_top1": last.get("test_top1"),
         "final_test_top5": last.get("test_top5"),
