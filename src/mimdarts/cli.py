@@ -8,11 +8,20 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from . import __version__
-from .config import PRESETS, SearchConfig, field_help, field_index, resolve_config, sections
+from .config import (
+    DATASETS,
+    DEFAULT_SEARCH_PRESET,
+    PRESETS,
+    SearchConfig,
+    field_help,
+    field_index,
+    resolve_config,
+    sections,
+)
 from .errors import MimdartsError
+from .train.config import DEFAULT_TRAIN_PRESET
 
-DEFAULT_PRESET = "nb201-mim-quick"
-DEFAULT_TRAIN_PRESET = "train-quick"
+DEFAULT_PRESET = DEFAULT_SEARCH_PRESET
 
 
 class _Parser(argparse.ArgumentParser):
@@ -22,14 +31,43 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"mimdarts: error: {message}\n")
 
 
+def _spaces() -> tuple[str, ...]:
+    from .spaces import SPACES  # the registry (no torch)
+    return tuple(SPACES)
+
+
+def _objectives_names() -> tuple[str, ...]:
+    from .search.catalog import OBJECTIVES  # the registry (no torch)
+    return tuple(OBJECTIVES)
+
+
+# Settings whose value names a registered thing: their help lists the names, read from the
+# registry itself (the networks' registry needs torch: their field's help names them).
+_FIELD_CHOICES: dict[str, Callable[[], Sequence[str]]] = {
+    "dataset": lambda: DATASETS, "space": _spaces, "objective": _objectives_names,
+}
+
+
+class _Once(argparse.Action):
+    """A setting's flag: given twice (``--epochs 1 --epochs 2``) it is refused, where argparse
+    would keep the last one without a word."""
+
+    def __call__(self, parser: argparse.ArgumentParser, ns: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        if getattr(ns, self.dest, None) is not None:
+            parser.error(f"{option_string} is given twice ({getattr(ns, self.dest)!r} and "
+                         f"{values!r}); give it once")
+        setattr(ns, self.dest, values)
+
+
 def add_config_flags(p: argparse.ArgumentParser, root: type = SearchConfig,
                      default_preset: str = DEFAULT_PRESET, presets: Any = None) -> None:
     """A --preset, a --config and one flag per field of the root config's sections, each with
     its meaning (config.field_help) and the value a bare command uses (the default preset's)."""
-    p.add_argument("--preset", default=None,
+    p.add_argument("--preset", default=None, action=_Once,
                    help=f"named settings to start from (default: {default_preset}); "
                         "see `mimdarts presets`")
-    p.add_argument("--config", default=None, metavar="FILE.yaml",
+    p.add_argument("--config", default=None, metavar="FILE.yaml", action=_Once,
                    help="YAML file of settings (sections or flat keys); flags override it")
     bare = resolve_config(default_preset, root=root, presets=presets or PRESETS)
     index = field_index(root)
@@ -43,9 +81,10 @@ def add_config_flags(p: argparse.ArgumentParser, root: type = SearchConfig,
                 continue
             # a bare boolean flag (--tensorboard) means true; --tensorboard false also works
             flag = {"nargs": "?", "const": "true"} if typ is bool else {}
-            g.add_argument(f"--{name.replace('_', '-')}", dest=f"cfg__{name}", default=None,
+            choices = f"; one of: {', '.join(_FIELD_CHOICES[name]())}" if name in _FIELD_CHOICES else ""
+            g.add_argument(f"--{name.replace('_', '-')}", dest=f"cfg__{name}", default=None, action=_Once,
                            metavar=getattr(typ, "__name__", str(typ)).upper(), **flag,
-                           help=f"{explained[name]} (default {getattr(values, name)!r})")
+                           help=f"{explained[name]}{choices} (default {getattr(values, name)!r})")
 
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
@@ -80,6 +119,8 @@ def _add_search(sub: Any) -> None:
                                    f"'{DEFAULT_PRESET}' preset on the bundled CIFAR-10 sample.")
     add_config_flags(p)
     _add_run_flags(p)
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved config as YAML and exit (a config file template)")
     p = sub.add_parser("config", help="print the resolved config as YAML (a config file template)")
     add_config_flags(p)
 
@@ -97,6 +138,9 @@ def _add_train(sub: Any) -> None:
     _add_run_flags(p)
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved config as YAML and exit (a config file template)")
+    p.add_argument("--allow-unfinished", action="store_true",
+                   help="train the current cell of a search run folder that has not finished "
+                        "(stopped on a NaN, killed, still running); refused without it")
 
 
 def _add_export(sub: Any) -> None:
@@ -112,14 +156,19 @@ def _add_export(sub: Any) -> None:
 
 
 def _add_sweep(sub: Any) -> None:
-    p = sub.add_parser("sweep", help="run a grid of presets x settings x seeds (resumable)")
-    p.add_argument("--preset", nargs="+", required=True, dest="presets")
-    p.add_argument("--seeds", nargs="+", type=int, default=[2])
+    p = sub.add_parser("sweep", help="run a grid of presets x settings x seeds (resumable)",
+                       description="Run every (preset, grid point, seed) as its own search, each "
+                                   "in OUT_DIR/<trial name>; a finished trial is skipped and an "
+                                   "interrupted one resumed, so rerunning finishes what is missing.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--preset", nargs="+", required=True, dest="presets",
+                   help="search presets to run (`mimdarts presets`), each a method of the report")
+    p.add_argument("--seeds", nargs="+", type=int, default=[2], help="seeds of every trial")
     p.add_argument("--grid", nargs="*", default=[], metavar="KEY=V1,V2",
                    help="a setting to sweep, e.g. patch_size=2,4,8 mask_ratio=0.2,0.6")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=V", dest="fixed",
                    help="a setting fixed for every trial, e.g. epochs=3")
-    p.add_argument("--out-dir", default="runs/sweep")
+    p.add_argument("--out-dir", default="runs/sweep", help="folder of the trials' run folders")
     p.add_argument("--jobs", type=int, default=1, help="local: trials run at the same time; "
                    "ray started here: its CPUs = jobs x --cpus-per-trial")
     p.add_argument("--print-commands", action="store_true",
@@ -128,24 +177,30 @@ def _add_sweep(sub: Any) -> None:
                    "here), ray (Ray tasks) or slurm (a SLURM job array via submitit)")
     p.add_argument("--retries", type=int, default=0, help="further attempts of a failed trial")
     g = p.add_argument_group("ray and slurm")
-    g.add_argument("--cpus-per-trial", type=int, default=1)
+    g.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs each trial holds")
     g.add_argument("--gpus-per-trial", type=float, default=0,
                    help="ray: a fraction shares a GPU; slurm: whole GPUs")
     g.add_argument("--ray-address", default=None, help="the Ray cluster (e.g. auto, or "
-                   "ray://HOST:10001); default: $RAY_ADDRESS, else a Ray started here")
-    g.add_argument("--partition", default=None, help="slurm partition (default: the cluster's)")
+                   "ray://HOST:10001); None: $RAY_ADDRESS, else a Ray started here")
+    g.add_argument("--partition", default=None, help="slurm partition (None: the cluster's)")
     g.add_argument("--time", type=int, default=24 * 60, dest="time_min", metavar="MINUTES",
-                   help="slurm: a trial's time limit (default 1440)")
-    g.add_argument("--account", default=None, help="slurm account")
+                   help="slurm: a trial's time limit in minutes")
+    g.add_argument("--account", default=None, help="slurm account (None: the user's default)")
     g.add_argument("--slurm-array-parallelism", type=int, default=None, metavar="N",
-                   dest="array_parallelism", help="slurm: array tasks running at a time")
+                   dest="array_parallelism",
+                   help="slurm: array tasks running at a time (None: no limit)")
 
 
 def _add_report(sub: Any) -> None:
-    p = sub.add_parser("report", help="tables (Markdown, CSV) and pictures over run folders")
-    p.add_argument("runs", nargs="+", help="run folders or folders holding them")
-    p.add_argument("--out", default=None, help="folder for report.md, report.csv and PNGs")
-    p.add_argument("--no-pictures", action="store_true")
+    p = sub.add_parser("report", help="tables (Markdown, CSV) and pictures over run folders",
+                       description="Paper-style tables over finished runs (mean ± std over seeds, "
+                                   "one row per method), their found cells and pictures.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("runs", nargs="+", help="run folders or folders holding them (each run "
+                   "counted once, however it is reached)")
+    p.add_argument("--out", default=None, help="folder for report.md, report.csv and PNGs "
+                   "(None: print the tables only)")
+    p.add_argument("--no-pictures", action="store_true", help="write no PNG")
     p.add_argument("--baseline", default=None, metavar="METHOD",
                    help="compare every method with this one (a preset such as study-darts, or "
                         "a method's full name): difference of means, 95%% bootstrap interval, "
@@ -155,9 +210,9 @@ def _add_report(sub: Any) -> None:
 def _add_lookups(sub: Any) -> None:
     sub.add_parser("presets", help="list the presets")
     sub.add_parser("objectives", help="list the search objectives")
-    p = sub.add_parser("genotype", help="validate and print a genotype")
-    p.add_argument("spec", help="a name (DARTS_V2), a genotype.json / text file, a run folder, "
-                                "or Genotype(...) text")
+    p = sub.add_parser("genotype", help="validate and print a genotype (DARTS or NAS-Bench-201)")
+    p.add_argument("spec", help="a name (DARTS_V2), a genotype.json / text file, a search run "
+                                "folder, Genotype(...) text or a NAS-Bench-201 cell string")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p = sub.add_parser("nb201", help="NAS-Bench-201 accuracies of a cell, or the best cells",
                        description="Look up the bundled NAS-Bench-201 table (200-epoch accuracy, "
@@ -175,51 +230,15 @@ def _add_lookups(sub: Any) -> None:
 
 def _resolve(ns: argparse.Namespace, root: type = SearchConfig, presets: dict = PRESETS,
              default_preset: str = DEFAULT_PRESET):
-    if getattr(ns, "resume", None) == "auto":
-        _resume_auto(ns, root, presets, default_preset)
-    if getattr(ns, "resume", None) is not None:
-        return _resume_config(ns, root, presets)
-    preset = ns.preset if ns.preset is not None else (None if ns.config else default_preset)
-    return resolve_config(preset, ns.config, config_overrides(ns), root=root, presets=presets)
-
-
-def _resume_auto(ns: argparse.Namespace, root: type, presets: dict, default_preset: str) -> None:
-    """``--resume auto``: the run folder is OUT_DIR/RUN_NAME of the settings given. If it
-    holds a checkpoint, resume it (its config.yaml; --preset and --config, given again by a
-    relaunch, are then not read); if not, start the run there (a folder without a checkpoint
-    holds nothing to resume: it is replaced)."""
-    from pathlib import Path
-
-    from .errors import ConfigError
-    preset = ns.preset if ns.preset is not None else (None if ns.config else default_preset)
-    cfg = resolve_config(preset, ns.config, config_overrides(ns), root=root, presets=presets)
-    if not cfg.run.run_name:
-        raise ConfigError("--resume auto needs --run-name: the folder a relaunch looks for")
-    folder = Path(cfg.run.out_dir) / cfg.run.run_name
-    if (folder / "checkpoint.pt").is_file():
-        ns.resume, ns.preset, ns.config = str(folder), None, None
-        return
-    kept = [n for n in ("log.jsonl", "result.json", "summary.json") if (folder / n).is_file()]
-    if kept:  # epochs were logged, yet no checkpoint: not a run killed before its first one
-        raise ConfigError(f"--resume auto: {str(folder)!r} holds {', '.join(kept)} but no "
-                          "checkpoint.pt to resume; move it away or choose another --run-name")
-    ns.resume, ns.overwrite = None, ns.overwrite or folder.is_dir()
-
-
-def _resume_config(ns: argparse.Namespace, root: type, presets: dict):
-    """The config of the run folder being resumed (its config.yaml), plus any flags."""
-    from pathlib import Path
-
-    from .errors import ConfigError
-    from .resume import check_resume_request
-    from .rundir import RunDir
-    check_resume_request(ns.resume, ns.overwrite)  # before the folder is even opened
-    if ns.preset is not None or ns.config is not None:
-        raise ConfigError("--resume takes its settings from RUN_DIR/config.yaml; "
-                          "do not give --preset or --config with it")
-    run = RunDir.open(Path(ns.resume))
-    return resolve_config(None, run.config_path, config_overrides(ns), root=root,
-                          presets=presets)
+    """The run's config, and ``ns.resume``/``ns.overwrite`` as :func:`resume.resolve_run`
+    decides them (the API makes the same decision)."""
+    from .runrequest import resolve_run
+    req = resolve_run(ns.preset, ns.config, config_overrides(ns), getattr(ns, "resume", None),
+                      getattr(ns, "overwrite", False), root=root, presets=presets,
+                      default_preset=default_preset)
+    if hasattr(ns, "resume"):
+        ns.resume, ns.overwrite = req.resume, req.overwrite
+    return req.cfg
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -252,6 +271,12 @@ def _sweep(ns: argparse.Namespace) -> int:
     options = {k: getattr(ns, k) for k in keys}
     SweepOptions(jobs=ns.jobs, **options)  # a bad option fails before the trials are resolved
     trials = make_trials(ns.presets, ns.seeds, ns.grid, ns.fixed)
+    from pathlib import Path
+
+    from .errors import RunDirError
+    if Path(ns.out_dir).exists() and not Path(ns.out_dir).is_dir():
+        raise RunDirError(f"--out-dir {ns.out_dir!r} is a file; a sweep writes a folder of run "
+                          "folders there: give a folder")
     if ns.print_commands:
         print("\n".join(commands(trials, ns.out_dir)))
         return 0
@@ -278,11 +303,16 @@ def _report(ns: argparse.Namespace) -> int:
         write_pictures,
     )
     from .rundir import atomic_write_text
+    if ns.out and Path(ns.out).exists() and not Path(ns.out).is_dir():
+        raise RunDirError(f"--out {ns.out!r} is a file; the report writes a folder "
+                          "(report.md, report.csv, pictures): give a folder")
     runs, unfinished = find_runs(ns.runs)
     trained, untrained = find_training_runs(ns.runs)
     if not (runs or unfinished or trained or untrained):
         raise RunDirError(f"no run folders (holding a config.yaml) under {', '.join(ns.runs)}")
     tables = build_tables(runs, ns.baseline)
+    if ns.out:
+        _make_folder(Path(ns.out))
     md, csv_text = to_markdown(tables, unfinished), to_csv(tables) + comparisons_csv(tables)
     if trained or untrained:
         md += training_markdown(training_table(trained), untrained)
@@ -290,7 +320,6 @@ def _report(ns: argparse.Namespace) -> int:
     print(md, end="")
     if ns.out:
         out = Path(ns.out)
-        out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "report.md", md)
         atomic_write_text(out / "report.csv", csv_text)
         if not ns.no_pictures:
@@ -299,22 +328,33 @@ def _report(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _make_folder(path: Any) -> None:
+    from .errors import RunDirError
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunDirError(f"cannot create the folder {str(path)!r}: {e.strerror or e}") from None
+
+
 def _config(ns: argparse.Namespace) -> int:
     print(_resolve(ns).to_yaml(), end="")
     return 0
 
 
 def _genotype(ns: argparse.Namespace) -> int:
-    from .spaces import load_genotype
-    g = load_genotype(ns.spec)
-    print(g.to_json() if ns.json else str(g))
+    from .spaces import detect_arch
+    arch = detect_arch(ns.spec)  # a DARTS genotype or a NAS-Bench-201 cell, each validated
+    print(arch.to_json() if ns.json else str(arch))
     return 0
 
 
 def _search(ns: argparse.Namespace) -> int:
     from .search import search
-    result = search(_resolve(ns), overwrite=ns.overwrite, progress=not ns.no_progress,
-                    resume=ns.resume)
+    cfg = _resolve(ns)
+    if ns.print_config:
+        print(cfg.to_yaml(), end="")
+        return 0
+    result = search(cfg, overwrite=ns.overwrite, progress=not ns.no_progress, resume=ns.resume)
     if result.searcher is None or result.searcher.dist.is_main:  # torchrun: rank 0 reports
         print(search_ending(result.summary, result.run_dir, result.done_before))
     return 0
@@ -336,38 +376,73 @@ def search_ending(summary: dict[str, Any], run_dir: Any, done_before: bool = Fal
         lines += [f"the last epoch's cell (epoch {summary['last_epoch']}), not returned:",
                   f"  {summary['last_genotype_text']}"]
     if "nb201_cifar10_test" in summary:
-        from . import nasbench201 as nb
-        lines += ["NAS-Bench-201 test accuracy (%; 200-epoch training, mean over seeds):",
-                  f"  {'':<16}{'this cell':>10}{'best cell':>11}"]
-        for key, label in _NB201_DATASETS:
-            best = getattr(nb.top(1, f"{key}_test")[0], f"{key}_test")
-            lines.append(f"  {label:<16}{summary[f'nb201_{key}_test']:>10.2f}{best:>11.2f}")
+        lines += _nb201_lines(summary)
     if "eval_params_M" in summary:
         lines.append(f"evaluation network: {summary['eval_params_M']:.3f} M parameters "
                      f"({summary['eval_network']})")
-    lines.append(f"search: {summary['search_hours']:.3f} h on {summary['device']}")
+    lines.append(f"search: {duration(summary['search_hours'] * 3600)} on {summary['device']}")
+    if summary.get("smoke_test"):
+        lines.append(f"(preset {summary['preset']} is a smoke test: its cell and figures only show "
+                     "that the pipeline runs)")
     if run_dir is not None:
-        preset = "--preset nb201 " if summary["space"] == "nb201" else ""
         lines += [f"run folder: {run_dir}", "next:",
-                  f"  mimdarts train {preset}--genotype {run_dir}    # train the cell from scratch",
+                  f"  {train_command(summary, run_dir)}    # train the cell from scratch",
                   f"  mimdarts report {run_dir}    # tables and pictures"]
     return "\n".join(lines)
 
 
+def _nb201_lines(summary: dict[str, Any]) -> list[str]:
+    """The cell's benchmark accuracies beside the best cell's, and where it ranks."""
+    from . import nasbench201 as nb
+    lines = ["NAS-Bench-201 test accuracy (%; 200-epoch training, mean over seeds):",
+             f"  {'':<16}{'this cell':>10}{'best cell':>11}{'  better than':>14}"]
+    for key, label in _NB201_DATASETS:
+        mine = summary[f"nb201_{key}_test"]
+        best = getattr(nb.top(1, f"{key}_test")[0], f"{key}_test")
+        share = nb.percentile(mine, f"{key}_test")
+        lines.append(f"  {label:<16}{mine:>10.2f}{best:>11.2f}{share:>10.1f}% of cells")
+    return lines
+
+
+def duration(seconds: float) -> str:
+    """Seconds as a reader wants them: s under 2 minutes, min under 2 hours, else h."""
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
+
+
+def train_command(summary: dict[str, Any], run_dir: Any) -> str:
+    """The command that trains a search's cell: offline on the bundled sample (a reduced
+    recipe) when the search ran there, else the paper's or the benchmark's recipe."""
+    offline = summary.get("dataset", "").endswith("-sample")
+    if summary["space"] == "nb201":
+        preset = "nb201-quick" if offline else "nb201 --data-dir DIR"
+    else:
+        preset = "train-quick" if offline else \
+            ("cifar100" if summary.get("dataset") == "cifar100" else "cifar10") + " --data-dir DIR"
+    return f"mimdarts train --preset {preset} --genotype {run_dir}"
+
+
 def _export(ns: argparse.Namespace) -> int:
     from .train.export import export_run
-    for path in export_run(ns.run_dir, ns.out, ns.onnx, ns.opset):
-        print(f"wrote {path}")
+    for path, checked in export_run(ns.run_dir, ns.out, ns.onnx, ns.opset):
+        print(f"wrote {path}" + (f" ({checked})" if checked else ""))
     return 0
 
 
 def _train(ns: argparse.Namespace) -> int:
+    from .runrequest import check_search_finished
     from .train import TRAIN_PRESETS, TrainConfig, train
     from .train.loop import load_architecture
     cfg = _resolve(ns, TrainConfig, TRAIN_PRESETS, DEFAULT_TRAIN_PRESET)
     if ns.print_config:
         print(cfg.to_yaml(), end="")
         return 0
+    warning = check_search_finished(cfg.model.genotype, ns.allow_unfinished)
+    if warning:
+        print(warning, file=sys.stderr)
     load_architecture(cfg)  # a bad --genotype is reported before anything starts
     result = train(cfg, overwrite=ns.overwrite, progress=not ns.no_progress, resume=ns.resume)
     if result.trainer.dist.is_main:
@@ -377,13 +452,15 @@ def _train(ns: argparse.Namespace) -> int:
 
 
 def train_ending(s: dict[str, Any], run_dir: Any, done_before: bool, top5: bool) -> str:
-    """What a training prints at its end: the final epoch's accuracy, the size, the folder
-    and the export command."""
+    """What a training prints at its end: the cell, the data, the final epoch's accuracy
+    and on how many test images, the size, the folder and the export command."""
     lines = [f"run folder {run_dir} had already finished; nothing changed"] if done_before else []
     top5_text = f", top-5 {s['final_test_top5']:.2f}%" if top5 else ""
-    lines += [f"final-epoch test top-1 {s['final_test_top1']:.2f}%{top5_text} "
+    n_test = f" on {s['test_images']:,} test images" if "test_images" in s else ""
+    lines += [f"trained {s['genotype']}", f"  ({s['network']} network) on {s['dataset']}",
+              f"final-epoch test top-1 {s['final_test_top1']:.2f}%{top5_text}{n_test} "
               f"after {s['epochs_done']} epoch{'' if s['epochs_done'] == 1 else 's'} "
-              f"({s['train_time_s'] / 3600:.3f} h of training)",
+              f"({duration(s['train_time_s'])} of training)",
               f"params: {s['params_M']:.3f}M (without aux head), multiply-adds: {s['madds_M']:.1f}M"]
     if run_dir is not None:
         lines += [f"run folder: {run_dir}", "next:",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from collections.abc import Collection, Mapping
@@ -40,7 +41,7 @@ def _check(cond: bool, msg: str) -> None:
 class DataConfig:
     """Where the images come from and how many are used."""
 
-    dataset: str = "cifar10"  # one of DATASETS; cifar10-sample is the bundled real subset
+    dataset: str = "cifar10"  # the images; cifar10-sample is the bundled real subset
     data_dir: str = "data"  # folder holding (or receiving) torchvision's dataset files
     download: bool = True  # let torchvision download when the files are missing
     train_images: int = 0  # use only the first N images of the (shuffled) train set; 0 = all
@@ -63,7 +64,7 @@ class DataConfig:
 class ModelConfig:
     """The search space and the size of its supernet."""
 
-    space: str = "darts"  # a registered search space (see mimdarts.spaces.SPACES)
+    space: str = "darts"  # the search space
     channels: int = 16  # C: channels of the first cell (DARTS) or of the first stage (NB201)
     layers: int = 8  # cells in the DARTS supernet; cells per stage in NAS-Bench-201
     nodes: int = 4  # intermediate nodes per DARTS cell
@@ -199,11 +200,11 @@ class OptimConfig:
 class RunConfig:
     """Seed, device and where results go."""
 
-    seed: int = 2  # seeds initialisation, data order, augmentation (and a search's data split)
+    seed: int = 2  # seeds everything random: initialisation, data order and split, augmentation
     device: str = "auto"  # auto (cuda if available), cpu or cuda[:N]
     out_dir: str = "runs"  # parent folder of run folders
-    # run folder name; empty: one made of the preset, the space and objective (search) or the
-    # network and genotype (training), the seed and the time
+    # run folder name; empty: one made of the preset, what the run works on, the seed and the
+    # time
     run_name: str = ""
     # steps between step figures: progress-bar loss, TensorBoard step scalars (a host sync each)
     log_every: int = 10
@@ -212,8 +213,8 @@ class RunConfig:
     # autocast dtype: auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16. Not exact: it rounds
     # (second order's α gradient is computed in fp32 whatever this says; docs/speed.md)
     dtype: str = field(default="auto", metadata={
-        "help": "auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16 autocast (a second-order "
-                "search's α gradient is fp32 always)"})
+        "help": "auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16 autocast (second "
+                "derivatives are computed in fp32 always)"})
     checkpoint_every: int = 0  # steps between mid-epoch checkpoints (--resume); 0 = epoch ends only
     tensorboard: bool = field(default=False, metadata={
         "help": "also write TensorBoard event files into RUN/tensorboard (needs the "
@@ -230,6 +231,12 @@ class RunConfig:
                f"checkpoint_every must be >= 0 steps (0 = epoch ends only), got {self.checkpoint_every}")
         _check("/" not in self.run_name and self.run_name not in (".", ".."),
                f"run_name must be a plain folder name, got {self.run_name!r}")
+        _check(self.run_name == self.run_name.strip(),
+               f"run_name {self.run_name!r} starts or ends with blanks; give a plain folder name "
+               "(or leave it empty for a dated one)")
+        _check(bool(self.out_dir.strip()), f"out_dir {self.out_dir!r} is blank; give a folder "
+                                           "(default: runs)")
+        _check(self.seed >= 0, f"seed must be >= 0, got {self.seed}")
 
 
 @dataclass(frozen=True)
@@ -351,9 +358,12 @@ def parse_value(key: str, typ: type, raw: Any) -> Any:
         if isinstance(raw, bool):
             raise ConfigError(f"{key}: expected a number, got {raw!r}")
         try:
-            return float(raw)
+            value = float(raw)
         except (TypeError, ValueError):
             raise ConfigError(f"{key}: expected a number, got {raw!r}") from None
+        if not math.isfinite(value):  # nan passes every `>=` check by failing none of them
+            raise ConfigError(f"{key}: expected a finite number, got {raw!r}")
+        return value
     if typ is str:
         if isinstance(raw, bool) and key.split(".")[-1] in WORD_SWITCHES:
             return str(raw).lower()  # YAML `true` for a switch that also takes `auto`
@@ -386,9 +396,9 @@ def apply_overrides(cfg: Any, overrides: Mapping[str, Any]) -> Any:
                 if sub not in known:
                     raise ConfigError(f"unknown config key '{key}.{sub}'; "
                                       f"known keys in '{key}': {', '.join(sorted(known))}")
-                per_section[key][sub] = subval
+                _put(per_section[key], sub, subval, f"{key}.{sub}")
         elif key in index:
-            per_section[index[key][0]][key] = value
+            _put(per_section[index[key][0]], key, value, key)
         else:
             raise ConfigError(f"unknown config key {key!r}; sections: {', '.join(secs)}; "
                               "`mimdarts config` prints every key")
@@ -402,13 +412,48 @@ def apply_overrides(cfg: Any, overrides: Mapping[str, Any]) -> Any:
     return root(preset=preset, **new)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys without a word: this loader refuses them."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice (lines {seen[key]} and "
+                    f"{key_node.start_mark.line + 1}); give each setting once", key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def _put(section: dict[str, Any], key: str, value: Any, given_as: str) -> None:
+    """One setting of one source; the same setting given twice in it (flat and under its
+    section) is refused, not settled silently by order."""
+    if key in section:
+        raise ConfigError(f"setting {key!r} is given twice (once as {given_as!r}, once in the "
+                          "other form, flat or under its section); give it once")
+    section[key] = value
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config file (a mapping of sections or flat keys)."""
+    """Read a YAML config file (a mapping of sections or flat keys); a key given twice, a
+    folder, a binary file or a file that is not a mapping is refused in one line."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"config file {str(p)!r} is a folder; give a YAML file "
+                          "(`mimdarts config > FILE.yaml` writes one)")
     if not p.is_file():
         raise ConfigError(f"config file {str(p)!r} does not exist")
     try:
-        data = yaml.safe_load(p.read_text())
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {str(p)!r} is not a text file (not UTF-8); give a YAML "
+                          "file (`mimdarts config > FILE.yaml` writes one)") from None
+    except OSError as e:
+        raise ConfigError(f"config file {str(p)!r} cannot be read: {e.strerror or e}") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -417,15 +462,38 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {str(p)!r} must hold a mapping, got {type(data).__name__}")
+        raise ConfigError(f"config file {str(p)!r} must hold a mapping of settings, got a "
+                          f"{type(data).__name__}")
     return data
 
+
+# Settings that do not change what a run computes (one list: a resumed run may differ in
+# these, and the report counts runs that differ only in these as seeds of one method).
+# (`threads` changes float reduction order on CPU, so keep it equal for bit-identical runs.)
+NO_RESULT_FIELDS = frozenset({
+    "preset",  # informational
+    "out_dir", "run_name",  # where the run folder is
+    "log_every", "threads", "checkpoint_every",
+    "data_dir", "download", "workers",  # where the files are and how they are read
+    "snapshot_every", "tensorboard",  # pictures and loggers only
+    "hessian_every", "hessian_iters",  # a monitor: it leaves every weight and random stream as is
+    "cuda_graphs",  # the same kernels, launched from a graph
+    # the same maths and the same state, computed another way (and absent from checkpoints
+    # written before they existed)
+    "fold_weights", "merge_decoder_convs",
+})
+
+
+# What `mimdarts search` and `mimdarts.search()` run with no preset and no config file: the
+# offline MIM-DARTS search in NAS-Bench-201 on the bundled CIFAR-10 sample.
+DEFAULT_SEARCH_PRESET = "nb201-mim-quick"
 
 # Presets: named overrides of the defaults (which are the paper's DARTS V1 protocol).
 # The reduced presets say what they reduce, so no one mistakes their numbers for the paper's.
 # name -> (one-line description, overrides)
 PresetRegistry = Registry[tuple[str, dict[str, Any]]]
 PRESETS: PresetRegistry = Registry("preset")
+SearchConfig.preset_registry = PRESETS  # each root config names its presets (TrainConfig too)
 
 
 def register_preset(name: str, description: str, overrides: dict[str, Any],
@@ -504,6 +572,10 @@ def resolve_config(preset: str | None = None, config_file: str | Path | None = N
                    presets: PresetRegistry = PRESETS) -> Any:
     """Defaults, then the preset, then the YAML file, then explicit overrides."""
     cfg = root()
+    if preset is not None and not preset.strip():
+        raise ConfigError(f"preset {preset!r} is blank; choose one of `mimdarts presets`")
+    if config_file is not None and not str(config_file).strip():
+        raise ConfigError(f"config file {str(config_file)!r} is blank; give a YAML file")
     if preset:
         cfg = apply_overrides(cfg, {**get_preset(preset, presets), "preset": preset})
     if config_file:  # a run folder's config.yaml too: retired fields of older versions dropped
@@ -655,3 +727,14 @@ for _name, _desc, _objective in (
     register_preset(f"study-{_name}", f"collapse study: {_desc}, NAS-Bench-201 space, 5k bundled "
                     "images, C=8, 2 cells per stage, batch 32, 30 epochs, arch_lr 5e-3 (scaled)",
                     {**_STUDY, "objective": _objective})
+
+
+def start_line(cfg: Any, kind: str) -> str:
+    """What a run says when it starts: its preset and every setting that differs from it."""
+    registry = getattr(type(cfg), "preset_registry", PRESETS)
+    base = resolve_config(cfg.preset or None, root=type(cfg), presets=registry)
+    mine, theirs = _flat(cfg.to_dict()), _flat(base.to_dict())
+    diffs = [f"{k}={v}" for k, v in mine.items() if k != "preset" and theirs.get(k) != v]
+    preset = f"preset {cfg.preset}" if cfg.preset else "no preset (the paper's defaults)"
+    return (f"mimdarts {kind}: {preset}" +
+            (f", and {' '.join(diffs)}" if diffs else ", as it is"))

@@ -11,6 +11,7 @@ and they do not enter config.yaml or checkpoints.
 
 from __future__ import annotations
 
+import math
 import os
 
 from .errors import ConfigError
@@ -21,12 +22,13 @@ CHECKPOINT_DELAY = "MIMDARTS_FAULT_CHECKPOINT_DELAY"
 
 def _read(name: str, kind: type[int] | type[float]) -> int | float:
     raw = os.environ.get(name, "").strip()
+    what = "a whole number of steps" if kind is int else "a finite number of seconds"
     try:
         value = kind(raw) if raw else kind(0)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-    if value < 0:
-        raise ConfigError(f"{name} must be >= 0 (0 = off), got {raw}")
+        raise ConfigError(f"{name}={raw!r} is not {what} (0 or unset: off)") from None
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{name}={raw!r} must be {what} >= 0 (0 or unset: off)")
     return value
 
 
@@ -38,3 +40,9 @@ def nan_step() -> int:
 def checkpoint_delay() -> float:
     """Seconds to sleep before a checkpoint's rename; 0 = none."""
     return float(_read(CHECKPOINT_DELAY, float))
+
+
+def check() -> None:
+    """Read both variables, so a bad value is refused before a run builds or writes anything."""
+    nan_step()
+    checkpoint_delay()

@@ -33,6 +33,7 @@ import torch
 from tqdm import tqdm
 
 from . import distributed, faults
+from .config import start_line
 from .errors import ConfigError
 from .resume import (
     DivergenceGuard,
@@ -213,6 +214,7 @@ def run_job(build: Callable[[], Job], *, write: bool = True, overwrite: bool = F
     fill a run folder (implied by ``resume``); ``sinks``: loggers besides log.jsonl (and
     the console line, added when there is no progress bar)."""
     try:
+        faults.check()  # a bad fault variable is refused before anything is built
         job = build()
         check_resume_request(resume, overwrite)
         writes = write or resume is not None
@@ -223,6 +225,8 @@ def run_job(build: Callable[[], Job], *, write: bool = True, overwrite: bool = F
             run, history, elapsed = open_run(job, overwrite, resume)
         run = run if job.dist.is_main else None  # only rank 0 writes
         done_before = resume is not None and job.epoch >= job.cfg.optim.epochs
+        if job.dist.is_main and not done_before:
+            print(start_line(job.cfg, job.kind), file=sys.stderr, flush=True)
         all_sinks = [] if done_before else [*([JsonlSink(run)] if run is not None else []), *extra]
         final = None
         try:

@@ -162,6 +162,14 @@ def top(k: int, metric: str = "cifar10_test", proxy: bool = False) -> list[NB201
     return sorted(rows, key=lambda r: (-getattr(r, metric), r.index))[:k]
 
 
+def percentile(value: float, metric: str = "cifar10_test", proxy: bool = False) -> float:
+    """The share (%) of the benchmark's cells whose ``metric`` is below ``value``: where a
+    found cell stands among all 15,625 (100 would be above every cell)."""
+    check_metric(metric)
+    rows = load_table(proxy).rows
+    return 100.0 * sum(getattr(r, metric) < value for r in rows) / len(rows)
+
+
 # ---------------------------------------------------------------- text output
 
 _DATASETS = (("cifar10", "CIFAR-10"), ("cifar100", "CIFAR-100"), ("imagenet16_120", "ImageNet16-120"))

@@ -515,7 +515,9 @@ def result_summary(s: Searcher, history: list[dict[str, Any]], chosen: int,
     that epoch's accuracies and counts."""
     record = history[chosen - 1] if history else {}
     last = s.model.genotype()
-    return {"space": s.cfg.model.space, "genotype": arch.to_dict(), "genotype_text": str(arch),
+    return {"space": s.cfg.model.space, "dataset": s.cfg.data.dataset, "preset": s.cfg.preset,
+            "smoke_test": "smoke test" in _preset_description(s.cfg.preset),
+            "genotype": arch.to_dict(), "genotype_text": str(arch),
             "final_arch": s.cfg.optim.final_arch, "arch_epoch": chosen, "epochs": s.epoch,
             "selection": selection_text(s.cfg.optim.final_arch, history, chosen),
             "last_epoch": len(history), "last_genotype": last.to_dict(),
@@ -527,6 +529,11 @@ def result_summary(s: Searcher, history: list[dict[str, Any]], chosen: int,
             **_eval_network(arch, s.info.num_classes),
             **{k: record[k] for k in record
                if k.endswith("_acc") or k.startswith(("n_", "nb201_"))}}
+
+
+def _preset_description(name: str) -> str:
+    from ..config import PRESETS
+    return PRESETS[name][0] if name in PRESETS else ""
 
 
 def _eval_network(arch: Architecture, num_classes: int) -> dict[str, Any]:

@@ -21,7 +21,7 @@ LR_SCHEDULE_NAMES = ("cosine", "linear-warmup", "exponential")
 class TrainDataConfig:
     """Images, augmentation and how many are used."""
 
-    dataset: str = "cifar10"  # one of DATASETS; cifar10-sample is the bundled real subset
+    dataset: str = "cifar10"  # the images; cifar10-sample is the bundled real subset
     data_dir: str = "data"  # torchvision's CIFAR files, or an ImageNet folder with train/ and val/
     download: bool = True  # let torchvision download CIFAR when the files are missing
     train_images: int = 0  # train on the first N images of a seeded permutation; 0 = all
@@ -47,7 +47,9 @@ class TrainDataConfig:
 class TrainModelConfig:
     """Which network, built from which found cell, at which size."""
 
-    network: str = "darts-cifar"  # a registered network (mimdarts.train.networks.NETWORKS)
+    # the evaluation network, one of mimdarts.train.networks.NETWORKS: darts-cifar,
+    # darts-imagenet (DARTS cells) or nb201 (NAS-Bench-201 cells)
+    network: str = "darts-cifar"
     genotype: str = "DARTS_V2"  # a name, a genotype JSON/text file, a search run folder or text
     channels: int = 36  # C: channels of the first cell
     layers: int = 20  # cells
@@ -115,11 +117,15 @@ class TrainConfig(RootConfig):
 # ---------------------------------------------------------------- presets
 
 TRAIN_PRESETS: PresetRegistry = Registry("preset")
+TrainConfig.preset_registry = TRAIN_PRESETS
 
 
 def _register(name: str, description: str, overrides: dict[str, Any]) -> None:
     register_preset(name, description, overrides, registry=TRAIN_PRESETS)
 
+
+# What `mimdarts train` and `mimdarts.train()` run with no preset and no config file.
+DEFAULT_TRAIN_PRESET = "train-quick"
 
 # The DARTS CIFAR protocol is the default config; the presets name it and its variants.
 _register("cifar10", "paper protocol: CIFAR-10, 600 epochs, batch 96, SGD 0.025 cosine, wd 3e-4, "
@@ -178,3 +184,11 @@ _register("nb201", "NAS-Bench-201 benchmark recipe: 200 epochs, batch 256, SGD N
           {**NB201_RECIPE, "model": {**NB201_RECIPE["model"],
                                      "genotype": "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|"
                                                  "+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"}})
+# Offline, CPU-sized: the benchmark's recipe on the bundled CIFAR-10 sample (5k train / 1k
+# test), reduced to C=8, 2 cells per stage, batch 64, 5 epochs: what a search on the sample
+# prints as its next command. Its accuracy says the cell trains, not what the benchmark says.
+_register("nb201-quick", "offline training of a NAS-Bench-201 cell on the bundled CIFAR-10 sample, "
+          "the benchmark's recipe reduced (C=8, 2 cells per stage, batch 64, 5 epochs)",
+          {**NB201_RECIPE, "data": {"dataset": "cifar10-sample", "cutout": 0},
+           "model": {**NB201_RECIPE["model"], "channels": 8, "layers": 2},
+           "optim": {**NB201_RECIPE["optim"], "epochs": 5, "batch_size": 64}})
