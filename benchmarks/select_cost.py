@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from mimdarts.bench import SHAPES
+from mimdarts.bench import shape_of
 from mimdarts.config import SearchConfig, apply_overrides
 from mimdarts.search.loop import build_searcher, score_val_half
 
@@ -33,13 +33,13 @@ def sync(device: torch.device) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--space", default="darts", choices=sorted(SHAPES["paper"]))
+    ap.add_argument("--space", default="darts")
     ap.add_argument("--objective", default="mim-darts")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--iters", type=int, default=3, help="search iterations timed (median)")
     ap.add_argument("--val-images", type=int, default=640, help="val-half images scored")
     args = ap.parse_args()
-    batch, C, layers = SHAPES["paper"][args.space]
+    batch, C, layers = shape_of(args.space, "paper")
     cfg = apply_overrides(SearchConfig(), {
         "data": {"dataset": "cifar10-sample", "train_images": 2 * args.val_images},
         "model": {"space": args.space, "channels": C, "layers": layers},

@@ -172,3 +172,20 @@ if __name__ == "__main__":
     print(f"\nimport cycles: {' -> '.join(cycle) if cycle else 'none'}")
     print(f"functions over {MAX_LINES} lines: {', '.join(long_functions()) or 'none'}")
     sys.exit(1 if cycle else 0)
+
+
+def test_nothing_outside_spaces_compares_a_space_name():
+    """A search space is a plug-in: its facts live in spaces/ (spaces/facts.py), so no module
+    outside spaces/ tests `space == "nb201"` or keys a table by a space's name."""
+    import re
+    pattern = re.compile(r"""(==|!=)\s*["'](nb201|darts)["']|["'](nb201|darts)["']\s*(==|!=)|"""
+                         r"""\bin\s*[\(\[{][^)\]}\n]*["'](nb201|darts)["']|"""
+                         r"""^\s*["'](nb201|darts)["']\s*:\s*[\(\[{]""", re.M)
+    bad = []
+    for name, path in modules().items():
+        if name.startswith(f"{ROOT}.spaces"):
+            continue
+        for m in pattern.finditer(path.read_text()):
+            line = path.read_text()[:m.start()].count("\n") + 1
+            bad.append(f"{path.relative_to(SRC)}:{line}: {m.group(0).strip()}")
+    assert not bad, bad

@@ -27,15 +27,21 @@ import yaml
 from .config import SearchConfig, apply_overrides
 from .errors import ConfigError
 from .runtime import resolve_device
+from .spaces import SPACES
+from .spaces.facts import space_facts
 
-# (batch, C, cells) per space and shape name; DARTS "paper" = batch 64, C=16, 8 cells.
-SHAPES: dict[str, dict[str, tuple[int, int, int]]] = {
-    "paper": {"darts": (64, 16, 8), "nb201": (64, 16, 5)},
-    "small": {"darts": (16, 8, 5), "nb201": (16, 8, 1)},
-}
-# Full-protocol search length per space: 25,000 w images per epoch (half of CIFAR's 50k);
-# DARTS 50 epochs, NAS-Bench-201 100 epochs (the β-DARTS script the paper follows).
-FULL_EPOCHS = {"darts": 50, "nb201": 100}
+SHAPE_NAMES = ("paper", "small")  # a space's (batch, C, cells) at each: spaces/facts.py
+
+
+def shape_of(space: str, shape: str) -> tuple[int, int, int]:
+    """(batch, C, cells) of ``space`` at ``shape`` (DARTS "paper": batch 64, C=16, 8 cells)."""
+    return space_facts(space).bench_shapes[shape]
+
+
+def full_epochs(space: str) -> int:
+    """The full protocol's epochs (25,000 w images each, half of CIFAR's 50k): DARTS 50,
+    NAS-Bench-201 100 (the β-DARTS script the paper follows)."""
+    return space_facts(space).full_epochs
 # The per-edge switches, on (see docs/speed.md): skip `none`, one ReLU (and pool) per source
 # node, weights folded into BN, the decoder's first two convs merged, channels_last, bf16 on CUDA
 _ON = {"skip_none": True, "share_relu": True, "fold_weights": True, "merge_decoder_convs": True,
@@ -69,7 +75,7 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
 def case_config(space: str, objective: str, order: int, shape: str, path: str,
                 device: str, sets: dict[str, Any] | None = None) -> SearchConfig:
     """The config of one case; ``sets``: config fields to override on top of the path."""
-    batch, C, layers = SHAPES[shape][space]
+    batch, C, layers = shape_of(space, shape)
     p = PATHS[path]
     cfg = apply_overrides(SearchConfig(), {
         "data": {"dataset": "cifar10-sample", "train_images": 2 * batch},
@@ -132,8 +138,8 @@ def _run_case(args: argparse.Namespace, space: str, objective: str, order: int, 
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m mimdarts.bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--shape", choices=list(SHAPES), default="small")
-    ap.add_argument("--spaces", nargs="+", choices=list(SHAPES["paper"]), default=["darts"])
+    ap.add_argument("--shape", choices=SHAPE_NAMES, default="small")
+    ap.add_argument("--spaces", nargs="+", choices=list(SPACES), default=["darts"])
     ap.add_argument("--objectives", nargs="+", default=["cls", "mim-darts"])
     ap.add_argument("--orders", nargs="+", type=int, default=[1])
     ap.add_argument("--paths", nargs="+", choices=list(PATHS), default=["reference", "fast"],
@@ -174,7 +180,7 @@ def _row(args: argparse.Namespace, space: str, objective: str, order: int, path:
         return f"{head} error: {r['error'][:80]} | | | | |"
     ratio = f"{ref['s_per_iter'] / r['s_per_iter']:.2f}x" if "s_per_iter" in ref else ""
     # projected wall time of the full protocol at this shape (search steps only)
-    hours = r["s_per_iter"] * (25_000 // batch) * FULL_EPOCHS[space] / 3600
+    hours = r["s_per_iter"] * (25_000 // batch) * full_epochs(space) / 3600
     return (f"{head} {r['s_per_iter']:.3f} | {r['images_per_s']:.1f} | {r['peak_mb']:.0f} | "
             f"{ratio} | {hours:.2f} |" + (f" {r['note']}" if "note" in r else ""))
 

@@ -416,13 +416,13 @@ def duration(seconds: float) -> str:
 def train_command(summary: dict[str, Any], run_dir: Any) -> str:
     """The command that trains a search's cell: offline on the bundled sample (a reduced
     recipe) when the search ran there, else the paper's or the benchmark's recipe."""
-    offline = summary.get("dataset", "").endswith("-sample")
-    if summary["space"] == "nb201":
-        preset = "nb201-quick" if offline else "nb201 --data-dir DIR"
-    else:
-        preset = "train-quick" if offline else \
-            ("cifar100" if summary.get("dataset") == "cifar100" else "cifar10") + " --data-dir DIR"
-    return f"mimdarts train --preset {preset} --genotype {run_dir}"
+    from .spaces.facts import space_facts
+    offline_preset, real_preset = space_facts(summary["space"]).train_presets
+    if summary.get("dataset", "").endswith("-sample"):
+        return f"mimdarts train --preset {offline_preset} --genotype {run_dir}"
+    real_preset = "cifar100" if summary.get("dataset") == "cifar100" and real_preset == "cifar10" \
+        else real_preset
+    return f"mimdarts train --preset {real_preset} --data-dir DIR --genotype {run_dir}"
 
 
 def _export(ns: argparse.Namespace) -> int:
@@ -462,6 +462,9 @@ def train_ending(s: dict[str, Any], run_dir: Any, done_before: bool, top5: bool)
               f"after {s['epochs_done']} epoch{'' if s['epochs_done'] == 1 else 's'} "
               f"({duration(s['train_time_s'])} of training)",
               f"params: {s['params_M']:.3f}M (without aux head), multiply-adds: {s['madds_M']:.1f}M"]
+    if s.get("smoke_test"):
+        lines.append(f"(preset {s['preset']} is a smoke test: its accuracy only shows that the "
+                     "pipeline runs)")
     if run_dir is not None:
         lines += [f"run folder: {run_dir}", "next:",
                   f"  mimdarts export {run_dir} --onnx {run_dir}/model.onnx    # one model file "

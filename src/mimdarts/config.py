@@ -624,8 +624,10 @@ def inert_settings(cfg: SearchConfig, objective_reads: Collection[str], device_t
            if k not in objective_reads and getattr(o, k) != getattr(d.objective, k)]
     if o.beta_weight == 0 and o.beta_ramp_epochs != d.objective.beta_ramp_epochs:
         out.append(("beta_ramp_epochs", "beta_weight is 0 (β-DARTS is off)"))
-    if cfg.model.space == "nb201" and cfg.model.nodes != d.model.nodes:
-        out.append(("nodes", "the NAS-Bench-201 cell is fixed (4 nodes, 6 edges)"))
+    from .spaces.facts import space_facts  # (no torch) the settings a space ignores
+    out += [(k, why) for k, why in space_facts(cfg.model.space).inert
+            if getattr(getattr(cfg, field_index(type(cfg))[k][0]), k) != getattr(
+                getattr(d, field_index(SearchConfig)[k][0]), k)]
     if cfg.optim.order == 1 and cfg.optim.unrolled_eps != d.optim.unrolled_eps:
         out.append(("unrolled_eps", "it is second order's (order=2) finite-difference step"))
     if cfg.run.cuda_graphs and (device_type != "cuda" or world_size > 1):

@@ -24,6 +24,7 @@ import yaml
 
 from .config import NO_RESULT_FIELDS, SearchConfig, config_from_dict, resolve_config
 from .errors import RunDirError
+from .spaces.facts import space_facts
 
 # Settings that do not change the method: the seed, the device, the size of the logged val
 # head, and every setting that changes nothing computed (loggers, monitors, speed switches:
@@ -269,13 +270,8 @@ def _columns(space: str, runs: list[Run] = ()) -> list[tuple[str, Any]]:
         ("search train acc (%)", lambda r: r.final_record().get("train_acc")),
         ("search val acc (%)", lambda r: r.final_record().get("val_acc")),
     ]
-    if space == "nb201":
-        for ds in ("cifar10", "cifar100", "imagenet16_120"):
-            cols.append((f"NB201 {ds} test (%)",
-                         lambda r, d=ds: r.final_record().get(f"nb201_{d}_test")))
-        cols.append(("skip edges", lambda r: r.final_record().get("n_skip")))
-    else:
-        cols.append(("skips normal", lambda r: r.final_record().get("n_skip_normal")))
+    for header, key in space_facts(space).cell_columns:  # the space's own figures
+        cols.append((header, lambda r, k=key: r.final_record().get(k)))
     for column, (key, _) in _HESSIAN_KEYS.items():
         if any(r.last_logged(key) is not None for r in runs):
             cols.append((column, lambda r, k=key: r.last_logged(k)))
@@ -300,10 +296,6 @@ def _device(r: Run) -> str:
     return r.meta.get("device", r.result.get("device", "?"))
 
 
-# The figures compared with a baseline, per space: the benchmark's answer where there is
-# one, the search's own accuracy otherwise, and the collapse signal (skip edges).
-_COMPARED = {"nb201": ("NB201 cifar10 test (%)", "skip edges"),
-             "darts": ("search val acc (%)", "skips normal")}
 
 
 def find_baseline(methods: list[str], baseline: str) -> str | None:
@@ -328,7 +320,9 @@ def compare_methods(table: dict[str, Any], baseline: str) -> list[dict[str, Any]
     for method, r in raw.items():
         if method == baseline:
             continue
-        for figure in _COMPARED.get(table["space"], ()):
+        # the benchmark's answer where there is one, else the search's own accuracy, and
+        # the collapse signal (skip counts): the space's facts say which
+        for figure in space_facts(table["space"]).compared:
             a, b = r.get(figure, []), raw[baseline].get(figure, [])
             if a and b:
                 out.append({"method": method, "figure": figure, "result": compare(a, b)})
@@ -352,7 +346,7 @@ def build_tables(runs: list[Run], baseline: str | None = None) -> list[dict[str,
                            (_unconverged(rs, c[0]) if c[0] in _HESSIAN_KEYS else "") for c in cols],
                          "; ".join(devices)])
             raw.append({"method": method, "seeds": [r.cfg.run.seed for r in rs], **values})
-            if space == "nb201" and len(rs) > 1:
+            if space_facts(space).benchmark and len(rs) > 1:
                 # An oracle pick by the benchmark's test accuracy: labelled so that no one reads
                 # it as the method's result
                 best = max(rs, key=lambda r: r.final_record().get("nb201_cifar10_test", -1))
@@ -462,7 +456,7 @@ def _final_cells(cells: dict[str, list[dict[str, Any]]], space: str) -> str:
                 facts.append(f"NB201 cifar10 test {e['nb201_cifar10_test']:.2f}%")
             if (n := e["n_skip"]) is not None:
                 facts.append(f"{n} skip connection{'' if n == 1 else 's'} in the "
-                             f"{'cell' if space == 'nb201' else 'normal cell'}")
+                             f"{space_facts(space).cell_word}")
             out.write(f"- seed {e['seed']}: `{e['cell']}`" + (f" ({', '.join(facts)})" if facts else "")
                       + "\n")
         out.write("\n")
@@ -495,21 +489,10 @@ def _method_curves(methods: dict[str, list[Run]], key: str) -> dict[str, list[di
     return {m: cs for m, cs in out.items() if cs}
 
 
-# Per-epoch figures per table: (file prefix, y label, log keys as panel title -> key,
-# options): "robust" draws medians on an axis fitted to the bulk of the seeds (a collapsed
-# seed at 10% is marked, not allowed to stretch the axis); "optimum" draws the benchmark's
-# best value of that metric (from the bundled table) as a line.
-_CURVES: dict[str, list[tuple[str, str, dict[str, str], dict[str, Any]]]] = {
-    "nb201": [
-        ("nb201-acc-per-epoch", "NB201 CIFAR-10 test accuracy of the derived cell (%)",
-         {"": "nb201_cifar10_test"}, {"robust": True, "optimum": ("cifar10_test", "CIFAR-10 test")}),
-        ("skips-per-epoch", "skip connections in the derived cell", {"": "n_skip"}, {}),
-    ],
-    "darts": [
-        ("skips-per-epoch", "skip connections in the derived cell",
-         {"normal cell": "n_skip_normal", "reduction cell": "n_skip_reduce"}, {}),
-    ],
-}
+# Per-epoch figures per table: the space's (spaces.facts: (file prefix, y label, log keys as
+# panel title -> key, options): "robust" draws medians on an axis fitted to the bulk of the
+# seeds, a collapsed seed at 10% marked, not allowed to stretch the axis; "optimum" draws the
+# benchmark's best value of that metric, from the bundled table, as a line), then:
 _HESSIAN = ("hessian-per-epoch", "largest eigenvalue of the α-Hessian",
             {"the objective's loss": "hessian_eig", "plain cross-entropy, clean images": "hessian_eig_ce"},
             {})
@@ -528,7 +511,7 @@ def write_pictures(runs: list[Run], out: Path) -> list[Path]:
         tag, names = f"{space}-{dataset}", _legend_names(methods)
         written += _cell_pictures(space, tag, methods, names, out)
         written += _curve_pictures(space, dataset, methods, names, out)
-        if space == "darts":  # also each run's own line, as before: DARTS-space searches are few
+        if space_facts(space).per_run_skip_plot:  # each run's own line: such searches are few
             written.append(plots.plot_skip_counts({x.path.name: x.log for rs in methods.values()
                                                    for x in rs}, out / f"skips-{tag}.png"))
         written += _patch_ratio_picture(space, tag, methods, out)
@@ -548,7 +531,6 @@ def _alpha_pictures(runs: list[Run], out: Path) -> list[Path]:
     on one y scale per search space (so the runs compare)."""
     from . import plots
     from .sinks import edge_names
-    from .spaces.primitives import DARTS_PRIMITIVES, NB201_PRIMITIVES
 
     written = []
     for space in dict.fromkeys(r.cfg.model.space for r in runs):
@@ -559,7 +541,7 @@ def _alpha_pictures(runs: list[Run], out: Path) -> list[Path]:
         ylabel = "softmax(α)" + (f", axis 0–{ymax:g} in all {len(mine)} runs' pictures"
                                  if len(mine) > 1 else "")
         for r in mine:
-            ops = DARTS_PRIMITIVES if space == "darts" else NB201_PRIMITIVES
+            ops = space_facts(space).primitives
             edges = edge_names(space, len(next(iter(r.log[0]["arch_weights"].values()))))
             title = f"{r.method()}, seed {r.cfg.run.seed}: softmax(α) per edge (node←input)"
             written.append(plots.plot_alpha_trajectory(r.log, ops, out / f"{r.path.name}-alpha.png",
@@ -591,7 +573,7 @@ def _curve_pictures(space: str, dataset: str, methods: dict[str, list[Run]],
     """The per-epoch figures of a table (:data:`_CURVES`, the α-Hessian when logged)."""
     from . import nasbench201, plots
 
-    curves = _CURVES.get(space, [])
+    curves = list(space_facts(space).curves)
     if any(r.last_logged("hessian_eig") is not None for rs in methods.values() for r in rs):
         curves = [*curves, _HESSIAN]
     written = []
@@ -627,5 +609,5 @@ def _patch_ratio_picture(space: str, tag: str, methods: dict[str, list[Run]], ou
     pts = [{"patch_size": p, "mask_ratio": m, "mean": mean_std(v)[0],
             "std": 0.0 if len(v) < 2 else mean_std(v)[1], "n": len(v)}
            for (p, m), v in points.items()]
-    label = "NB201 CIFAR-10 test (%)" if space == "nb201" else "search val acc (%)"
-    return [plots.plot_patch_ratio(pts, label, out / f"patch-ratio-{tag}.png")]
+    return [plots.plot_patch_ratio(pts, space_facts(space).patch_ratio_figure,
+                                   out / f"patch-ratio-{tag}.png")]

@@ -152,15 +152,22 @@ def edge_names(space: str, n_edges: int) -> list[str]:
     DARTS: the node names of the cell pictures, ``0←c_{k-2}, 0←c_{k-1}, 1←c_{k-2}, ...,
     1←0, ...`` (inputs ``c_{k-2}``, ``c_{k-1}``; intermediate nodes from 0). ``edge<i>``
     when the space or the edge count is not one of these."""
+    from .spaces.facts import space_facts
     from .spaces.nb201_arch import EDGES
 
-    if space == "nb201" and n_edges == len(EDGES):
+    style = space_facts(space).edge_names if space in _known_spaces() else "indexed"
+    if style == "nodes" and n_edges == len(EDGES):
         return [f"{dst}←{src}" for dst, src in EDGES]
     steps = next((s for s in range(1, 64) if sum(2 + i for i in range(s)) == n_edges), 0)
-    if space == "darts" and steps:
+    if style == "inputs" and steps:
         names = ["c_{k-2}", "c_{k-1}", *map(str, range(steps))]
         return [f"{i}←{names[j]}" for i in range(steps) for j in range(2 + i)]
     return [f"edge{i}" for i in range(n_edges)]
+
+
+def _known_spaces() -> set[str]:
+    from .spaces import SPACES
+    return set(SPACES)
 
 
 def alpha_cell(name: str) -> str:

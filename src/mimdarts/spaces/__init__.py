@@ -33,6 +33,9 @@ class SearchSpace:
     # (mimdarts.switches), or taken as grouped
     build: Callable[[ModelConfig, int], Supernet]
     load_arch: Callable[[str], Architecture]  # name / file / text -> architecture
+    # the family whose facts (report, benchmark shapes, networks: spaces/facts.py) apply;
+    # "" = the space's own name. A variant of the DARTS space says "darts".
+    family: str = ""
 
 
 # The builders import their supernet (and torch) when called, not when SPACES is imported.

@@ -37,7 +37,8 @@ from ..runtime import amp_context, autocast_dtype, resolve_device, seed_everythi
 from ..schedules import lr_at
 from ..spaces import GENOTYPES, Architecture, get_space, other_space
 from ..spaces.architecture import shorten
-from .config import TrainConfig
+from ..spaces.facts import space_facts
+from .config import TRAIN_PRESETS, TrainConfig
 from .data import Loader, build_train_loaders
 from .networks import NETWORKS, NetworkSpec, count_multiply_adds, count_parameters, get_network
 
@@ -55,7 +56,7 @@ def load_architecture(cfg: TrainConfig) -> tuple[NetworkSpec, Architecture]:
         if other is None:
             raise
         nets = [n for n, s in NETWORKS.items() if s.space == other]
-        hint = " (or --preset nb201, the benchmark's training recipe)" if other == "nb201" else ""
+        hint = f" (or --preset {space_facts(other).train_presets[1]}, its cells' recipe)"
         raise GenotypeError(f"{shorten(cfg.model.genotype)!r} is a {other} cell, but network "
                             f"{cfg.model.network!r} trains {spec.space} cells; train it with "
                             f"--network {nets[0]}{hint}") from None
@@ -333,6 +334,9 @@ def summary(t: Trainer, history: list[dict[str, Any]]) -> dict[str, Any]:
         "network": t.cfg.model.network,
         "genotype": str(t.arch),
         "dataset": t.info.name,
+        "preset": t.cfg.preset,
+        "smoke_test": "smoke test" in (TRAIN_PRESETS[t.cfg.preset][0] if t.cfg.preset in TRAIN_PRESETS
+                                       else ""),
         "params": t.params,
         "params_M": round(t.params / 1e6, 3),  # without the auxiliary head
         "madds_M": round(t.madds / 1e6, 1),  # one image at image_size

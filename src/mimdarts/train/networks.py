@@ -311,18 +311,15 @@ def count_multiply_adds(model: nn.Module, image_size: int, channels: int = 3) ->
     return total
 
 
-# The evaluation network a space's cells are reported with in the papers' tables: (network,
-# channels, layers). DARTS: the CIFAR network, C=36, 20 cells; NAS-Bench-201: C=16, 5 cells
-# per stage.
-PAPER_NETWORKS: dict[str, tuple[str, int, int]] = {"darts": ("darts-cifar", 36, 20),
-                                                    "nb201": ("nb201", 16, 5)}
 
 
 def paper_network_params(arch: Any, num_classes: int = 10) -> tuple[int, str]:
     """(parameters without the auxiliary head, a description) of ``arch``'s evaluation
     network at the papers' size. Built under a forked RNG: the caller's random streams are
     left as they were."""
-    name, channels, layers = PAPER_NETWORKS[arch.space]
+    from ..spaces.facts import space_facts
+    # the evaluation network the papers' tables size a space's cells with (spaces/facts.py)
+    name, channels, layers = space_facts(arch.space).paper_network
     with torch.random.fork_rng(devices=[]):
         net = NETWORKS[name].build(arch, channels, layers, False, num_classes)
     return count_parameters(net), f"{name}, C={channels}, {layers} cells, {num_classes} classes"

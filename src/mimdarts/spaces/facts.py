@@ -1,0 +1,92 @@
+"""What the rest of mimdarts needs to know about a search space besides building it: how its
+runs are reported and plotted, the shapes the benchmarks time it at, the network its cells
+are sized and trained with, the settings it ignores. One :class:`SpaceFacts` per family of
+spaces (a variant of the DARTS space, such as RobustDARTS's S1-S4, reads the DARTS family's),
+so nothing outside ``spaces/`` names a space. No torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .primitives import DARTS_PRIMITIVES, NB201_PRIMITIVES
+
+Shape = tuple[int, int, int]  # (batch, C, layers) of a supernet
+
+
+@dataclass(frozen=True)
+class SpaceFacts:
+    """The facts of one family of search spaces (see the module docstring)."""
+
+    primitives: tuple[str, ...]  # the op names of α's columns (α plots)
+    # report columns of the returned cell: (header, log key), besides the common ones
+    cell_columns: tuple[tuple[str, str], ...]
+    compared: tuple[str, ...]  # the report columns `--baseline` compares
+    skip_figure: str  # the column and curve of the collapse signal
+    cell_word: str  # what "the cell" is called in the report's lists
+    # per-epoch pictures: (file prefix, y label, {panel title: log key}, options); options:
+    # "robust" (medians on an axis fitted to the bulk of the seeds, outliers marked),
+    # "optimum" ((benchmark metric, label): the table's best as a line)
+    curves: tuple[tuple[str, str, dict[str, str], dict[str, object]], ...]
+    patch_ratio_figure: str  # the figure of a patch x ratio sweep's picture
+    benchmark: bool  # its cells have benchmark accuracies (an oracle "best of N seeds" row)
+    bench_shapes: dict[str, Shape]  # the benchmarks' shapes: "paper" and "small"
+    full_epochs: int  # epochs of the full protocol (projected wall times)
+    paper_network: tuple[str, int, int]  # (network, channels, layers) the papers size cells at
+    train_presets: tuple[str, str]  # training presets: (offline on the bundled sample, real data)
+    # settings this family ignores: (field, why); set away from their default: refused
+    inert: tuple[tuple[str, str], ...] = ()
+    # how edges are named: "nodes" (node pairs of a one-input cell, 1←0, 2←0...), "inputs"
+    # (a cell of two input nodes, 0←c_{k-2}, 0←c_{k-1}...) or "indexed" (edge0, edge1...)
+    edge_names: str = "indexed"
+    per_run_skip_plot: bool = False  # a skip-count line per run too (searches are few)
+
+
+_NB201_TABLE = tuple((f"NB201 {ds} test (%)", f"nb201_{ds}_test")
+                     for ds in ("cifar10", "cifar100", "imagenet16_120"))
+
+FAMILIES: dict[str, SpaceFacts] = {
+    "darts": SpaceFacts(
+        primitives=DARTS_PRIMITIVES,
+        cell_columns=(("skips normal", "n_skip_normal"),),
+        compared=("search val acc (%)", "skips normal"),
+        skip_figure="skips normal",
+        cell_word="normal cell",
+        curves=(("skips-per-epoch", "skip connections in the derived cell",
+                 {"normal cell": "n_skip_normal", "reduction cell": "n_skip_reduce"}, {}),),
+        patch_ratio_figure="search val acc (%)",
+        benchmark=False,
+        bench_shapes={"paper": (64, 16, 8), "small": (16, 8, 5)},
+        full_epochs=50,  # DARTS
+        paper_network=("darts-cifar", 36, 20),
+        train_presets=("train-quick", "cifar10"),
+        edge_names="inputs",
+        per_run_skip_plot=True,
+    ),
+    "nb201": SpaceFacts(
+        primitives=NB201_PRIMITIVES,
+        cell_columns=(*_NB201_TABLE, ("skip edges", "n_skip")),
+        compared=("NB201 cifar10 test (%)", "skip edges"),
+        skip_figure="skip edges",
+        cell_word="cell",
+        curves=(("nb201-acc-per-epoch", "NB201 CIFAR-10 test accuracy of the derived cell (%)",
+                 {"": "nb201_cifar10_test"},
+                 {"robust": True, "optimum": ("cifar10_test", "CIFAR-10 test")}),
+                ("skips-per-epoch", "skip connections in the derived cell", {"": "n_skip"}, {})),
+        patch_ratio_figure="NB201 CIFAR-10 test (%)",
+        benchmark=True,
+        bench_shapes={"paper": (64, 16, 5), "small": (16, 8, 1)},
+        full_epochs=100,  # the β-DARTS script the paper follows
+        paper_network=("nb201", 16, 5),
+        train_presets=("nb201-quick", "nb201"),
+        inert=(("nodes", "the NAS-Bench-201 cell is fixed (4 nodes, 6 edges)"),),
+        edge_names="nodes",
+    ),
+}
+
+
+def space_facts(space: str) -> SpaceFacts:
+    """The facts of the registered space ``space`` (through its family)."""
+    from . import SPACES  # the registry (no torch)
+    entry = SPACES[space]
+    return FAMILIES[entry.family or entry.name]
