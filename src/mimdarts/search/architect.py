@@ -10,6 +10,7 @@ Second order follows the DARTS paper. With ξ the current weight learning rate,
 The virtual step is done in place on the real parameters and undone afterwards; every
 buffer (BatchNorm statistics) is restored too, and the weight optimizer is never touched.
 Under a bf16 run, the passes of second order run in fp32 (see :data:`FP32_PASSES`).
+The β-DARTS regulariser of α (:func:`beta_regularizer`) is here too: it is part of the α step.
 """
 
 from __future__ import annotations
@@ -22,12 +23,18 @@ from torch import nn
 
 from ..runtime import amp_context, exact_fp32
 from ..spaces import Supernet
-from .objective import LossResult, Objective, PreparedBatch
+from .objectives.base import LossResult, Objective, PreparedBatch
 
 # reg(alphas) -> scalar added to the α loss (e.g. the β-DARTS regulariser)
 Regularizer = Callable[[list[torch.Tensor]], torch.Tensor]
 # sync(tensors): average gradients across data-parallel processes, in place
 GradSync = Callable[[Sequence[torch.Tensor]], object]
+
+
+def beta_regularizer(alphas: list[torch.Tensor], weight: float) -> torch.Tensor:
+    """β-DARTS: ``weight * Σ_tensors mean_edges logsumexp_ops(α)`` (raw α, before softmax).
+    A :data:`Regularizer` once ``weight`` is bound; added to the α loss only (never to w's)."""
+    return weight * sum(torch.logsumexp(a, dim=-1).mean() for a in alphas)
 
 
 # The forward passes of an α gradient, by name: the first-order pass, and the three of

@@ -15,7 +15,7 @@ import torch
 from .. import distributed
 from ..spaces import Supernet
 from .architect import Architect, Regularizer
-from .objective import LossResult, Objective
+from .objectives.base import LossResult, Objective
 
 
 def poisoned(res: LossResult) -> LossResult:

@@ -1,9 +1,11 @@
 """The registry of search objectives: names, descriptions and the settings each reads.
 
 No torch import: ``mimdarts objectives`` and the config checks read it without importing
-the objectives themselves. A built-in's factory is named as ``"module:function"`` and
-imported when the objective is built (:func:`mimdarts.search.objective.build_objective`);
-an objective registered from outside may give the callable itself.
+the objectives themselves. Each built-in is registered below by one literal line naming its
+factory as ``"module:function"`` (in its family's module of ``mimdarts.search.objectives``),
+imported when the objective is first built (``build_objective``); an objective registered
+from outside may give the callable itself. How to add one: the docstring of
+``mimdarts.search.objectives``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
     from ..config import ObjectiveConfig
     from ..data import DatasetInfo
     from ..spaces.supernet import Supernet
-    from .objective import Objective
+    from .objectives.base import Objective
 
 # factory(cfg, model, info, seed, device) -> Objective
 ObjectiveFactory = Callable[["ObjectiveConfig", "Supernet", "DatasetInfo", int, "torch.device"],
@@ -50,12 +52,19 @@ class ObjectiveSpec:
 OBJECTIVES: Registry[ObjectiveSpec] = Registry("objective")
 
 
+def add_objective(name: str, description: str, factory: ObjectiveFactory | str,
+                  reads: tuple[str, ...] = ()) -> ObjectiveSpec:
+    """Register ``factory(cfg, model, info, seed, device) -> Objective`` under ``name``:
+    the callable, or ``"module:function"`` naming it (imported on first build, so
+    registering imports nothing); ``reads``: the fields of the objective config it uses."""
+    return OBJECTIVES.add(name, ObjectiveSpec(description, factory, tuple(reads)))
+
+
 def register_objective(name: str, description: str, reads: tuple[str, ...] = ()
                        ) -> Callable[[ObjectiveFactory], ObjectiveFactory]:
-    """Register ``factory(cfg, model, info, seed, device) -> Objective`` under ``name``;
-    ``reads``: the fields of the objective config it uses."""
+    """Decorator form of :func:`add_objective`: registers the factory it decorates."""
     def deco(factory: ObjectiveFactory) -> ObjectiveFactory:
-        OBJECTIVES.add(name, ObjectiveSpec(description, factory, tuple(reads)))
+        add_objective(name, description, factory, reads)
         return factory
     return deco
 
@@ -65,21 +74,24 @@ def check_objective(name: str) -> None:
     OBJECTIVES.check(name)
 
 
-def _builtin(name: str, description: str, factory: str, reads: tuple[str, ...] = ()) -> None:
-    OBJECTIVES.add(name, ObjectiveSpec(description, f"mimdarts.search.objective:{factory}", reads))
-
-
-_builtin("cls", "DARTS: cross-entropy on clean images", "make_cls")
-_builtin("cls-masked", "cross-entropy on masked images (our construction for Table 7, row 2)",
-         "make_cls_masked",
-         MASK_FIELDS)
-_builtin("rec", "reconstruction of clean images only, no classifier (Table 7, row 3)", "make_rec",
-         ("patch_size", "snapshot_every"))
-_builtin("mim", "reconstruction of masked patches only (Table 7, row 4)", "make_mim",
-         (*MASK_FIELDS, "snapshot_every"))
-_builtin("mim-darts", "MIM-DARTS: cross-entropy + λ masked reconstruction on masked images",
-         "make_mim_darts", (*MASK_FIELDS, "aux_weight", "snapshot_every"))
-for _task, _desc in (("rot", "4-way rotation"), ("col", "quantised-colour"),
-                     ("jig", "24-way 2x2 jigsaw")):
-    _builtin(f"cls-{_task}", f"cross-entropy + λ {_desc} classification (Table 6)",
-             f"make_cls_{_task}", ("aux_weight",))
+# The built-ins, one line each (grep finds a name, its factory and its module together).
+# classification (objectives/classification.py)
+add_objective("cls", "DARTS: cross-entropy on clean images",
+              "mimdarts.search.objectives.classification:make_cls")
+add_objective("cls-masked", "cross-entropy on masked images (our construction for Table 7, row 2)",
+              "mimdarts.search.objectives.classification:make_cls_masked", MASK_FIELDS)
+# masked image modeling (objectives/mim.py)
+add_objective("rec", "reconstruction of clean images only, no classifier (Table 7, row 3)",
+              "mimdarts.search.objectives.mim:make_rec", ("patch_size", "snapshot_every"))
+add_objective("mim", "reconstruction of masked patches only (Table 7, row 4)",
+              "mimdarts.search.objectives.mim:make_mim", (*MASK_FIELDS, "snapshot_every"))
+add_objective("mim-darts", "MIM-DARTS: cross-entropy + λ masked reconstruction on masked images",
+              "mimdarts.search.objectives.mim:make_mim_darts",
+              (*MASK_FIELDS, "aux_weight", "snapshot_every"))
+# self-supervised tasks (objectives/selfsupervised.py)
+add_objective("cls-rot", "cross-entropy + λ 4-way rotation classification (Table 6)",
+              "mimdarts.search.objectives.selfsupervised:make_cls_rot", ("aux_weight",))
+add_objective("cls-col", "cross-entropy + λ quantised-colour classification (Table 6)",
+              "mimdarts.search.objectives.selfsupervised:make_cls_col", ("aux_weight",))
+add_objective("cls-jig", "cross-entropy + λ 24-way 2x2 jigsaw classification (Table 6)",
+              "mimdarts.search.objectives.selfsupervised:make_cls_jig", ("aux_weight",))

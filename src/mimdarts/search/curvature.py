@@ -21,7 +21,7 @@ from torch import nn
 
 from ..runtime import exact_fp32
 from ..spaces import Supernet
-from .objective import Objective, PreparedBatch
+from .objectives.base import Objective, PreparedBatch
 
 # () -> scalar loss computed from the params (a closure over the model and the batch)
 LossFn = Callable[[], torch.Tensor]

@@ -30,20 +30,13 @@ from ..schedules import cosine_lr
 from ..spaces import Architecture, Supernet, get_space, load_arch
 from ..switches import resolve_group_edges
 from ..train.networks import paper_network_params
-from .architect import Architect, Regularizer
+from .architect import Architect, Regularizer, beta_regularizer
 from .bilevel import BilevelStep
+from .catalog import OBJECTIVES, check_objective
 from .cudagraph import GraphedIteration
 from .curvature import EigenResult, alpha_ce_hessian_eigen, alpha_hessian_eigen
-from .objective import (
-    OBJECTIVES,
-    ClassificationObjective,
-    LossResult,
-    Objective,
-    accuracy,
-    beta_regularizer,
-    build_objective,
-    check_objective,
-)
+from .objectives.base import LossResult, Objective, accuracy, build_objective
+from .objectives.classification import ClassificationObjective
 
 CHECKPOINT_FORMAT = "mimdarts-search-v1"
 
