@@ -102,3 +102,31 @@ def test_an_inert_setting_from_a_preset_is_a_warning(monkeypatch, capsys):
     with pytest.raises(ConfigError, match="nodes=2 does nothing in this run"):
         refuse_inert(resolve_config("nb201-nodes", overrides={"nodes": 2}),
                      inert_settings(resolve_config("nb201-nodes", overrides={"nodes": 2}), (), "cpu"))
+
+
+def test_every_setting_declares_its_role():
+    """Each section's ROLES table names every field once, with a known role; the sets the
+    resume check, the report and the inert-setting refusal use are derived from it."""
+    from dataclasses import fields
+
+    from mimdarts.config import (
+        OBJECTIVE_ONLY,
+        ROLE_KINDS,
+        SearchConfig,
+        field_roles,
+        method_fields,
+        no_result_fields,
+        objective_only_fields,
+        sections,
+    )
+    from mimdarts.train.config import TrainConfig
+    for root in (SearchConfig, TrainConfig):
+        for name, cls in sections(root).items():
+            assert set(cls.ROLES) == {f.name for f in fields(cls)}, (root.__name__, name)
+        roles = field_roles(root)
+        assert all(r.removesuffix(OBJECTIVE_ONLY) in ROLE_KINDS for r in roles.values())
+        assert "seed" not in method_fields(root) and "threads" not in method_fields(root)
+    ignored = no_result_fields()
+    assert {"tensorboard", "cuda_graphs", "fold_weights", "threads", "workers", "out_dir"} <= ignored
+    assert not ignored & {"epochs", "mask_ratio", "channels_last", "dtype", "seed", "device"}
+    assert "mask_ratio" in objective_only_fields() and "objective" not in objective_only_fields()

@@ -17,7 +17,7 @@ import typing
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -37,9 +37,30 @@ def _check(cond: bool, msg: str) -> None:
         raise ConfigError(msg)
 
 
+# What a setting does to a run: each section declares the role of each of its fields in its
+# ROLES table, and everything that depends on it is derived: which settings a resume may
+# change (no_result_fields), which ones split a report's methods (method_fields), which ones
+# only some objectives read (objective_only_fields). tests/test_config.py fails on a field
+# without a role.
+RESULT = "result"  # changes what the run computes
+ROUNDING = "rounding"  # the same maths in another float order or precision (a speed switch)
+EXACT = "exact"  # the same numbers, computed faster (a speed switch)
+RESOURCES = "resources"  # threads and loader workers
+PLACEMENT = "placement"  # the device
+MONITOR = "monitor"  # what is logged or drawn, not what is computed
+IO = "io"  # where things are read and written
+SEED = "seed"
+ROLE_KINDS = (RESULT, ROUNDING, EXACT, RESOURCES, PLACEMENT, MONITOR, IO, SEED)
+OBJECTIVE_ONLY = ":objective"  # suffix: read only by the objectives that declare it
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Where the images come from and how many are used."""
+    # each setting's role (ROLE_KINDS): what a resume, the report and the checks derive from it
+    ROLES: ClassVar[dict[str, str]] = {
+        "dataset": RESULT, "data_dir": IO, "download": IO, "train_images": RESULT,
+        "image_size": RESULT, "augment": RESULT}
 
     dataset: str = "cifar10"  # the images; cifar10-sample is the bundled real subset
     data_dir: str = "data"  # folder holding (or receiving) torchvision's dataset files
@@ -63,6 +84,11 @@ class DataConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     """The search space and the size of its supernet."""
+    ROLES: ClassVar[dict[str, str]] = {
+        "space": RESULT, "channels": RESULT, "layers": RESULT, "nodes": RESULT,
+        # exact in exact arithmetic, another summation order in floats
+        "skip_none": ROUNDING, "share_relu": ROUNDING, "group_edges": ROUNDING,
+        "fold_weights": EXACT}
 
     space: str = "darts"  # the search space
     channels: int = 16  # C: channels of the first cell (DARTS) or of the first stage (NB201)
@@ -99,6 +125,13 @@ class ModelConfig:
 @dataclass(frozen=True)
 class ObjectiveConfig:
     """The loss used by both the weight step and the architecture step."""
+    # ":objective": read only by the objectives that declare it (catalog.ObjectiveSpec.reads)
+    ROLES: ClassVar[dict[str, str]] = {
+        "objective": RESULT, "patch_size": RESULT + OBJECTIVE_ONLY,
+        "mask_ratio": RESULT + OBJECTIVE_ONLY, "mask_fill": RESULT + OBJECTIVE_ONLY,
+        "mask_fill_space": RESULT + OBJECTIVE_ONLY, "aux_weight": RESULT + OBJECTIVE_ONLY,
+        "beta_weight": RESULT, "beta_ramp_epochs": RESULT,
+        "snapshot_every": MONITOR + OBJECTIVE_ONLY, "merge_decoder_convs": EXACT}
 
     objective: str = "cls"  # a registered objective (see `mimdarts objectives`)
     patch_size: int = 8  # P: side of a masked patch, pixels (must divide the image size)
@@ -138,6 +171,11 @@ class ObjectiveConfig:
 @dataclass(frozen=True)
 class OptimConfig:
     """Bi-level optimisation: SGD for weights w, Adam for architecture α."""
+    ROLES: ClassVar[dict[str, str]] = {
+        **dict.fromkeys(("epochs", "batch_size", "w_lr", "w_lr_min", "w_momentum", "w_weight_decay",
+                         "w_grad_clip", "arch_lr", "arch_beta1", "arch_beta2", "arch_weight_decay",
+                         "order", "unrolled_eps", "final_arch"), RESULT),
+        "hessian_every": MONITOR, "hessian_iters": MONITOR}
 
     epochs: int = 50  # passes over the train half of the training set
     batch_size: int = 64  # images per step, for both the train batch (w step) and the val batch (α step)
@@ -199,6 +237,11 @@ class OptimConfig:
 @dataclass(frozen=True)
 class RunConfig:
     """Seed, device and where results go."""
+    ROLES: ClassVar[dict[str, str]] = {
+        "seed": SEED, "device": PLACEMENT, "out_dir": IO, "run_name": IO, "log_every": MONITOR,
+        # threads: another float reduction order on a CPU (keep it for bit-identical runs)
+        "threads": RESOURCES, "channels_last": ROUNDING, "dtype": ROUNDING,
+        "checkpoint_every": IO, "tensorboard": MONITOR}
 
     seed: int = 2  # seeds everything random: initialisation, data order and split, augmentation
     device: str = "auto"  # auto (cuda if available), cpu or cuda[:N]
@@ -243,6 +286,8 @@ class RunConfig:
 class SearchRunConfig(RunConfig):
     """The run settings of a search: those of every run, and two a training does not have."""
 
+    ROLES: ClassVar[dict[str, str]] = {**RunConfig.ROLES, "cuda_graphs": EXACT, "eval_images": MONITOR}
+
     # Capture each search iteration as a CUDA graph (one launch per step instead of thousands;
     # re-captured each epoch). One CUDA process only (refused on a CPU); falls back to eager
     # with a warning if capture fails.
@@ -257,8 +302,15 @@ class SearchRunConfig(RunConfig):
         _check(self.eval_images >= 0, f"eval_images must be >= 0 (0 = off), got {self.eval_images}")
 
 
+ROOT_CONFIGS: list[type] = []  # SearchConfig, TrainConfig (registered as they are defined)
+
+
 class RootConfig:
     """Serialisation shared by the root configs (search, train): dict, YAML and JSON."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:  # every root config, for field roles
+        super().__init_subclass__(**kwargs)
+        ROOT_CONFIGS.append(cls)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -467,21 +519,40 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-# Settings that do not change what a run computes (one list: a resumed run may differ in
-# these, and the report counts runs that differ only in these as seeds of one method).
-# (`threads` changes float reduction order on CPU, so keep it equal for bit-identical runs.)
-NO_RESULT_FIELDS = frozenset({
-    "preset",  # informational
-    "out_dir", "run_name",  # where the run folder is
-    "log_every", "threads", "checkpoint_every",
-    "data_dir", "download", "workers",  # where the files are and how they are read
-    "snapshot_every", "tensorboard",  # pictures and loggers only
-    "hessian_every", "hessian_iters",  # a monitor: it leaves every weight and random stream as is
-    "cuda_graphs",  # the same kernels, launched from a graph
-    # the same maths and the same state, computed another way (and absent from checkpoints
-    # written before they existed)
-    "fold_weights", "merge_decoder_convs",
-})
+def field_roles(root: type) -> dict[str, str]:
+    """Every setting of the root config ``root`` (flat name, ``preset`` too) -> its role, as
+    its section's ROLES table declares it (a KeyError names a field declared without one)."""
+    out = {"preset": IO}
+    for cls in sections(root).values():
+        out.update({f.name: cls.ROLES[f.name] for f in fields(cls)})
+    return out
+
+
+def _kind(role: str) -> str:
+    return role.split(":")[0]
+
+
+def no_result_fields() -> frozenset[str]:
+    """Settings that change nothing a run computes (exact speed switches, resources,
+    monitors, where files go), over every root config defined so far: a resumed run may
+    differ in these."""
+    return frozenset(k for root in ROOT_CONFIGS for k, role in field_roles(root).items()
+                     if _kind(role) in (EXACT, RESOURCES, MONITOR, IO))
+
+
+def method_fields(root: type) -> frozenset[str]:
+    """Settings that tell one method from another in a report: all but the seed, the
+    device and those of :func:`no_result_fields`."""
+    return frozenset(k for k, role in field_roles(root).items()
+                     if _kind(role) in (RESULT, ROUNDING))
+
+
+def objective_only_fields() -> tuple[str, ...]:
+    """Objective settings read only by the objectives that declare them (ObjectiveSpec.reads):
+    set for another objective, they do nothing and are refused."""
+    return tuple(k for k, role in field_roles(SearchConfig).items() if role.endswith(OBJECTIVE_ONLY))
+
+
 
 
 # What `mimdarts search` and `mimdarts.search()` run with no preset and no config file: the
@@ -610,8 +681,6 @@ def without_retired(data: Mapping[str, Any], root: type) -> dict[str, Any]:
     return out
 
 # Objective settings an objective may not read (ObjectiveSpec.reads says which it does)
-_OBJECTIVE_ONLY = ("patch_size", "mask_ratio", "mask_fill", "mask_fill_space", "aux_weight",
-                   "snapshot_every")
 
 
 def inert_settings(cfg: SearchConfig, objective_reads: Collection[str], device_type: str,
@@ -620,7 +689,7 @@ def inert_settings(cfg: SearchConfig, objective_reads: Collection[str], device_t
     run: what the objective does not read, β-DARTS's ramp with β off, the DARTS cell's node
     count in NAS-Bench-201, second order's ε in first order, CUDA graphs off CUDA."""
     d, o = SearchConfig(), cfg.objective
-    out = [(k, f"objective {o.objective!r} does not use it") for k in _OBJECTIVE_ONLY
+    out = [(k, f"objective {o.objective!r} does not use it") for k in objective_only_fields()
            if k not in objective_reads and getattr(o, k) != getattr(d.objective, k)]
     if o.beta_weight == 0 and o.beta_ramp_epochs != d.objective.beta_ramp_epochs:
         out.append(("beta_ramp_epochs", "beta_weight is 0 (β-DARTS is off)"))
@@ -740,3 +809,25 @@ def start_line(cfg: Any, kind: str) -> str:
     preset = f"preset {cfg.preset}" if cfg.preset else "no preset (the paper's defaults)"
     return (f"mimdarts {kind}: {preset}" +
             (f", and {' '.join(diffs)}" if diffs else ", as it is"))
+
+
+# RobustDARTS's reduced spaces S1-S4 (REFERENCE section 9; docs/site/robust-spaces.md). The
+# search settings of RobustDARTS's DARTS baseline (its src/search/args.py, runs at drop-path
+# 0 and weight decay 3e-4) are DARTS's: 50 epochs, batch 64, C=16, 8 cells, 4 nodes, first
+# order, the DARTS optimizers; they are this package's defaults, so a preset names the space
+# (and the objective) only. The cell is the last epoch's, as RobustDARTS reports it (the
+# collapse is where a search ends), for MIM-DARTS too, so both compare under one rule. The
+# reduced offline presets are `quick` and `mim-quick` in each space.
+for _n in (1, 2, 3, 4):
+    _space = f"darts-s{_n}"
+    _in = {"model": {"space": _space}}
+    _quick = {**QUICK, "model": {**QUICK["model"], "space": _space}}
+    register_preset(f"s{_n}-darts", f"RobustDARTS protocol: DARTS (first order) in S{_n}, CIFAR-10, "
+                    "50 epochs, batch 64, C=16, 8 cells, the last epoch's cell", _in)
+    register_preset(f"s{_n}-mim-darts", f"MIM-DARTS (P=8, r=0.6, the paper's CIFAR-10 setting) in "
+                    f"S{_n} under RobustDARTS's protocol (as s{_n}-darts)",
+                    {**_in, "objective": {"objective": "mim-darts", "patch_size": 8, "mask_ratio": 0.6}})
+    register_preset(f"s{_n}-quick", f"offline DARTS search in S{_n} on the bundled CIFAR-10 sample, "
+                    "reduced like `quick` (1.6k images, C=8, 5 cells, batch 32, 5 epochs)", _quick)
+    register_preset(f"s{_n}-mim-quick", f"offline MIM-DARTS search in S{_n} on the bundled CIFAR-10 "
+                    "sample, reduced like `quick`", {**_quick, "objective": {"objective": "mim-darts"}})

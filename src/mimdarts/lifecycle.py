@@ -226,7 +226,7 @@ def run_job(build: Callable[[], Job], *, write: bool = True, overwrite: bool = F
         run = run if job.dist.is_main else None  # only rank 0 writes
         done_before = resume is not None and job.epoch >= job.cfg.optim.epochs
         if job.dist.is_main and not done_before:
-            print(start_line(job.cfg, job.kind), file=sys.stderr, flush=True)
+            print(start_line(job.cfg, job.kind), flush=True)
         all_sinks = [] if done_before else [*([JsonlSink(run)] if run is not None else []), *extra]
         final = None
         try:

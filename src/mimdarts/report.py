@@ -22,14 +22,13 @@ from typing import Any
 
 import yaml
 
-from .config import NO_RESULT_FIELDS, SearchConfig, config_from_dict, resolve_config
+from .config import SearchConfig, config_from_dict, method_fields, resolve_config
 from .errors import RunDirError
 from .spaces.facts import space_facts
 
-# Settings that do not change the method: the seed, the device, the size of the logged val
-# head, and every setting that changes nothing computed (loggers, monitors, speed switches:
-# config.NO_RESULT_FIELDS), so runs that differ only in these are seeds of one method.
-_IGNORED = NO_RESULT_FIELDS | {"seed", "device", "eval_images"}
+# A method is its settings that change the result (config.method_fields, from each field's
+# declared role): runs that differ only in the seed, the device, loggers, monitors or exact
+# speed switches are seeds of one method.
 
 
 @dataclass
@@ -43,7 +42,7 @@ class Run:
     def settings(self) -> dict[str, Any]:
         """Flat field -> value, without the fields that do not change the method."""
         return {k: v for vals in self.cfg.to_dict().values() if isinstance(vals, dict)
-                for k, v in vals.items() if k not in _IGNORED}
+                for k, v in vals.items() if k in method_fields(type(self.cfg))}
 
     def method(self, varying: set[str] = frozenset()) -> str:
         """The preset plus the settings that differ from it or that vary across the table."""
@@ -139,7 +138,7 @@ class TrainRun:
         flat = {k: v for vals in base.to_dict().values() if isinstance(vals, dict)
                 for k, v in vals.items()}
         shown = [f"{k}={v}" for vals in self.cfg.to_dict().values() if isinstance(vals, dict)
-                 for k, v in vals.items() if k not in _IGNORED and flat.get(k) != v]
+                 for k, v in vals.items() if k in method_fields(type(self.cfg)) and flat.get(k) != v]
         return " ".join([self.cfg.preset or "custom", *shown])
 
 

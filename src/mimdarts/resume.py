@@ -19,14 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import NO_RESULT_FIELDS, config_from_dict, without_retired
+from .config import config_from_dict, no_result_fields, without_retired
 from .errors import ConfigError, DivergenceError, RunDirError
 from .rundir import RunDir
 from .runrequest import check_resume_request as check_resume_request  # re-exported
-
-# Settings that do not change what a run computes: a resumed run may differ in these
-# (config.NO_RESULT_FIELDS says why each is there).
-IGNORED_FIELDS = NO_RESULT_FIELDS
 
 
 def kept_checkpoint(run: Any) -> str:
@@ -99,8 +95,9 @@ def check_checkpoint(ckpt: Mapping[str, Any], cfg: Any, fmt: str, path: str,
     if saved.get("model.space", None) != now.get("model.space", None):
         raise ConfigError(f"checkpoint {path!r} is from the {saved.get('model.space')!r} space, "
                           f"but the run's config.yaml says {now.get('model.space')!r}")
+    ignored = no_result_fields()  # what a resume may change (config.field_roles)
     diff = [k for k in sorted(set(saved) | set(now))
-            if k.split(".")[-1] not in IGNORED_FIELDS and saved.get(k) != now.get(k)]
+            if k.split(".")[-1] not in ignored and saved.get(k) != now.get(k)]
     if diff:
         k = diff[0]
         more = f" (and {len(diff) - 1} more)" if len(diff) > 1 else ""

@@ -9,9 +9,19 @@ evaluation protocol (600 epochs, batch 96, C=36, 20 cells, DARTS_V2).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from ..config import DATASETS, PresetRegistry, RootConfig, RunConfig, _check, register_preset
+from ..config import (
+    DATASETS,
+    IO,
+    RESOURCES,
+    RESULT,
+    PresetRegistry,
+    RootConfig,
+    RunConfig,
+    _check,
+    register_preset,
+)
 from ..registry import Registry
 
 LR_SCHEDULE_NAMES = ("cosine", "linear-warmup", "exponential")
@@ -20,6 +30,10 @@ LR_SCHEDULE_NAMES = ("cosine", "linear-warmup", "exponential")
 @dataclass(frozen=True)
 class TrainDataConfig:
     """Images, augmentation and how many are used."""
+    ROLES: ClassVar[dict[str, str]] = {
+        **dict.fromkeys(("dataset", "train_images", "test_images", "image_size", "cutout",
+                         "color_jitter", "test_split"), RESULT),
+        "data_dir": IO, "download": IO, "workers": RESOURCES}
 
     dataset: str = "cifar10"  # the images; cifar10-sample is the bundled real subset
     data_dir: str = "data"  # torchvision's CIFAR files, or an ImageNet folder with train/ and val/
@@ -46,6 +60,8 @@ class TrainDataConfig:
 @dataclass(frozen=True)
 class TrainModelConfig:
     """Which network, built from which found cell, at which size."""
+    ROLES: ClassVar[dict[str, str]] = dict.fromkeys(
+        ("network", "genotype", "channels", "layers", "auxiliary"), RESULT)
 
     # the evaluation network, one of mimdarts.train.networks.NETWORKS: darts-cifar,
     # darts-imagenet (DARTS cells) or nb201 (NAS-Bench-201 cells)
@@ -66,6 +82,10 @@ class TrainModelConfig:
 @dataclass(frozen=True)
 class TrainOptimConfig:
     """SGD with momentum, a per-epoch schedule and the regularisers of the DARTS protocol."""
+    ROLES: ClassVar[dict[str, str]] = dict.fromkeys(
+        ("epochs", "batch_size", "lr", "lr_schedule", "lr_min", "warmup_epochs", "lr_gamma",
+         "momentum", "nesterov", "weight_decay", "grad_clip", "aux_weight", "label_smoothing",
+         "drop_path"), RESULT)
 
     epochs: int = 600  # passes over the training split
     batch_size: int = 96  # global batch: split evenly across processes when distributed
