@@ -5,7 +5,9 @@ the evaluation networks and the per-edge supernet build) and, where one exists, 
 factory ``(C, stride, m) -> nn.Module``: the op on the ``m`` edges leaving one node, for the
 grouped supernet (:mod:`mimdarts.spaces.mixing.grouped`). A registry's order is the order of
 α's columns, and must be the space's name tuple in :mod:`mimdarts.spaces.primitives` (which
-the torch-free architecture parsers validate against).
+the torch-free architecture parsers validate against). A registry may also hold extra ops,
+built by name but no column of α (the DARTS space's `noise`, for genotypes of RobustDARTS's
+S4); a reduced space's edges take their ops from :meth:`OpRegistry.subset`.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from torch import nn
 from ..errors import ConfigError, GenotypeError
 from ..registry import Registry
 from .mixing.grouped import GroupedDilConv, GroupedFactorizedReduce, GroupedReLUConvBN, GroupedSepConv
-from .ops import DilConv, FactorizedReduce, Identity, ReLUConvBN, SepConv, Zero
-from .primitives import DARTS_PRIMITIVES, NB201_PRIMITIVES
+from .ops import DilConv, FactorizedReduce, Identity, Noise, ReLUConvBN, SepConv, Zero
+from .primitives import DARTS_EXTRA_OPS, DARTS_PRIMITIVES, NB201_PRIMITIVES
 
 OpFactory = Callable[[int, int, bool], nn.Module]  # (C, stride, affine) -> [B, C, H, W] -> [B, C, H/s, W/s]
 # (C, stride, m) -> a GroupedOp, or a parameter-free module whose output serves all m edges
@@ -40,19 +42,43 @@ class OpRegistry(Registry[OpSpec]):
     def __init__(self, space: str) -> None:
         super().__init__("op")
         self.space = space
+        self.extras: dict[str, OpSpec] = {}  # built by name, but no column of α
+
+    def add_extra(self, name: str, spec: OpSpec) -> OpSpec:
+        """Register an op that genotypes may hold and the networks build, outside α's columns."""
+        if name in self or name in self.extras:
+            raise ValueError(f"op {name!r} registered twice")
+        self.extras[name] = spec
+        return spec
 
     def check(self, name: str) -> None:
         """The registry's one-line error, as a GenotypeError: op names come from genotypes
         (and :func:`mimdarts.spaces.load_arch` tells another space's architecture by it)."""
+        if name in self.extras:
+            return
         try:
             super().check(name)
         except ConfigError as e:
-            raise GenotypeError(str(e)) from None
+            extra = "".join(f", {n}" for n in self.extras)
+            raise GenotypeError(f"{e}{extra}") from None
+
+    def __getitem__(self, name: str) -> OpSpec:
+        return self.extras[name] if name in self.extras else super().__getitem__(name)
 
     def index(self, name: str) -> int:
-        """The column of α of op ``name``."""
+        """The column of α of op ``name`` (an extra op has none: a GenotypeError)."""
         self.check(name)
+        if name not in self.names:
+            raise GenotypeError(f"op {name!r} is no column of α in the {self.space} space")
         return self.names.index(name)
+
+    def subset(self, names: tuple[str, ...], space: str) -> OpRegistry:
+        """A registry of ``names`` (this one's ops or extras), in that order: the candidate
+        ops of an edge of a reduced space such as RobustDARTS's S1-S4 (its α columns)."""
+        sub = OpRegistry(space)
+        for name in names:
+            sub.add(name, self[name])
+        return sub
 
     def build(self, name: str, C: int, stride: int, affine: bool) -> nn.Module:
         """The plain op ``name``: ``[B, C, H, W] -> [B, C, H/stride, W/stride]``."""
@@ -105,6 +131,9 @@ DARTS_OPS.add("sep_conv_3x3", _sep_conv(3, 1))
 DARTS_OPS.add("sep_conv_5x5", _sep_conv(5, 2))
 DARTS_OPS.add("dil_conv_3x3", _dil_conv(3, 2))
 DARTS_OPS.add("dil_conv_5x5", _dil_conv(5, 4))
+# RobustDARTS's S4 candidate: no grouped form, so a grouped supernet runs it per edge (each
+# edge its own samples; a search cell draws them for all its edges at once, spaces/noise.py)
+DARTS_OPS.add_extra("noise", OpSpec(lambda C, stride, affine: Noise(stride)))
 
 
 # ---------------------------------------------------------------- NAS-Bench-201 space (order matters)
@@ -125,3 +154,5 @@ NB201_OPS.add("avg_pool_3x3", AVG_POOL_3X3)
 for _ops, _names in ((DARTS_OPS, DARTS_PRIMITIVES), (NB201_OPS, NB201_PRIMITIVES)):
     if _ops.names != _names:
         raise RuntimeError(f"{_ops!r} does not match mimdarts.spaces.primitives {_names}")
+if tuple(DARTS_OPS.extras) != DARTS_EXTRA_OPS:
+    raise RuntimeError(f"DARTS_OPS's extra ops do not match mimdarts.spaces.primitives {DARTS_EXTRA_OPS}")

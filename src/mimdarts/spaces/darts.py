@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .candidates import DARTS_OPS, DARTS_PRIMITIVES
+from .candidates import DARTS_OPS, DARTS_PRIMITIVES, OpRegistry
 from .genotype import Genotype, derive_genotype
 from .mixing import CellEdges, cell_edges
+from .noise import bind_noise
 from .ops import FactorizedReduce, ReLUConvBN
 from .supernet import Supernet
 
@@ -27,13 +30,16 @@ class SearchCell(nn.Module):
     ``group_edges``: the edges leaving each node run as one
     :class:`~mimdarts.spaces.mixing.EdgeGroup` (exact) instead of one
     :class:`~mimdarts.spaces.mixing.MixedOp` per edge; ``skip_none``, ``share_relu``,
-    ``fold_weights``: see :class:`~mimdarts.spaces.mixing.MixedOp`.
+    ``fold_weights``: see :class:`~mimdarts.spaces.mixing.MixedOp`. ``edge_ops``: each
+    edge's candidate ops (a reduced space, :mod:`mimdarts.spaces.robust`); None: the 8 DARTS
+    ops on every edge. The cell's `noise` ops, if any, share one draw per forward
+    (:mod:`mimdarts.spaces.noise`).
     """
 
     def __init__(self, steps: int, multiplier: int, C_pp: int, C_p: int, C: int,
                  reduction: bool, reduction_prev: bool, skip_none: bool = True,
                  share_relu: bool = True, group_edges: bool = False,
-                 fold_weights: bool = True) -> None:
+                 fold_weights: bool = True, edge_ops: Sequence[OpRegistry] | None = None) -> None:
         super().__init__()
         self.reduction = reduction
         self.steps = steps
@@ -44,15 +50,17 @@ class SearchCell(nn.Module):
         self.pre1 = ReLUConvBN(C_p, C, 1, 1, 0, affine=False)
         # (target state, source state) per edge; states: s0, s1, then node i = state 2 + i
         edges = [(2 + i, j) for i in range(steps) for j in range(2 + i)]
-        layout = cell_edges(DARTS_OPS, edges, 2, C, lambda j: 2 if reduction and j < 2 else 1,
+        layout = cell_edges(edge_ops or DARTS_OPS, edges, 2, C, lambda j: 2 if reduction and j < 2 else 1,
                             group_edges=group_edges, skip_none=skip_none, share_relu=share_relu,
                             fold_weights=fold_weights, wrap=functools.partial(_with_pool_bn, C))
         self.layout = layout.key  # the edges' attribute: `edges` or `grouped` (checkpoint keys)
         self.add_module(layout.key, layout)
+        self.noise = bind_noise(layout)  # None without noise ops
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         edges: CellEdges = getattr(self, self.layout)
-        states = edges([self.pre0(s0), self.pre1(s1)], weights)
+        with self.noise.drawing() if self.noise else contextlib.nullcontext():
+            states = edges([self.pre0(s0), self.pre1(s1)], weights)
         return torch.cat(states[-self.multiplier:], dim=1)
 
 
@@ -60,7 +68,11 @@ class DartsSupernet(Supernet):
     """The DARTS search network: stem, ``layers`` cells (reductions at 1/3 and 2/3), head.
 
     α are two registered parameters, ``alpha_normal`` and ``alpha_reduce``, each
-    ``[n_edges, 8]`` initialised to ``1e-3 * randn``.
+    ``[n_edges, K]`` initialised to ``1e-3 * randn``: K = the 8 DARTS ops, or, with
+    ``edge_ops`` (per cell type, ``normal`` and ``reduce``, one registry per edge: a reduced
+    space such as RobustDARTS's S1-S4), the K ops of each edge, column k of edge e being
+    its registry's op k. ``op_names``: the columns' names when every edge has the same ops
+    (empty otherwise: :attr:`edge_op_names` names them per edge).
     """
 
     space = "darts"
@@ -69,9 +81,18 @@ class DartsSupernet(Supernet):
 
     def __init__(self, C: int = 16, num_classes: int = 10, layers: int = 8, steps: int = 4,
                  stem_multiplier: int = 3, skip_none: bool = True, share_relu: bool = True,
-                 group_edges: bool = False, fold_weights: bool = True) -> None:
+                 group_edges: bool = False, fold_weights: bool = True,
+                 edge_ops: Mapping[str, Sequence[OpRegistry]] | None = None) -> None:
         super().__init__()
         self.steps = steps
+        n_edges = sum(2 + i for i in range(steps))
+        ops = edge_ops or {cell: [DARTS_OPS] * n_edges for cell in ("normal", "reduce")}
+        # per cell type, each edge's op names (the genotype's derivation reads them)
+        self.edge_op_names = {cell: tuple(r.names for r in regs) for cell, regs in ops.items()}
+        sets = {n for regs in self.edge_op_names.values() for n in regs}
+        self.op_names = next(iter(sets)) if len(sets) == 1 else ()
+        # the counts every epoch logs besides skip connections (RobustDARTS's S4: noise)
+        self.counted = ("noise",) if any("noise" in n for n in sets) else ()
         multiplier = steps  # the cell output concatenates all intermediate nodes
         C_curr = stem_multiplier * C
         self.stem = nn.Sequential(nn.Conv2d(3, C_curr, 3, padding=1, bias=False),
@@ -86,15 +107,15 @@ class DartsSupernet(Supernet):
                 C_curr *= 2
             self.cells.append(SearchCell(steps, multiplier, C_pp, C_p, C_curr, reduction,
                                          reduction_prev, skip_none, share_relu, group_edges,
-                                         fold_weights))
+                                         fold_weights, ops["reduce" if reduction else "normal"]
+                                         if edge_ops else None))
             reduction_prev = reduction
             C_pp, C_p = C_p, multiplier * C_curr
         self.feature_channels = C_p
         self.feature_stride = 2 ** len(reductions)
         self.classifier = nn.Linear(C_p, num_classes)
-        n_edges = sum(2 + i for i in range(steps))
-        self.alpha_normal = nn.Parameter(1e-3 * torch.randn(n_edges, len(DARTS_PRIMITIVES)))
-        self.alpha_reduce = nn.Parameter(1e-3 * torch.randn(n_edges, len(DARTS_PRIMITIVES)))
+        self.alpha_normal = nn.Parameter(1e-3 * torch.randn(n_edges, len(ops["normal"][0])))
+        self.alpha_reduce = nn.Parameter(1e-3 * torch.randn(n_edges, len(ops["reduce"][0])))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, 3, H, W] -> [B, feature_channels, H / feature_stride, W / feature_stride]``."""
@@ -111,4 +132,4 @@ class DartsSupernet(Supernet):
 
     def genotype(self) -> Genotype:
         w_normal, w_reduce = self.arch_weights().values()
-        return derive_genotype(w_normal, w_reduce, self.steps)
+        return derive_genotype(w_normal, w_reduce, self.steps, self.edge_op_names, self.counted)

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import ast
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GenotypeError
 from .architecture import load_arch_spec, shorten
-from .primitives import DARTS_PRIMITIVES, check_op
+from .primitives import DARTS_GENOTYPE_OPS, DARTS_PRIMITIVES, check_op
 
 if TYPE_CHECKING:
     import torch
@@ -33,12 +33,19 @@ _FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
 
 @dataclass(frozen=True)
 class Genotype:
-    """Two cells: per intermediate node two (op, input) edges, plus the concatenated nodes."""
+    """Two cells: per intermediate node two (op, input) edges, plus the concatenated nodes.
+
+    ``counted``: ops whose per-cell counts :meth:`summary` logs besides skip connections
+    (``("noise",)`` for the cells of RobustDARTS's S4). Not part of the cell: equality, the
+    text and JSON forms ignore it, so a space's supernet sets it and every epoch of its
+    search logs the same keys.
+    """
 
     normal: tuple[Edge, ...]
     normal_concat: tuple[int, ...]
     reduce: tuple[Edge, ...]
     reduce_concat: tuple[int, ...]
+    counted: tuple[str, ...] = field(default=(), compare=False)
 
     space = "darts"
 
@@ -54,7 +61,7 @@ class Genotype:
                         and isinstance(edge[1], int) and not isinstance(edge[1], bool)):
                     raise GenotypeError(f"{cell} edge {i} must be (op_name, input_index), got {edge!r}")
                 op, inp = edge
-                check_op(op, DARTS_PRIMITIVES)
+                check_op(op, DARTS_GENOTYPE_OPS)  # the 8 DARTS ops, and S4's noise
                 if op == "none":
                     raise GenotypeError(f"{cell} edge {i}: 'none' cannot be a chosen op")
                 node = i // 2
@@ -176,8 +183,17 @@ class Genotype:
         return sum(1 for o, _ in getattr(self, cell) if o == op)
 
     def summary(self) -> dict[str, int]:
-        return {"n_skip_normal": self.count("skip_connect", "normal"),
-                "n_skip_reduce": self.count("skip_connect", "reduce")}
+        """Skip connections per cell, and the ops of ``counted`` (``n_noise_normal``...).
+
+        Examples:
+            >>> GENOTYPES["DARTS_V2"].summary()
+            {'n_skip_normal': 2, 'n_skip_reduce': 3}
+        """
+        out = {"n_skip_normal": self.count("skip_connect", "normal"),
+               "n_skip_reduce": self.count("skip_connect", "reduce")}
+        for op in self.counted:
+            out.update({f"n_{op}_{cell}": self.count(op, cell) for cell in ("normal", "reduce")})
+        return out
 
     def graph(self) -> dict[str, tuple[tuple[list[str], list[tuple[int, int, str]]], int]]:
         """Per cell: (node names, (src, dst, op) edges) and the number of input nodes, for
@@ -201,13 +217,27 @@ def _rows(weights: torch.Tensor) -> list[list[float]]:
     return weights.detach().cpu().double().tolist()
 
 
-def derive_cell(weights: torch.Tensor, primitives: Sequence[str] = DARTS_PRIMITIVES,
+def _edge_ops(primitives: Sequence[str] | Sequence[Sequence[str]], n_edges: int
+              ) -> list[Sequence[str]]:
+    """Each edge's op names: ``primitives`` on every edge, or its list per edge (one width)."""
+    if not primitives or isinstance(primitives[0], str):
+        return [primitives] * n_edges  # type: ignore[list-item]
+    per_edge = list(primitives)
+    if len(per_edge) != n_edges or len({len(p) for p in per_edge}) != 1:
+        raise ValueError(f"per-edge ops must list {n_edges} edges of as many ops each, got "
+                         f"{len(per_edge)} edges of {sorted({len(p) for p in per_edge})} ops")
+    return per_edge  # type: ignore[return-value]
+
+
+def derive_cell(weights: torch.Tensor, primitives: Sequence[str] | Sequence[Sequence[str]] = DARTS_PRIMITIVES,
                 steps: int = 4, edges_per_node: int = 2) -> tuple[Edge, ...]:
     """Derive one cell from mixing weights (usually softmax(α)), as DARTS does.
 
     Args:
         weights: ``[E, K]`` with ``E = sum(2 + i for i < steps)`` edges, ordered node by node
-            (for node i, its inputs 0 .. i+1), and ``K = len(primitives)`` ops.
+            (for node i, its inputs 0 .. i+1), and ``K`` ops.
+        primitives: the ``K`` op names of the columns, or one such list per edge (a reduced
+            space whose edges have their own candidates, as RobustDARTS's S1-S4).
     Returns:
         ``steps * edges_per_node`` (op, input) pairs. For each node, the edges whose best
         non-`none` weight is largest are kept, strongest first; ties go to the lower index
@@ -224,31 +254,39 @@ def derive_cell(weights: torch.Tensor, primitives: Sequence[str] = DARTS_PRIMITI
         (('sep_conv_3x3', 0), ('skip_connect', 1), ('sep_conv_5x5', 0), ('max_pool_3x3', 1))
     """
     n_edges = sum(2 + i for i in range(steps))
-    if weights.dim() != 2 or weights.shape != (n_edges, len(primitives)):
-        raise ValueError(f"weights must have shape [{n_edges}, {len(primitives)}], "
+    per_edge = _edge_ops(primitives, n_edges)
+    if weights.dim() != 2 or weights.shape != (n_edges, len(per_edge[0])):
+        raise ValueError(f"weights must have shape [{n_edges}, {len(per_edge[0])}], "
                          f"got {list(weights.shape)}")
     w = _rows(weights)
-    candidates = [k for k, p in enumerate(primitives) if p != "none"]
     out: list[Edge] = []
     start = 0
     for i in range(steps):
         n_in = i + 2
-        rows = w[start:start + n_in]
+        rows, ops = w[start:start + n_in], per_edge[start:start + n_in]
+        # per edge, its columns other than `none` (none is never a chosen op)
+        candidates = [[k for k, p in enumerate(o) if p != "none"] for o in ops]
         # Python's sort is stable: among equal strengths the lower input index stays first.
-        order = sorted(range(n_in), key=lambda j: -max(rows[j][k] for k in candidates))
+        order = sorted(range(n_in), key=lambda j: -max(rows[j][k] for k in candidates[j]))
         for j in order[:edges_per_node]:
-            best = max(candidates, key=lambda k: (rows[j][k], -k))
-            out.append((primitives[best], j))
+            best = max(candidates[j], key=lambda k: (rows[j][k], -k))
+            out.append((ops[j][best], j))
         start += n_in
     return tuple(out)
 
 
 def derive_genotype(weights_normal: torch.Tensor, weights_reduce: torch.Tensor,
-                    steps: int = 4) -> Genotype:
-    """Genotype from the two cells' mixing weights; all intermediate nodes are concatenated."""
+                    steps: int = 4, edge_ops: Mapping[str, Sequence[Sequence[str]]] | None = None,
+                    counted: tuple[str, ...] = ()) -> Genotype:
+    """Genotype from the two cells' mixing weights; all intermediate nodes are concatenated.
+
+    ``edge_ops``: per cell (``normal``, ``reduce``), each edge's op names (a reduced space);
+    None: the 8 DARTS ops on every edge. ``counted``: see :class:`Genotype`.
+    """
     concat = tuple(range(2, steps + 2))
-    return Genotype(derive_cell(weights_normal, DARTS_PRIMITIVES, steps), concat,
-                    derive_cell(weights_reduce, DARTS_PRIMITIVES, steps), concat)
+    ops = edge_ops or {"normal": DARTS_PRIMITIVES, "reduce": DARTS_PRIMITIVES}
+    return Genotype(derive_cell(weights_normal, ops["normal"], steps), concat,
+                    derive_cell(weights_reduce, ops["reduce"], steps), concat, counted)
 
 
 # ---------------------------------------------------------------- published genotypes

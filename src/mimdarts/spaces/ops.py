@@ -25,6 +25,37 @@ class Zero(nn.Module):
         return x[:, :, :: self.stride, :: self.stride].mul(0.0)
 
 
+class Noise(nn.Module):
+    """The `noise` op of RobustDARTS's space S4: fresh N(0, 1) samples of the output shape
+    (the input subsampled by the stride); the input's values are ignored, and it has no
+    parameters and passes no gradient.
+
+    The samples come from torch's global generator on the input's device (``torch.randn``),
+    so a run that uses it depends on the global RNG (which checkpoints save). ``sample``,
+    when set (a search cell sets it, :mod:`mimdarts.spaces.noise`), supplies the samples
+    instead: ``sample(like, channels_last) -> tensor of like's shape``.
+    """
+
+    stochastic = True  # a fresh draw on every call: never computed once for several edges
+
+    def __init__(self, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+        # (like, channels_last) -> samples of like's shape; None: torch.randn (this module
+        # imports torch only, so the hook's type stays in words)
+        self.sample = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        like = x if self.stride == 1 else x[:, :, :: self.stride, :: self.stride]
+        # drawn in NCHW order whatever x's layout, so channels_last changes no value
+        channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) \
+            and not x.is_contiguous()
+        if self.sample is not None:
+            return self.sample(like, channels_last)
+        noise = torch.randn(like.shape, dtype=like.dtype, device=like.device)
+        return noise.contiguous(memory_format=torch.channels_last) if channels_last else noise
+
+
 class Identity(nn.Module):
     """skip_connect at stride 1. A class of its own so drop-path can recognise it."""
 

@@ -52,9 +52,10 @@ class MixedOp(nn.Module):
         self.forms = [activated_form(op) for op in self.ops.values()]
         self.takes_activated = [share_relu and f is not None for f in self.forms]
         self.folds = [fold_weights and f is not None for f in self.forms]
-        # parameter-free ops: the same output on every edge that reads the same input
+        # parameter-free ops: the same output on every edge that reads the same input (not a
+        # stochastic one, such as `noise`: each edge draws its own samples)
         self.shareable = [share_relu and not any(True for _ in op.parameters())
-                          for op in self.ops.values()]
+                          and not getattr(op, "stochastic", False) for op in self.ops.values()]
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor,
                 shared: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
