@@ -18,6 +18,8 @@ from ..switches import resolve_group_edges
 from .architecture import Architecture, shorten
 from .genotype import GENOTYPES, Genotype, derive_cell, derive_genotype, load_genotype
 from .nb201_arch import NB201Arch, derive_nb201, load_nb201_arch
+from .robust import ROBUST_SPACES
+from .robust import builder as robust_builder
 
 if TYPE_CHECKING:
     from ..config import ModelConfig
@@ -60,6 +62,9 @@ def _build_nb201(cfg: ModelConfig, num_classes: int) -> Supernet:
 SPACES: Registry[SearchSpace] = Registry("search space")
 SPACES.add("darts", SearchSpace("darts", _build_darts, load_genotype))
 SPACES.add("nb201", SearchSpace("nb201", _build_nb201, load_nb201_arch))
+# RobustDARTS's reduced DARTS spaces S1-S4 (spaces/robust.py): their cells are DARTS genotypes
+for _name in ROBUST_SPACES:
+    SPACES.add(_name, SearchSpace(_name, robust_builder(_name), load_genotype, family="darts"))
 
 
 def get_space(name: str) -> SearchSpace:
@@ -98,7 +103,11 @@ def detect_arch(spec: str) -> Architecture:
     JSON, files and run folders, as each space reads them); one line naming every notation
     tried when it is none of them."""
     errors: dict[str, list[str]] = {}  # message -> the spaces that gave it
+    tried = set()  # a loader once: the DARTS variants (darts-s1...) read DARTS genotypes
     for space in SPACES.values():
+        if space.load_arch in tried:
+            continue
+        tried.add(space.load_arch)
         try:
             return space.load_arch(spec)
         except GenotypeError as e:
