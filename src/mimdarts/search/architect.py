@@ -65,8 +65,9 @@ class Architect:
         self.order = order
         self.unrolled_eps = unrolled_eps
         self.alphas = model.arch_parameters()
-        # w = network weights + the objective's own heads (decoder...): both are trained by SGD.
-        self.weights = model.weight_parameters() + list(objective.parameters())
+        # w = network weights + the objective's own heads (decoder...): the list the w
+        # optimizer was built with (one list, built once by its owner), in its order
+        self.weights = [p for group in w_optimizer.param_groups for p in group["params"]]
         self.modules: list[nn.Module] = [model, objective]
         self.amp_dtype = amp_dtype
         # Passes of the α gradient computed in fp32 even when the run autocasts (see

@@ -10,6 +10,8 @@ wrapper and the benchmarks all call it the same way::
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from .. import distributed
@@ -17,12 +19,7 @@ from ..spaces import Supernet
 from .architect import Architect, Regularizer
 from .objectives.base import LossResult, Objective
 
-
-def poisoned(res: LossResult) -> LossResult:
-    """``res`` with a NaN loss and terms (fault injection, :mod:`mimdarts.faults`)."""
-    nan = float("nan")
-    return LossResult(res.loss * nan, {k: v * nan for k, v in res.terms.items()},
-                      res.logits, res.labels)
+LossHook = Callable[[LossResult], LossResult]
 
 
 class BilevelStep:
@@ -47,18 +44,19 @@ class BilevelStep:
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor,
                  y_val: torch.Tensor, lr: float, regularizer: Regularizer | None = None,
-                 fault: bool = False) -> tuple[LossResult, LossResult]:
+                 loss_hook: LossHook | None = None) -> tuple[LossResult, LossResult]:
         """One iteration; returns (w step's loss result, α step's). ``lr``: the w learning
         rate (set on the optimizer by the caller; second order's virtual step uses it too).
-        ``fault``: make the w loss NaN (fault injection)."""
+        ``loss_hook``: called on the w step's loss result before its backward, may replace it
+        (the search's fault injection makes it NaN there: mimdarts.faults)."""
         train = self.objective.prepare(x, y)
         val = self.objective.prepare(x_val, y_val)
         alpha_res = self.architect.step(train, val, lr, regularizer)
         self.w_optimizer.zero_grad(set_to_none=True)
         with self.architect.autocast():
             res = self.objective.loss(self.model, train)
-        if fault:
-            res = poisoned(res)
+        if loss_hook is not None:
+            res = loss_hook(res)
         # Only w needs gradients here: α's are not accumulated by this backward.
         torch.autograd.backward(res.loss, inputs=self.w_params)
         self.dist.average_gradients(self.w_params)  # no-op on one process

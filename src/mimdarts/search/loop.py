@@ -21,9 +21,10 @@ from .. import distributed, faults
 from ..config import SearchConfig, inert_settings, refuse_inert
 from ..data import DatasetInfo, DeviceLoader, FolderLoader, build_search_loaders
 from ..errors import ConfigError, RunDirError
+from ..guard import DivergenceGuard
 from ..lifecycle import Sink, StepHook, run_job
 from ..nasbench201 import benchmark_figures
-from ..resume import DivergenceGuard, capture_rng, restore_rng
+from ..resume import capture_rng, restore_rng
 from ..rundir import RunDir, compose_name, run_metadata, save_png
 from ..runtime import autocast_dtype, resolve_device, seed_everything, set_threads
 from ..schedules import cosine_lr
@@ -102,8 +103,8 @@ class Searcher:
         """One bi-level iteration, through the CUDA graph when there is one."""
         if self.graphed is not None:  # lr and λ_β change per epoch: the epoch keys the graph
             return self.graphed(x, y, x_val, y_val, lr, regularizer, key=self.epoch)
-        return self.bilevel(x, y, x_val, y_val, lr, regularizer,
-                            fault=self.global_step + 1 == self.nan_step)
+        hook = poisoned if self.global_step + 1 == self.nan_step else None  # mimdarts.faults
+        return self.bilevel(x, y, x_val, y_val, lr, regularizer, hook)
 
     # ----------------------------------------------------------- the lifecycle's Job
     def train_epoch(self, hook: StepHook | None = None) -> dict[str, float]:
@@ -216,6 +217,14 @@ def _build_bilevel(cfg: SearchConfig, model: Supernet, objective: Objective,
                           amp_dtype=autocast_dtype(cfg.run.dtype, dist.device),
                           grad_sync=dist.average_ if dist.enabled else None)
     return BilevelStep(model, objective, architect, w_opt, o.w_grad_clip, dist)
+
+
+def poisoned(res: LossResult) -> LossResult:
+    """``res`` with a NaN loss and terms: the fault injection of MIMDARTS_FAULT_NAN_STEP
+    (:mod:`mimdarts.faults`), applied before the w step's backward as a real divergence."""
+    nan = float("nan")
+    return LossResult(res.loss * nan, {k: v * nan for k, v in res.terms.items()},
+                      res.logits, res.labels)
 
 
 class _Meter:

@@ -30,8 +30,9 @@ from torch import nn
 from .. import distributed, faults
 from ..data import DatasetInfo
 from ..errors import ConfigError, GenotypeError, RunDirError
+from ..guard import DivergenceGuard
 from ..lifecycle import Sink, StepHook, run_job
-from ..resume import DivergenceGuard, capture_rng, restore_rng
+from ..resume import capture_rng, restore_rng
 from ..rundir import RunDir, compose_name
 from ..runtime import amp_context, autocast_dtype, resolve_device, seed_everything, set_threads
 from ..schedules import lr_at
