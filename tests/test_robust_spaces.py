@@ -239,3 +239,15 @@ def test_training_a_cell_with_noise_ops(searched, tmp_path):
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert not torch.equal(net(x)[0], net(x)[0])  # noise in evaluation too (RobustDARTS)
+
+
+def test_the_report_reads_an_s4_run(tmp_path, capsys):
+    """α pictures label S4's two columns by their ops; the table has the noise count."""
+    from mimdarts.cli import main
+    assert main(["search", "--preset", "tiny", "--space", "darts-s4", "--out-dir", str(tmp_path),
+                 "--run-name", "a", "--no-progress"]) == 0
+    assert main(["report", str(tmp_path / "a"), "--out", str(tmp_path / "rep")]) == 0
+    out = capsys.readouterr().out
+    assert "| noise normal |" in out and "darts-s4 space" in out
+    assert (tmp_path / "rep" / "a-alpha.png").is_file()
+    assert (tmp_path / "rep" / "noise-per-epoch-darts-s4-cifar10-sample.png").is_file()

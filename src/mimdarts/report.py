@@ -24,7 +24,7 @@ import yaml
 
 from .config import SearchConfig, config_from_dict, method_fields, resolve_config
 from .errors import RunDirError
-from .spaces.facts import space_facts
+from .spaces.facts import alpha_columns, space_facts
 
 # A method is its settings that change the result (config.method_fields, from each field's
 # declared role): runs that differ only in the seed, the device, loggers, monitors or exact
@@ -269,8 +269,9 @@ def _columns(space: str, runs: list[Run] = ()) -> list[tuple[str, Any]]:
         ("search train acc (%)", lambda r: r.final_record().get("train_acc")),
         ("search val acc (%)", lambda r: r.final_record().get("val_acc")),
     ]
-    for header, key in space_facts(space).cell_columns:  # the space's own figures
-        cols.append((header, lambda r, k=key: r.final_record().get(k)))
+    for header, key in space_facts(space).cell_columns:  # the space's own figures, if logged
+        if not runs or any(key in r.final_record() for r in runs):
+            cols.append((header, lambda r, k=key: r.final_record().get(k)))
     for column, (key, _) in _HESSIAN_KEYS.items():
         if any(r.last_logged(key) is not None for r in runs):
             cols.append((column, lambda r, k=key: r.last_logged(k)))
@@ -540,8 +541,9 @@ def _alpha_pictures(runs: list[Run], out: Path) -> list[Path]:
         ylabel = "softmax(α)" + (f", axis 0–{ymax:g} in all {len(mine)} runs' pictures"
                                  if len(mine) > 1 else "")
         for r in mine:
-            ops = space_facts(space).primitives
-            edges = edge_names(space, len(next(iter(r.log[0]["arch_weights"].values()))))
+            first = next(iter(r.log[0]["arch_weights"].values()))
+            ops = alpha_columns(space, len(first[0]))
+            edges = edge_names(space, len(first))
             title = f"{r.method()}, seed {r.cfg.run.seed}: softmax(α) per edge (node←input)"
             written.append(plots.plot_alpha_trajectory(r.log, ops, out / f"{r.path.name}-alpha.png",
                                                        title, edges, ymax, ylabel))

@@ -20,6 +20,7 @@ from .genotype import GENOTYPES, Genotype, derive_cell, derive_genotype, load_ge
 from .nb201_arch import NB201Arch, derive_nb201, load_nb201_arch
 from .robust import ROBUST_SPACES
 from .robust import builder as robust_builder
+from .robust import column_names as robust_column_names
 
 if TYPE_CHECKING:
     from ..config import ModelConfig
@@ -38,6 +39,9 @@ class SearchSpace:
     # the family whose facts (report, benchmark shapes, networks: spaces/facts.py) apply;
     # "" = the space's own name. A variant of the DARTS space says "darts".
     family: str = ""
+    # the names of α's columns, when they are not the family's primitives (a space whose
+    # edges hold fewer candidates); None: the family's
+    alpha_columns: tuple[str, ...] | None = None
 
 
 # The builders import their supernet (and torch) when called, not when SPACES is imported.
@@ -64,7 +68,8 @@ SPACES.add("darts", SearchSpace("darts", _build_darts, load_genotype))
 SPACES.add("nb201", SearchSpace("nb201", _build_nb201, load_nb201_arch))
 # RobustDARTS's reduced DARTS spaces S1-S4 (spaces/robust.py): their cells are DARTS genotypes
 for _name in ROBUST_SPACES:
-    SPACES.add(_name, SearchSpace(_name, robust_builder(_name), load_genotype, family="darts"))
+    SPACES.add(_name, SearchSpace(_name, robust_builder(_name), load_genotype, family="darts",
+                                  alpha_columns=robust_column_names(_name)))
 
 
 def get_space(name: str) -> SearchSpace:

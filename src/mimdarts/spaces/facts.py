@@ -48,12 +48,15 @@ _NB201_TABLE = tuple((f"NB201 {ds} test (%)", f"nb201_{ds}_test")
 FAMILIES: dict[str, SpaceFacts] = {
     "darts": SpaceFacts(
         primitives=DARTS_PRIMITIVES,
-        cell_columns=(("skips normal", "n_skip_normal"),),
+        # noise: logged by the spaces that hold the noise op (RobustDARTS's S4) only
+        cell_columns=(("skips normal", "n_skip_normal"), ("noise normal", "n_noise_normal")),
         compared=("search val acc (%)", "skips normal"),
         skip_figure="skips normal",
         cell_word="normal cell",
         curves=(("skips-per-epoch", "skip connections in the derived cell",
-                 {"normal cell": "n_skip_normal", "reduction cell": "n_skip_reduce"}, {}),),
+                 {"normal cell": "n_skip_normal", "reduction cell": "n_skip_reduce"}, {}),
+                ("noise-per-epoch", "noise ops in the derived cell",
+                 {"normal cell": "n_noise_normal", "reduction cell": "n_noise_reduce"}, {})),
         patch_ratio_figure="search val acc (%)",
         benchmark=False,
         bench_shapes={"paper": (64, 16, 8), "small": (16, 8, 5)},
@@ -90,3 +93,12 @@ def space_facts(space: str) -> SpaceFacts:
     from . import SPACES  # the registry (no torch)
     entry = SPACES[space]
     return FAMILIES[entry.family or entry.name]
+
+
+def alpha_columns(space: str, width: int) -> tuple[str, ...]:
+    """The names of the ``width`` columns of a run's α in ``space`` (its own, else its
+    family's op names; ``op0, op1...`` when neither has that many)."""
+    from . import SPACES
+    entry = SPACES[space]
+    names = entry.alpha_columns or space_facts(space).primitives
+    return tuple(names) if len(names) == width else tuple(f"op{k}" for k in range(width))
