@@ -145,6 +145,7 @@ def test_the_printed_next_commands_run_offline(tmp_path, capsys, one_thread):
     assert main(["search", "--preset", "nb201-tiny", "--out-dir", str(tmp_path), "--run-name", "s",
                  "--no-progress"]) == 0
     out = capsys.readouterr().out
+    assert f"mimdarts search: preset nb201-tiny, and out_dir={tmp_path} run_name=s" in out  # its start
     assert "better than" in out and "% of cells" in out  # the benchmark rank
     assert "is a smoke test" in out and " h on " not in out  # seconds, not 0.00x h
     nexts = out.split("next:\n", 1)[1].splitlines()
