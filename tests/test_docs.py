@@ -74,7 +74,7 @@ def test_the_extending_page_runs_as_written(tmp_path):
     """Its blocks: an objective, a preset, a search with both from Python, then the same from
     the command line through a script (one process, so registered once)."""
     blocks = re.findall(r"```python\n(.*?)```", (PAGES / "extending.md").read_text(), re.S)
-    objective, preset, search, cli = blocks
+    objective, preset, search, cli, space = blocks
     argv = ["x", "search", "--preset", "nb201-smooth-tiny", "--out-dir", str(tmp_path),
             "--run-name", "r", "--no-progress", "--threads", "1"]
     script = "\n".join([objective, preset, search, f"import sys\nsys.argv = {argv!r}", cli])
@@ -85,3 +85,10 @@ def test_the_extending_page_runs_as_written(tmp_path):
     assert cells and float(r.stdout.split(cells[0] + "\n", 1)[1].splitlines()[0]) > 0  # train_cls
     assert (tmp_path / "r" / "result.json").is_file()
     assert "objective: cls-smooth" in (tmp_path / "r" / "config.yaml").read_text()
+    # a search space: registered in one block, searched in it
+    r = subprocess.run([sys.executable, "-c", space], cwd=tmp_path, capture_output=True, text=True,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    genotype = r.stdout.strip().splitlines()[-1]
+    ops = re.findall(r"\('([a-z_0-9]+)', \d\)", genotype)
+    assert genotype.startswith("Genotype(") and ops and set(ops) <= {"max_pool_3x3", "sep_conv_3x3"}
