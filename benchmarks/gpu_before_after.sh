@@ -11,7 +11,7 @@ out=${2:-${OUT:-gpu_before_after}}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 py=${PYTHON:-python3}
-PYTHONPATH=$PWD/src timeout 120 $py -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 \
+PYTHONPATH=$PWD/src timeout 120 $py -m pytest -q -p no:cacheprovider tests/test_search_cuda.py 2>&1 \
   | tail -15 | tee "$out/tests.txt"
 for round in 1 2; do
   for tree in "$old" "$PWD/src"; do

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU check for a lent GPU machine (under 5 minutes: each part has a hard time limit and the
 # tables print row by row, so a part cut short keeps its finished rows), in this order:
-#  1. the CUDA tests (tests/test_cuda.py: fast path = reference maths in float64 on the GPU,
+#  1. the CUDA tests (tests/test_search_cuda.py: fast path = reference maths in float64 on the GPU,
 #     CUDA-graph replay = eager iteration, a whole search with graphs on);
 #  2. the search-step table at the paper's shapes, both spaces, first order: reference
 #     (fp32, NCHW, every op, per edge), per-edge (skip none, shared ReLU, weights folded into
@@ -18,7 +18,7 @@ mkdir -p "$out"
 export PYTHONPATH=${PYTHONPATH:-$PWD/src} PYTHONUNBUFFERED=1
 py=${PYTHON:-python3}
 $py -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" | tee "$out/env.txt"
-timeout 75 $py -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 | tail -25 | tee "$out/tests.txt"
+timeout 75 $py -m pytest -q -p no:cacheprovider tests/test_search_cuda.py 2>&1 | tail -25 | tee "$out/tests.txt"
 {
   timeout 115 $py -m mimdarts.bench --device cuda --shape paper --spaces darts nb201 \
       --objectives mim-darts --orders 1 --paths reference per-edge grouped fast --steps 5 --warmup 3

@@ -189,3 +189,15 @@ def test_nothing_outside_spaces_compares_a_space_name():
             line = path.read_text()[:m.start()].count("\n") + 1
             bad.append(f"{path.relative_to(SRC)}:{line}: {m.group(0).strip()}")
     assert not bad, bad
+
+
+# the layers the tests are named after (tests/test_<layer>[_<topic>].py), like the package
+TEST_LAYERS = ("api", "cli", "config", "data", "docs", "layout", "report", "run", "search",
+               "spaces", "sweep", "train")
+
+
+def test_tests_are_laid_out_like_the_code():
+    tests = sorted(p.name for p in Path(__file__).parent.glob("test_*.py"))
+    stray = [t for t in tests if t.removeprefix("test_").removesuffix(".py").split("_")[0]
+             not in TEST_LAYERS]
+    assert not stray, stray

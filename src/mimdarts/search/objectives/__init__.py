@@ -38,6 +38,6 @@ Adding an objective to mimdarts takes one file and one line:
 ``--objective NAME`` then works in searches, presets and sweeps. Code outside mimdarts
 registers the same way, naming its own module (``add_objective`` with
 ``"its.module:make_x"``, or ``register_objective`` as a decorator on the factory), in the
-process that runs the search: ``tests/test_objectives.py`` does so for a label-smoothed
+process that runs the search: ``tests/test_search_objectives.py`` does so for a label-smoothed
 cross-entropy and runs a search with it.
 """

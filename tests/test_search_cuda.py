@@ -31,7 +31,7 @@ def test_grouped_channels_last_same_math_on_gpu_float64(space):
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from test_fastpath import build_supernet, copy_reference_weights
+    from test_spaces_fastpath import build_supernet, copy_reference_weights
 
     torch.manual_seed(0)
     ref = build_supernet(space, False, False, False).double().cuda()

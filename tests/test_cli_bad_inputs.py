@@ -1,5 +1,5 @@
 """Every bad input the CLI handles, in ONE table (the per-module tables of test_cli.py,
-test_train.py, test_nb201.py and test_sweep.py merged here): config values, the same key
+test_train.py, test_spaces_nb201.py and test_sweep.py merged here): config values, the same key
 given twice in any form, values of the right type outside their meaningful range, blank
 names, files of the wrong kind, genotype strings, paths, run folders of the wrong kind,
 sweeps, reports, exports and environment variables. Each gives ONE line

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 import pytest
-import test_fastpath as fastpath
+import test_spaces_fastpath as fastpath
 import torch
 
 from mimdarts.cli import main
@@ -208,7 +208,7 @@ def test_presets_name_the_spaces():
 def test_s4_search_killed_mid_epoch_resumes_to_the_same_noise(tmp_path):
     # the noise comes from the global torch RNG, which checkpoints save: a resumed search
     # draws what the uninterrupted one drew (test_resume's harness, on S4)
-    import test_resume as rs
+    import test_run_resume as rs
     argv = ["search", "--preset", "tiny", "--space", "darts-s4", "--epochs", "2", "--threads", "1",
             "--eval-images", "32", "--device", "cpu", "--no-progress"]
     rs.finish(rs.start(argv, tmp_path, "ref"))

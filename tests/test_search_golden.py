@@ -10,7 +10,7 @@ relative and softmax(α) by 3e-5 after two epochs), while a change of what is co
 mask, a schedule, an op) moves them by far more and usually changes the cells. One whose
 purpose is to change them regenerates them on purpose and says why in its commit:
 
-    python tests/test_golden.py --write
+    python tests/test_search_golden.py --write
 """
 
 from __future__ import annotations
