@@ -95,3 +95,33 @@ def test_cifar_through_torchvision_files(tmp_path, monkeypatch):
     assert split.images.shape == (50, 3, 32, 32)
     assert torch.equal(split.images[:10], data.images[:10])
     assert torch.equal(split.labels[:10], data.labels[:10])
+
+
+def test_a_damaged_cifar_file_is_named(tmp_path):
+    """A truncated or garbage batch file: one line naming that file, not torchvision's
+    'not found or corrupted'."""
+    import pytest
+
+    from mimdarts.data.datasets import _TORCHVISION_FILES, load_torchvision_cifar
+    from mimdarts.errors import DataError
+    folder, files = _TORCHVISION_FILES["cifar10"]
+    (tmp_path / folder).mkdir()
+    for f in files:
+        (tmp_path / folder / f).write_bytes(b"\x80\x04garbage, not a pickle")
+    with pytest.raises(DataError, match=r"data_batch_1' is damaged \(its MD5 is not the dataset's\)"):
+        load_torchvision_cifar("cifar10", tmp_path, "train", download=False)
+
+
+def test_a_bundled_sample_that_does_not_load_says_so(monkeypatch):
+    import numpy as np
+    import pytest
+
+    from mimdarts.data import datasets
+    from mimdarts.errors import DataError
+
+    def broken(*args, **kwargs):
+        raise ValueError("Cannot load file containing pickled data")
+
+    monkeypatch.setattr(np, "load", broken)
+    with pytest.raises(DataError, match="the bundled CIFAR-10 sample .* does not load .*reinstall"):
+        datasets.load_sample("train")

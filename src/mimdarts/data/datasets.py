@@ -75,8 +75,13 @@ def load_sample(split: str) -> TensorData:
     """The real CIFAR-10 subset shipped in the package: 5,000 train / 1,000 test images."""
     name = {"train": "train_5k.npz", "test": "test_1k.npz"}[split]
     with resources.as_file(resources.files("mimdarts.data") / "sample" / name) as path:
-        with np.load(path, allow_pickle=False) as d:
-            return _from_hwc(d["x"], d["y"])
+        try:
+            with np.load(path, allow_pickle=False) as d:
+                return _from_hwc(d["x"], d["y"])
+        except (OSError, ValueError, KeyError, EOFError) as e:  # np.load's ways to fail
+            raise DataError(f"the bundled CIFAR-10 sample {str(path)!r} does not load "
+                            f"({type(e).__name__}: {str(e).splitlines()[0][:100] if str(e) else ''}); "
+                            "reinstall mimdarts") from None
 
 
 def load_torchvision_cifar(name: str, root: str | Path, split: str, download: bool) -> TensorData:
@@ -95,10 +100,23 @@ def load_torchvision_cifar(name: str, root: str | Path, split: str, download: bo
     except Exception as e:  # torchvision raises URLError, OSError or RuntimeError
         reason = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
         if present:
-            raise DataError(f"{name} files in {str(base)!r} are unreadable ({reason})") from None
+            bad = _damaged_file(cls, base)
+            where = f"{str(base / bad)!r} is damaged (its MD5 is not the dataset's)" if bad else \
+                f"files in {str(base)!r} are unreadable"
+            raise DataError(f"{name}: {where} ({reason}); delete it and set --download true to "
+                            "fetch it again") from None
         raise DataError(f"{name} not found in {str(base)!r} (expected files {', '.join(files)}) "
                         f"and the download failed: {reason}") from None
     return _from_hwc(ds.data, ds.targets)
+
+
+def _damaged_file(cls: type, base: Path) -> str | None:
+    """The first of torchvision's CIFAR files in ``base`` whose MD5 is not the published one
+    (a truncated download, a garbage file), or None."""
+    from torchvision.datasets.utils import check_integrity
+
+    listed = [*cls.train_list, *cls.test_list, (cls.meta["filename"], cls.meta["md5"])]
+    return next((f for f, md5 in listed if not check_integrity(str(base / f), md5)), None)
 
 
 def load_tensor_split(dataset: str, split: str, data_dir: str = "data",
