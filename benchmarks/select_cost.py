@@ -21,7 +21,8 @@ import torch
 
 from mimdarts.bench import shape_of
 from mimdarts.config import SearchConfig, apply_overrides
-from mimdarts.search.loop import build_searcher, score_val_half
+from mimdarts.search.algorithm import score_val_half
+from mimdarts.search.loop import build_searcher
 
 VAL_HALF = 25_000  # CIFAR-10's 50k training images, halved (the authors' split)
 

@@ -12,7 +12,8 @@ import torch
 from mimdarts.config import PRESETS, SearchConfig, apply_overrides, resolve_config
 from mimdarts.data import INFOS, DeviceLoader, TensorData, normalize
 from mimdarts.errors import ConfigError
-from mimdarts.search.loop import CHECKPOINT_FORMAT, build_searcher, final_epoch, score_val_half, search
+from mimdarts.search.algorithm import final_epoch, score_val_half
+from mimdarts.search.loop import CHECKPOINT_FORMAT, build_searcher, search
 from mimdarts.search.masking import apply_mask, pixel_fill
 from mimdarts.switches import CPU_GROUPED_MAX_ELEMENTS, resolve_group_edges
 
