@@ -46,6 +46,9 @@ def test_api_refuses_what_the_cli_refuses(tmp_path, one_thread):
         mimdarts.search(preset="nb201-tiny", resume=r.run_dir)
     with pytest.raises(ConfigError, match="write=False never writes"):
         mimdarts.search(resume=r.run_dir, write=False)
+    with pytest.raises(ConfigError, match="resume='auto' may continue a run folder"):
+        mimdarts.search(preset="nb201-tiny", out_dir=str(tmp_path), run_name="r", resume="auto",
+                        write=False)
     with pytest.raises(ConfigError, match="give only one of them"):
         mimdarts.search(resume=r.run_dir, overwrite=True)
     with pytest.raises(ConfigError, match="is a search run; resume it with `mimdarts search"):

@@ -239,6 +239,8 @@ BAD_INPUTS: dict[str, Case] = {
     "sweep: value out of range": (_sweep("--set", "objective=mim-darts", "--grid", "mask_ratio=0.4,1.5"),
                                   "mask_ratio must be strictly"),
     "sweep: the seed as a setting": (_sweep("--grid", "seed=1,2"), "set by the sweep"),
+    "sweep: a grid over a monitor": (_sweep("--grid", "eval_images=0,16"),
+                                     "eval_images changes no result of a search"),
     "sweep: a patch that does not divide": (
         _sweep("--set", "objective=mim-darts", "--grid", "patch_size=3,4"),
         "trial nb201-tiny-objectivemim-darts-patch_size3-s2: patch_size=3 must divide the image size 32"),

@@ -251,3 +251,18 @@ def test_the_report_reads_an_s4_run(tmp_path, capsys):
     assert "| noise normal |" in out and "darts-s4 space" in out
     assert (tmp_path / "rep" / "a-alpha.png").is_file()
     assert (tmp_path / "rep" / "noise-per-epoch-darts-s4-cifar10-sample.png").is_file()
+
+
+def test_looking_changes_no_step_of_an_s4_search():
+    """S4's noise draws from torch's generator: the evaluations after an epoch (the val head,
+    the whole val half of final_arch=best, the curvature) must leave it as it was."""
+    from mimdarts.config import resolve_config
+    from mimdarts.search.loop import search
+
+    def alphas(**overrides):
+        cfg = resolve_config("tiny", overrides={"space": "darts-s4", "epochs": 2, "threads": 1,
+                                                "device": "cpu", **overrides})
+        return [r["arch_weights"] for r in search(cfg, write=False, progress=False).history]
+
+    plain = alphas(eval_images=0)
+    assert alphas(eval_images=16, final_arch="best", hessian_every=1) == plain

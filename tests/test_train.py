@@ -368,3 +368,9 @@ def test_an_unfinished_search_is_trained_only_when_asked(tmp_path, capsys):
     assert main([*argv, "--allow-unfinished"]) == 0
     err = capsys.readouterr().err
     assert "warning: training the cell of an unfinished search" in err and "after epoch 2" in err
+
+
+def test_a_genotype_given_as_text_is_no_run_folder():
+    from mimdarts.runrequest import check_search_finished
+    from mimdarts.spaces import GENOTYPES
+    assert check_search_finished(str(GENOTYPES["DARTS_V2"]) * 3) is None  # too long for a path

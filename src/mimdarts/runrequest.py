@@ -45,6 +45,9 @@ def resolve_run(preset: str | None, config: str | Path | None, overrides: Mappin
     (OUT_DIR/RUN_NAME of the settings given: resumed if it holds a checkpoint, else started
     there, replacing a folder that holds nothing to resume)."""
     check_resume_request(None if resume == "auto" else resume, overwrite, write)
+    if resume == "auto" and not write:  # auto may resume a folder, which writes into it
+        raise ConfigError("resume='auto' may continue a run folder, which writes into it; "
+                          "write=False never writes: drop one of them")
     base = preset if preset is not None else (None if config else default_preset)
     if resume == "auto":
         cfg = resolve_config(base, config, overrides, root=root, presets=presets)
@@ -106,9 +109,14 @@ def check_search_finished(genotype: str, allow_unfinished: bool = False) -> str 
     result.json is written last): the genotype.json of a search that stopped on a NaN, was
     killed or is still running is some epoch's cell, not the search's answer. Refused unless
     ``allow_unfinished``; then returns the warning to print (None when there is nothing to say)."""
-    folder = Path(genotype)
-    if not (folder / "config.yaml").is_file() or run_kind(folder) != "search" \
-            or (folder / "result.json").is_file():
+    try:  # a genotype given as text (Genotype(...)) may be no valid path at all
+        folder = Path(genotype)
+        if folder.is_file() and folder.name == "genotype.json":  # a run folder's own file
+            folder = folder.parent
+        if not (folder / "config.yaml").is_file() or run_kind(folder) != "search" \
+                or (folder / "result.json").is_file():
+            return None
+    except (OSError, ValueError):
         return None
     try:
         logged = sum(1 for line in (folder / "log.jsonl").read_text().splitlines() if line.strip())

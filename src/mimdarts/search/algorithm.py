@@ -7,6 +7,8 @@ in :mod:`mimdarts.search.loop`.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -190,18 +192,29 @@ def run_epoch(s: Searcher, hook: StepHook | None = None) -> dict[str, float]:
     return out
 
 
+@contextlib.contextmanager
+def streams_untouched(device: torch.device) -> Iterator[None]:
+    """Around a pass that only looks (evaluations, curvature, pictures): torch's global random
+    streams come back as they were, so the pass changes no step of the run even where the
+    forward itself draws from them (the `noise` op of RobustDARTS's S4; an ImageNet folder's
+    separate DataLoader seeds its workers from the global generator)."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        yield
+
+
 def epoch_metrics(s: Searcher) -> dict[str, float]:
     """After an epoch (``s.epoch`` counts it): the val head's accuracies and, every
     ``hessian_every`` epochs and at the last, the α-Hessian's top eigenvalue."""
-    out = evaluate(s)
-    if s.cfg.optim.final_arch == "best":
-        out.update(score_val_half(s))
-    every = s.cfg.optim.hessian_every
-    if every and (s.epoch % every == 0 or s.epoch == s.cfg.optim.epochs):
-        top, ce = hessian_eigenvalues(s)
-        # not converged: a lower bound (the two largest eigenvalues are close)
-        out.update(hessian_eig=top.eigenvalue, hessian_converged=float(top.converged),
-                   hessian_eig_ce=ce.eigenvalue, hessian_ce_converged=float(ce.converged))
+    with streams_untouched(s.device):
+        out = evaluate(s)
+        if s.cfg.optim.final_arch == "best":
+            out.update(score_val_half(s))
+        every = s.cfg.optim.hessian_every
+        if every and (s.epoch % every == 0 or s.epoch == s.cfg.optim.epochs):
+            top, ce = hessian_eigenvalues(s)
+            # not converged: a lower bound (the two largest eigenvalues are close)
+            out.update(hessian_eig=top.eigenvalue, hessian_converged=float(top.converged),
+                       hessian_eig_ce=ce.eigenvalue, hessian_ce_converged=float(ce.converged))
     return out
 
 

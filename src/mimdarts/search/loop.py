@@ -33,7 +33,15 @@ from ..runtime import autocast_dtype, resolve_device, seed_everything, set_threa
 from ..spaces import Architecture, Supernet, get_space, load_arch
 from ..switches import resolve_group_edges
 from ..train.networks import paper_network_params
-from .algorithm import EpochMeter, epoch_metrics, final_epoch, poisoned, run_epoch, selection_text
+from .algorithm import (
+    EpochMeter,
+    epoch_metrics,
+    final_epoch,
+    poisoned,
+    run_epoch,
+    selection_text,
+    streams_untouched,
+)
 from .architect import Architect, Regularizer
 from .bilevel import BilevelStep
 from .catalog import OBJECTIVES, check_objective
@@ -145,8 +153,9 @@ class Searcher:
         every, epochs = self.cfg.objective.snapshot_every, self.cfg.optim.epochs
         if not every or not (self.epoch % every == 0 or self.epoch == epochs):
             return {}
-        x, y = next(iter(self.val_loader.head(8)))
-        grid = self.objective.snapshot_grid(self.model, x[:8], y[:8])
+        with streams_untouched(self.device):  # a picture changes no step of the run
+            x, y = next(iter(self.val_loader.head(8)))
+            grid = self.objective.snapshot_grid(self.model, x[:8], y[:8])
         return {} if grid is None else {"recon": grid}  # inputs, masked, reconstructed, pasted
 
     def state(self, log_lines: int = 0, epoch_elapsed_s: float = 0.0) -> dict[str, Any]:

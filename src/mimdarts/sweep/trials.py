@@ -13,7 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import SearchConfig, field_index, inert_settings, parse_value, refuse_inert, resolve_config
+from ..config import (
+    SearchConfig,
+    field_index,
+    inert_settings,
+    method_fields,
+    parse_value,
+    refuse_inert,
+    resolve_config,
+)
 from ..errors import ConfigError
 
 
@@ -79,6 +87,16 @@ def _refuse_repeated_keys(grid: list[tuple[str, list[str]]],
             seen[key] = flag
 
 
+def _refuse_no_result_axes(axes: list[tuple[str, list[str]]]) -> None:
+    """A grid over a setting that changes no result (a monitor, a logger, where files go)
+    runs the same search several times, which a report would count as several seeds."""
+    results = method_fields(SearchConfig)
+    for key, _ in axes:
+        if key not in results:
+            raise ConfigError(f"--grid {key}=...: {key} changes no result of a search, so its "
+                              "trials would be the same search run again; give it in --set")
+
+
 def check_trial_config(cfg: SearchConfig) -> None:
     """What a search would refuse when it builds, refused here before any trial runs: an
     unknown objective, a setting that does nothing in the run (``nodes`` in NAS-Bench-201...;
@@ -106,6 +124,7 @@ def make_trials(presets: Sequence[str], seeds: Sequence[int], grid: Sequence[str
     if len(set(presets)) != len(presets):
         raise ConfigError(f"--preset {' '.join(presets)} gives a preset twice")
     axes = parse_assignments(grid, multi=True)
+    _refuse_no_result_axes(axes)
     fixed_parsed = parse_assignments(fixed, multi=False)
     _refuse_repeated_keys(axes, fixed_parsed)
     fixed_kv = [(k, v[0]) for k, v in fixed_parsed]
