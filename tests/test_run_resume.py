@@ -347,9 +347,10 @@ def test_lost_log_lines_are_refused(finished_search, capsys):
     assert "has 0 lines but the checkpoint was written after 1" in one_line_error(capsys)
 
 
-def test_checkpoint_from_before_the_exact_speed_switches_is_accepted():
-    # fold_weights and merge_decoder_convs change neither the maths nor the state: a
-    # checkpoint written before they existed (or with them toggled) resumes; w_lr does not
+def test_checkpoint_from_before_the_speed_switches_is_accepted():
+    # a checkpoint written before fold_weights and merge_decoder_convs existed resumes (they
+    # read back as their defaults); toggling one is refused (another rounding: a resumed run
+    # would not end as the uninterrupted one), and so is w_lr
     from mimdarts.config import SearchConfig, apply_overrides
     from mimdarts.errors import ConfigError
     from mimdarts.resume import check_checkpoint
@@ -360,8 +361,9 @@ def test_checkpoint_from_before_the_exact_speed_switches_is_accepted():
     del old["model"]["fold_weights"], old["objective"]["merge_decoder_convs"]
     ckpt = {"format": CHECKPOINT_FORMAT, "resume": {"device": "cpu"}, "config": json.dumps(old)}
     check_checkpoint(ckpt, cfg, CHECKPOINT_FORMAT, "c.pt", torch.device("cpu"))
-    check_checkpoint(ckpt, apply_overrides(cfg, {"fold_weights": False}), CHECKPOINT_FORMAT,
-                     "c.pt", torch.device("cpu"))
+    with pytest.raises(ConfigError, match="model.fold_weights"):
+        check_checkpoint(ckpt, apply_overrides(cfg, {"fold_weights": False}), CHECKPOINT_FORMAT,
+                         "c.pt", torch.device("cpu"))
     with pytest.raises(ConfigError, match="optim.w_lr"):
         check_checkpoint(ckpt, apply_overrides(cfg, {"w_lr": 0.5}), CHECKPOINT_FORMAT, "c.pt",
                          torch.device("cpu"))
