@@ -201,12 +201,32 @@ def test_mix_batch_norm_falls_back_for_a_bn_with_its_own_weight():
         torch.testing.assert_close(bn.running_mean, expected.running_mean)
 
 
+def _at_threads(n: int, fn):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        return fn()
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("objective", ["cls", "mim-darts"])
 def test_fast_path_fp32_first_order(objective):
-    loss_err, grad_err = compare(objective, 1, torch.float32, (True, True, True), fold_weights=True,
-                                 merge_decoder=True)
+    # at 2 threads (this machine's count): the result must not depend on what an earlier
+    # test left torch's thread count at (see the 1-thread case below)
+    loss_err, grad_err = _at_threads(2, lambda: compare(
+        objective, 1, torch.float32, (True, True, True), fold_weights=True, merge_decoder=True))
     assert loss_err < 1e-5
     assert grad_err < 1e-4  # measured 2e-6 (cls) and 2e-5 (mim-darts): conv summation order
+
+
+@pytest.mark.xfail(strict=False, reason="issue #25 item 5: at 1 thread the channels_last fp32 "
+                   "fast path drifts on this AVX-512 CPU (mim-darts α-gradient error 0.014, "
+                   "2026-12-04; also on the tree before that session), not yet found")
+def test_fast_path_fp32_first_order_one_thread():
+    loss_err, grad_err = _at_threads(1, lambda: compare(
+        "mim-darts", 1, torch.float32, (True, True, True), fold_weights=True, merge_decoder=True))
+    assert loss_err < 1e-5 and grad_err < 1e-4
 
 
 def test_benchmark_case_runs():
