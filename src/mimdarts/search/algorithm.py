@@ -135,19 +135,12 @@ def score_val_half(s: Searcher) -> dict[str, float]:
     return out
 
 
-def hessian_eigenvalue(s: Searcher) -> EigenResult:
-    """The largest eigenvalue of the Hessian w.r.t. α of the val-half loss: the objective's loss
-    plus Adam's L2 term on α, ``arch_weight_decay / 2 · ||α||²``, as RobustDARTS adds it (a
-    β-DARTS term is not included), on the val half's first batch (the same images every epoch
-    from the device loader; an ImageNet folder's are re-read through its transforms), its
-    masks and other randomness drawn from a generator seeded 0 so that epochs compare; in
-    fp32. Leaves weights, α, buffers and every random stream as they were."""
-    return hessian_eigenvalues(s)[0]
-
-
 def hessian_eigenvalues(s: Searcher) -> tuple[EigenResult, EigenResult]:
     """(the objective's, the plain cross-entropy's) largest α-Hessian eigenvalue, both on the
-    same val-half batch and both with the α L2 term (see :func:`hessian_eigenvalue`). The
+    same val-half batch and both with the α L2 term. The objective's: its loss plus Adam's L2
+    term on α, ``arch_weight_decay / 2 · ||α||²``, as RobustDARTS adds it (a β-DARTS term is
+    not included), on the val half's first batch, masks drawn from a generator seeded 0 so
+    that epochs compare; in fp32. The
     second is the cross-entropy on the clean images whatever the objective: one function
     for every method, so curves of DARTS and MIM-DARTS compare like with like. For plain
     DARTS (``cls`` on clean images) the two are the same function: computed once."""

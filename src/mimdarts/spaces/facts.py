@@ -22,7 +22,6 @@ class SpaceFacts:
     # report columns of the returned cell: (header, log key), besides the common ones
     cell_columns: tuple[tuple[str, str], ...]
     compared: tuple[str, ...]  # the report columns `--baseline` compares
-    skip_figure: str  # the column and curve of the collapse signal
     cell_word: str  # what "the cell" is called in the report's lists
     # per-epoch pictures: (file prefix, y label, {panel title: log key}, options); options:
     # "robust" (medians on an axis fitted to the bulk of the seeds, outliers marked),
@@ -54,7 +53,6 @@ FAMILIES: dict[str, SpaceFacts] = {
         cell_columns=(("val head clean acc (%)", "eval_clean_acc"), ("skips normal", "n_skip_normal"),
                       ("noise normal", "n_noise_normal")),
         compared=("val head clean acc (%)", "skips normal"),
-        skip_figure="skips normal",
         cell_word="normal cell",
         curves=(("skips-per-epoch", "skip connections in the derived cell",
                  {"normal cell": "n_skip_normal", "reduction cell": "n_skip_reduce"}, {}),
@@ -73,7 +71,6 @@ FAMILIES: dict[str, SpaceFacts] = {
         primitives=NB201_PRIMITIVES,
         cell_columns=(*_NB201_TABLE, ("skip edges", "n_skip")),
         compared=("NB201 cifar10 test (%)", "skip edges"),
-        skip_figure="skip edges",
         cell_word="cell",
         curves=(("nb201-acc-per-epoch", "NB201 CIFAR-10 test accuracy of the derived cell (%)",
                  {"": "nb201_cifar10_test"},
