@@ -176,8 +176,8 @@ BAD_INPUTS: dict[str, Case] = {
                                      "mask_ratio=0.4 does nothing in this run: objective 'cls' "
                                      "does not use it"),
     "CUDA graphs on a CPU": (lambda t: ["search", "--preset", "nb201-tiny", "--cuda-graphs",
-                                        "--device", "cpu"],
-                             "cuda_graphs=True does nothing in this run: CUDA graphs need one "
+                                        "true", "--device", "cpu"],
+                             "cuda_graphs='true' does nothing in this run: CUDA graphs need one "
                              "CUDA process; this run has 1 on cpu"),
     "a mask that leaves nothing visible": (
         lambda t: ["search", "--preset", "nb201-tiny", "--objective", "mim-darts",

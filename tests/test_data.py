@@ -125,3 +125,17 @@ def test_a_bundled_sample_that_does_not_load_says_so(monkeypatch):
     monkeypatch.setattr(np, "load", broken)
     with pytest.raises(DataError, match="the bundled CIFAR-10 sample .* does not load .*reinstall"):
         datasets.load_sample("train")
+
+
+def test_synthetic_cifar10_has_cifars_shape_and_counts():
+    # the timing dataset: CIFAR-10's size (50k/10k, 3x32x32, 10 classes), the same every call
+    from mimdarts.data.datasets import load_tensor_split
+
+    train = load_tensor_split("synthetic-cifar10", "train")
+    test = load_tensor_split("synthetic-cifar10", "test")
+    assert train.images.shape == (50_000, 3, 32, 32) and train.images.dtype == torch.uint8
+    assert test.images.shape == (10_000, 3, 32, 32)
+    assert set(train.labels.unique().tolist()) == set(range(10))
+    again = load_tensor_split("synthetic-cifar10", "test")
+    assert torch.equal(again.images, test.images) and torch.equal(again.labels, test.labels)
+    assert not torch.equal(train.images[:10_000], test.images)

@@ -15,7 +15,7 @@ from mimdarts.errors import ConfigError
 from mimdarts.search.algorithm import final_epoch, score_val_half
 from mimdarts.search.loop import CHECKPOINT_FORMAT, build_searcher, search
 from mimdarts.search.masking import apply_mask, pixel_fill
-from mimdarts.switches import CPU_GROUPED_MAX_ELEMENTS, resolve_group_edges
+from mimdarts.switches import CPU_GROUPED_MAX_ELEMENTS, resolve_cuda_graphs, resolve_group_edges
 
 
 def test_reconstruction_only_presets_see_no_crop_or_flip():
@@ -165,6 +165,21 @@ def test_group_edges_auto_rule():
     assert not resolve_group_edges("auto", True, "cpu", n + 1, 1)
 
 
+def test_cuda_graphs_auto_rule():
+    # on wherever a graph can be captured (one CUDA process), with the reason meta.json keeps
+    assert resolve_cuda_graphs("auto", "cuda") == (True, "on: cuda_graphs=auto, one CUDA process")
+    assert resolve_cuda_graphs("true", "cuda")[0]
+    assert resolve_cuda_graphs("false", "cuda") == (False, "off: cuda_graphs=false")
+    for args in (("auto", "cpu"), ("true", "cpu"), ("auto", "cuda", 2), ("auto", "cuda", 1, False, True)):
+        on, why = resolve_cuda_graphs(*args)
+        assert not on and why.startswith("off: ")
+    assert not resolve_cuda_graphs("auto", "cuda", 1, fault_injection=True)[0]
+    assert SearchConfig().run.cuda_graphs == "auto"
+    assert apply_overrides(SearchConfig(), {"cuda_graphs": True}).run.cuda_graphs == "true"
+    with pytest.raises(ConfigError, match="cuda_graphs 'yes' is not known; choose auto, true, false"):
+        apply_overrides(SearchConfig(), {"cuda_graphs": "yes"})
+
+
 @pytest.mark.parametrize("raw, expected", [(True, "true"), (False, "false"), ("auto", "auto"),
                                            ("false", "false")])
 def test_group_edges_reads_bools_and_words(raw, expected):
@@ -179,7 +194,8 @@ def test_search_resolves_group_edges_by_shape(tmp_path):
     cfg = resolve_config("nb201-tiny", overrides={"out_dir": str(tmp_path), "run_name": "r"})
     search(cfg, progress=False)
     meta = json.loads((tmp_path / "r" / "meta.json").read_text())
-    assert meta["resolved"] == {"group_edges": True}
+    assert meta["resolved"] == {"group_edges": True,
+                                "cuda_graphs": "off: cpu device (graphs are CUDA's)"}
 
 
 def test_checkpoint_written_before_group_edges_auto_resumes():
@@ -207,7 +223,7 @@ def test_resume_refuses_a_checkpoint_of_another_layout(tmp_path):
     search(cfg, progress=False)
     path = tmp_path / "r" / "checkpoint.pt"
     ckpt = torch.load(path, weights_only=True)
-    assert json.loads(ckpt["resume"]["resolved"]) == {"group_edges": True}
+    assert json.loads(ckpt["resume"]["resolved"])["group_edges"] is True
     ckpt["resume"]["resolved"] = json.dumps({"group_edges": False})
     torch.save(ckpt, path)
     with pytest.raises(ConfigError, match="holds a per-edge supernet, but group_edges=auto gives "

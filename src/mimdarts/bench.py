@@ -50,13 +50,17 @@ PATHS = {
     # reference: fp32, NCHW, every op (`none` too) computed, one mixed op per edge, a ReLU
     # per op, each op's output times its weight as a separate product, the decoder layer by
     # layer
-    "reference": {**{k: False for k in _ON}, "dtype": "fp32", "group_edges": False,
-                  "cuda_graphs": False},
-    "per-edge": {**_ON, "group_edges": False, "cuda_graphs": False},
+    "reference": {**{k: False for k in _ON}, "dtype": "fp32", "group_edges": "false",
+                  "cuda_graphs": "false"},
+    "per-edge": {**_ON, "group_edges": "false", "cuda_graphs": "false"},
     # grouped: per-edge + the edges leaving a node run as one op
-    "grouped": {**_ON, "group_edges": True, "cuda_graphs": False},
+    "grouped": {**_ON, "group_edges": "true", "cuda_graphs": "false"},
     # fast: grouped + the iteration replayed as a CUDA graph (on CUDA; = grouped on CPU)
-    "fast": {**_ON, "group_edges": True, "cuda_graphs": True},
+    "fast": {**_ON, "group_edges": "true", "cuda_graphs": "true"},
+    # fast-fp32: fast without bf16 (every switch that changes no result)
+    "fast-fp32": {**_ON, "dtype": "fp32", "group_edges": "true", "cuda_graphs": "true"},
+    # default: what a run gets with no setting given (every `auto` resolved for the device)
+    "default": {**_ON, "group_edges": "auto", "cuda_graphs": "auto"},
 }
 
 
@@ -86,7 +90,8 @@ def case_config(space: str, objective: str, order: int, shape: str, path: str,
         "optim": {"batch_size": batch, "order": order},
         "run": {"device": device, "channels_last": p["channels_last"], "dtype": p["dtype"],
                 # on a CPU the fast path is the grouped one (graphs are CUDA's)
-                "cuda_graphs": p["cuda_graphs"] and resolve_device(device).type == "cuda",
+                "cuda_graphs": p["cuda_graphs"] if resolve_device(device).type == "cuda"
+                else "false",
                 "eval_images": 0},
     })
     return apply_overrides(cfg, sets) if sets else cfg

@@ -24,10 +24,10 @@ import yaml
 from .errors import ConfigError
 from .registry import Registry
 
-DATASETS = ("cifar10-sample", "cifar10", "cifar100", "imagenet")
+DATASETS = ("cifar10-sample", "cifar10", "cifar100", "imagenet", "synthetic-cifar10")
 DEVICES = ("auto", "cpu", "cuda")
 SWITCH_VALUES = ("auto", "true", "false")  # a performance switch with an `auto` rule
-WORD_SWITCHES = frozenset({"group_edges"})  # str fields of SWITCH_VALUES: they read bools too
+WORD_SWITCHES = frozenset({"group_edges", "cuda_graphs"})  # str fields of SWITCH_VALUES: they read bools too
 MASK_FILL_SPACES = ("normalized", "pixel")
 FINAL_ARCH = ("last", "best")
 
@@ -62,7 +62,9 @@ class DataConfig:
         "dataset": RESULT, "data_dir": IO, "download": IO, "train_images": RESULT,
         "image_size": RESULT, "augment": RESULT}
 
-    dataset: str = "cifar10"  # the images; cifar10-sample is the bundled real subset
+    # the images; cifar10-sample is the bundled real subset, synthetic-cifar10 random images of
+    # CIFAR-10's size and count (for timing a full-size run only: nothing to learn in them)
+    dataset: str = "cifar10"
     data_dir: str = "data"  # folder holding (or receiving) torchvision's dataset files
     download: bool = True  # let torchvision download when the files are missing
     train_images: int = 0  # use only the first N images of the (shuffled) train set; 0 = all
@@ -291,16 +293,22 @@ class SearchRunConfig(RunConfig):
     ROLES: ClassVar[dict[str, str]] = {**RunConfig.ROLES, "cuda_graphs": EXACT, "eval_images": MONITOR}
 
     # Capture each search iteration as a CUDA graph (one launch per step instead of thousands;
-    # re-captured each epoch). One CUDA process only (refused on a CPU); falls back to eager
-    # with a warning if capture fails.
-    cuda_graphs: bool = field(default=False, metadata={
-        "help": "replay each search iteration as one CUDA graph (CUDA, one process)"})
+    # re-captured each epoch). true, false, or auto: on for a search in one CUDA process, off
+    # elsewhere (the rule and the reason a run got: mimdarts.switches.resolve_cuda_graphs,
+    # meta.json's `resolved`). A failed capture falls back to eager with a warning.
+    cuda_graphs: str = field(default="auto", metadata={
+        "help": "true, false or auto: replay each search iteration as one CUDA graph; auto = "
+                "on in one CUDA process, off elsewhere"})
     eval_images: int = field(default=512, metadata={
         "help": "val-half images scored clean and as the objective transforms them after "
                 "each epoch; 0 = off"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if isinstance(self.cuda_graphs, bool):  # Python callers may pass a bool
+            object.__setattr__(self, "cuda_graphs", str(self.cuda_graphs).lower())
+        _check(self.cuda_graphs in SWITCH_VALUES,
+               f"cuda_graphs {self.cuda_graphs!r} is not known; choose {', '.join(SWITCH_VALUES)}")
         _check(self.eval_images >= 0, f"eval_images must be >= 0 (0 = off), got {self.eval_images}")
 
 
@@ -701,7 +709,7 @@ def inert_settings(cfg: SearchConfig, objective_reads: Collection[str], device_t
                 getattr(d, field_index(SearchConfig)[k][0]), k)]
     if cfg.optim.order == 1 and cfg.optim.unrolled_eps != d.optim.unrolled_eps:
         out.append(("unrolled_eps", "it is second order's (order=2) finite-difference step"))
-    if cfg.run.cuda_graphs and (device_type != "cuda" or world_size > 1):
+    if cfg.run.cuda_graphs == "true" and (device_type != "cuda" or world_size > 1):
         out.append(("cuda_graphs", f"CUDA graphs need one CUDA process; this run has "
                                    f"{world_size} on {device_type}"))
     return out

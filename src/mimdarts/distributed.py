@@ -31,16 +31,18 @@ from .errors import ConfigError
 
 @dataclass(frozen=True)
 class Dist:
-    """This process's place in the run. ``world_size == 1``: every collective is a no-op."""
+    """This process's place in the run. Without a process group (one process, the usual
+    case) every collective is a no-op."""
 
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
+    grouped: bool = False  # a process group joined with world_size 1 (FORCE_GROUP_ENV)
 
     @property
     def enabled(self) -> bool:
-        return self.world_size > 1
+        return self.world_size > 1 or self.grouped
 
     @property
     def is_main(self) -> bool:
@@ -136,6 +138,12 @@ def env_world() -> tuple[int, int, int]:
     return rank, world, local
 
 
+# Set to 1 under torchrun with one process: join a process group anyway and run every
+# collective over it, so that the NCCL (or Gloo) path can be checked on a single device
+# (NCCL refuses two ranks on one GPU).
+FORCE_GROUP_ENV = "MIMDARTS_FORCE_PROCESS_GROUP"
+
+
 def setup(device: torch.device) -> Dist:
     """Join the process group torchrun describes (idempotent); returns this process's Dist.
 
@@ -143,7 +151,8 @@ def setup(device: torch.device) -> Dist:
     One process per device: NCCL refuses two ranks on one GPU.
     """
     rank, world, local = env_world()
-    if world == 1:
+    forced = world == 1 and os.environ.get(FORCE_GROUP_ENV) == "1" and "MASTER_ADDR" in os.environ
+    if world == 1 and not forced:
         return Dist(device=device)
     if device.type == "cuda":
         if local >= torch.cuda.device_count():
@@ -156,7 +165,7 @@ def setup(device: torch.device) -> Dist:
         kwargs = {"device_id": device} if device.type == "cuda" else {}
         tdist.init_process_group(backend, rank=rank, world_size=world, **kwargs)
         _joined.append(True)
-    return Dist(rank, world, local, device)
+    return Dist(rank, world, local, device, grouped=forced)
 
 
 _joined: list[bool] = []  # a group setup() joined (one a caller made is the caller's to end)

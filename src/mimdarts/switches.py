@@ -1,10 +1,14 @@
-"""The ``auto`` value of the supernet's layout switch, resolved in one place.
+"""The ``auto`` values of the performance switches, each resolved in one place.
 
 ``model.group_edges`` runs the edges leaving a node as one op (fewer, larger kernels). That
 pays where kernel launches and small kernels dominate, on a GPU and for small activations on
 a CPU, and costs where the CPU is already busy with large convolutions: the grouped depthwise
 convs and the wider BatchNorms are slower per element than the per-edge ones there.
 ``auto`` picks by device and by the size of the first cell's activations (per process).
+
+``run.cuda_graphs`` replays each search iteration as one CUDA graph: on a GPU the eager
+iteration is host-bound (thousands of small kernel launches), the replay is not. ``auto`` is
+on wherever a graph can be captured: one CUDA process.
 """
 
 from __future__ import annotations
@@ -38,3 +42,25 @@ def resolve_group_edges(value: str, skip_none: bool = True, device_type: str | N
     if device_type is None or batch is None or channels is None or device_type == "cuda":
         return True
     return batch * channels * image_size ** 2 <= CPU_GROUPED_MAX_ELEMENTS
+
+
+def resolve_cuda_graphs(value: str, device_type: str, world_size: int = 1,
+                        fault_injection: bool = False, process_group: bool = False
+                        ) -> tuple[bool, str]:
+    """Whether a search replays its iterations as CUDA graphs, and why, for a ``cuda_graphs``
+    setting (``true``, ``false`` or ``auto``); the reason goes to the run's ``meta.json``.
+
+    Off whatever the setting outside one CUDA process without a process group (``true``
+    there is refused earlier, as a setting that does nothing) and under fault injection
+    (its hook runs on the host).
+    """
+    if device_type != "cuda":
+        return False, f"off: {device_type} device (graphs are CUDA's)"
+    if world_size > 1 or process_group:
+        return False, (f"off: a process group of {world_size} (its collectives run outside "
+                       "a graph)")
+    if fault_injection:
+        return False, "off: a fault is injected (its hook runs on the host)"
+    if value == "false":
+        return False, "off: cuda_graphs=false"
+    return True, f"on: cuda_graphs={value}, one CUDA process"

@@ -1,4 +1,5 @@
-"""Dataset sources: the bundled CIFAR-10 sample, CIFAR-10/100 via torchvision, ImageNet folders.
+"""Dataset sources: the bundled CIFAR-10 sample, CIFAR-10/100 via torchvision, ImageNet folders,
+and random images of CIFAR's size and count (for timing only).
 
 Small datasets (CIFAR and the sample) are returned whole as uint8 tensors ``[N, 3, H, W]``
 so that :mod:`mimdarts.data.loader` can keep them on the training device.
@@ -43,7 +44,13 @@ INFOS = {
     "cifar10": DatasetInfo("cifar10", 10, CIFAR10_MEAN, CIFAR10_STD, 32),
     "cifar100": DatasetInfo("cifar100", 100, CIFAR100_MEAN, CIFAR100_STD, 32),
     "imagenet": DatasetInfo("imagenet", 1000, IMAGENET_MEAN, IMAGENET_STD, 224),
+    "synthetic-cifar10": DatasetInfo("synthetic-cifar10", 10, CIFAR10_MEAN, CIFAR10_STD, 32),
 }
+
+# synthetic-cifar10: CIFAR-10's shape and counts, uniform random pixels and labels. It times a
+# full-size run end to end (data loading included) where CIFAR cannot be downloaded; what a
+# search or training learns from it means nothing.
+SYNTHETIC_SIZES = {"train": 50_000, "test": 10_000}
 
 # Files torchvision expects under <data_dir>/, named in the offline error message.
 _TORCHVISION_FILES = {
@@ -82,6 +89,15 @@ def load_sample(split: str) -> TensorData:
             raise DataError(f"the bundled CIFAR-10 sample {str(path)!r} does not load "
                             f"({type(e).__name__}: {str(e).splitlines()[0][:100] if str(e) else ''}); "
                             "reinstall mimdarts") from None
+
+
+def load_synthetic(split: str) -> TensorData:
+    """``synthetic-cifar10``: 50,000 train / 10,000 test random 32x32 images and labels, the
+    same on every call (seeded per split); for timing only."""
+    g = torch.Generator().manual_seed({"train": 0, "test": 1}[split])
+    n = SYNTHETIC_SIZES[split]
+    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
+    return TensorData(images, torch.randint(0, 10, (n,), generator=g))
 
 
 def load_torchvision_cifar(name: str, root: str | Path, split: str, download: bool) -> TensorData:
@@ -126,10 +142,13 @@ def load_tensor_split(dataset: str, split: str, data_dir: str = "data",
         raise DataError(f"split must be 'train' or 'test', got {split!r}")
     if dataset == "cifar10-sample":
         return load_sample(split)
+    if dataset == "synthetic-cifar10":
+        return load_synthetic(split)
     if dataset in _TORCHVISION_FILES:
         return load_torchvision_cifar(dataset, data_dir, split, download)
     raise DataError(f"dataset {dataset!r} is not an in-memory dataset; "
-                    f"choose one of cifar10-sample, {', '.join(_TORCHVISION_FILES)}")
+                    f"choose one of cifar10-sample, {', '.join(_TORCHVISION_FILES)}, "
+                    "synthetic-cifar10")
 
 
 def image_folder(root: str | Path, split: str, image_size: int, train: bool,

@@ -31,7 +31,7 @@ from ..resume import capture_rng, restore_rng
 from ..rundir import RunDir, compose_name, run_metadata, save_png
 from ..runtime import autocast_dtype, resolve_device, seed_everything, set_threads
 from ..spaces import Architecture, Supernet, get_space, load_arch
-from ..switches import resolve_group_edges
+from ..switches import resolve_cuda_graphs, resolve_group_edges
 from ..train.networks import paper_network_params
 from .algorithm import (
     EpochMeter,
@@ -203,10 +203,12 @@ def build_searcher(cfg: SearchConfig) -> Searcher:
     if cfg.run.channels_last:  # its heads (the MIM decoder...) read channels_last features
         objective = objective.to(memory_format=torch.channels_last)
     dist.broadcast_module(model, objective)  # identical w and α on every rank
-    graphs = cfg.run.cuda_graphs and faults.nan_step() == 0  # (refused off one CUDA process)
+    graphs, why_graphs = resolve_cuda_graphs(cfg.run.cuda_graphs, device.type, dist.world_size,
+                                             fault_injection=faults.nan_step() != 0,
+                                             process_group=dist.enabled)
     bilevel = _build_bilevel(cfg, model, objective, dist, capturable=graphs)
     s = Searcher(cfg, info, model, objective, bilevel, train_loader, val_loader, dist=dist,
-                 resolved={"group_edges": grouped})
+                 resolved={"group_edges": grouped, "cuda_graphs": why_graphs})
     if graphs:
         s.graphed = GraphedIteration(bilevel, device, [objective.generator])
     return s

@@ -35,7 +35,9 @@ class TrainDataConfig:
                          "color_jitter", "test_split"), RESULT),
         "data_dir": IO, "download": IO, "workers": RESOURCES}
 
-    dataset: str = "cifar10"  # the images; cifar10-sample is the bundled real subset
+    # the images; cifar10-sample is the bundled real subset, synthetic-cifar10 random images of
+    # CIFAR-10's size and count (for timing a full-size run only: nothing to learn in them)
+    dataset: str = "cifar10"
     data_dir: str = "data"  # torchvision's CIFAR files, or an ImageNet folder with train/ and val/
     download: bool = True  # let torchvision download CIFAR when the files are missing
     train_images: int = 0  # train on the first N images of a seeded permutation; 0 = all
