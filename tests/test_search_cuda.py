@@ -47,37 +47,68 @@ def test_grouped_channels_last_same_math_on_gpu_float64(space):
         assert float((a - b).norm() / b.norm()) < 1e-10
 
 
+def _trajectory(space: str, order: int, dtype: str, graphs: bool, reordered: bool = False):
+    """8 iterations (the graph captured again at step 4, as at an epoch change): the step
+    losses and the final α. ``reordered``: fold_weights and merge_decoder_convs off, the same
+    mathematics summed in another order."""
+    sets = {"optim": {"order": order}}
+    if reordered:
+        sets.update(model={"fold_weights": False}, objective={"merge_decoder_convs": False})
+    s = build_searcher(apply_overrides(tiny(space, "mim-darts", "grouped", cuda_graphs=graphs,
+                                            dtype=dtype), sets))
+    it_w, it_a = iter(s.train_loader), s.val_loader.forever()
+    losses = []
+    for step in range(8):
+        try:
+            x, y = next(it_w)
+        except StopIteration:
+            it_w = iter(s.train_loader)
+            x, y = next(it_w)
+        x_val, y_val = next(it_a)
+        if s.graphed is not None:
+            res, _ = s.graphed(x, y, x_val, y_val, 0.025, None, key=step // 4)
+        else:
+            res, _ = s.bilevel(x, y, x_val, y_val, 0.025)
+        losses.append(float(res.loss))
+    if graphs:
+        assert s.graphed is not None and s.graphed.failed is None and s.graphed.captures == 2
+    return torch.tensor(losses), torch.cat([a.detach().float().flatten()
+                                            for a in s.model.arch_parameters()])
+
+
+@pytest.fixture
+def strict_fp32():
+    """TF32 off and deterministic cuDNN: two eager runs are then bit-identical (measured)."""
+    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32,
+             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    yield
+    (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32,
+     torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark) = saved
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 @pytest.mark.parametrize("space,order", [("darts", 1), ("nb201", 1), ("nb201", 2)])
-def test_graph_replay_matches_eager(space, order):
-    runs = {}
-    for graphs in (False, True):
-        cfg = apply_overrides(tiny(space, "mim-darts", "grouped", cuda_graphs=graphs),
-                              {"optim": {"order": order}})
-        s = build_searcher(cfg)
-        it_w, it_a = iter(s.train_loader), s.val_loader.forever()
-        losses = []
-        for step in range(8):
-            try:
-                x, y = next(it_w)
-            except StopIteration:
-                it_w = iter(s.train_loader)
-                x, y = next(it_w)
-            x_val, y_val = next(it_a)
-            if s.graphed is not None:
-                # a new key at step 4: the graph is captured again (as at an epoch change)
-                res, _ = s.graphed(x, y, x_val, y_val, 0.025, None, key=step // 4)
-            else:
-                res, _ = s.bilevel(x, y, x_val, y_val, 0.025)
-            losses.append(float(res.loss))
-        if graphs:
-            assert s.graphed is not None and s.graphed.failed is None and s.graphed.captures == 2
-        runs[graphs] = (losses, [a.detach().clone() for a in s.model.arch_parameters()])
-    (le, ae), (lg, ag) = runs[False], runs[True]
-    # the same losses step by step: replays draw the same fresh masks as the eager steps
-    torch.testing.assert_close(torch.tensor(lg), torch.tensor(le), rtol=1e-4, atol=1e-5)
-    assert len(set(round(v, 6) for v in lg)) > 1
-    for a, b in zip(ag, ae):
-        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-6)
+def test_graph_replay_matches_eager(space, order, dtype, strict_fp32):
+    # A replay is not bit-identical to the eager iteration (its Adam is the capturable one,
+    # whose bias correction runs in fp32 on the device), and this tiny model's α gradient is
+    # a near-cancelling sum, so rounding grows fast: on an H200 (benchmarks/graph_vs_eager.py,
+    # DARTS, 8 steps) eager against itself 0, eager against eager summed in another order
+    # 7.4e-3 (fp32) / 3.6e-2 (bf16) in the losses and 9.8e-2 / 0.32 in α, the graph 5.7e-3 /
+    # 1.6e-2 and 9.5e-2 / 0.33. So a replay must stay within twice that reordering's distance
+    # (a capture bug, stale inputs or masks, moves it by far more: the losses of different
+    # batches differ by 10%), and two replays are bit-identical.
+    le, ae = _trajectory(space, order, dtype, False)
+    lr_, ar = _trajectory(space, order, dtype, False, reordered=True)
+    lg, ag = _trajectory(space, order, dtype, True)
+    lg2, ag2 = _trajectory(space, order, dtype, True)
+    assert torch.equal(lg, lg2) and torch.equal(ag, ag2)
+    spread_l = float(((lr_ - le).abs() / le.abs()).max())
+    spread_a = float((ar - ae).norm() / ae.norm())
+    assert float(((lg - le).abs() / le.abs()).max()) <= 2 * spread_l + 1e-5
+    assert float((ag - ae).norm() / ae.norm()) <= 2 * spread_a + 1e-5
+    assert len(set(round(v, 6) for v in lg.tolist())) > 1  # fresh batches and masks
 
 
 @pytest.mark.parametrize("objective", ["mim-darts", "cls-jig", "cls-col"])

@@ -43,7 +43,8 @@ def full_epochs(space: str) -> int:
     NAS-Bench-201 100 (the β-DARTS script the paper follows)."""
     return space_facts(space).full_epochs
 # The per-edge switches, on (see docs/speed.md): skip `none`, one ReLU (and pool) per source
-# node, weights folded into BN, the decoder's first two convs merged, channels_last, bf16 on CUDA
+# node, weights folded into BN, the decoder's first two convs merged, channels_last, dtype auto
+# (fp32 for a search, also on CUDA: docs/speed.md, "GPU")
 _ON = {"skip_none": True, "share_relu": True, "fold_weights": True, "merge_decoder_convs": True,
        "channels_last": True, "dtype": "auto"}
 PATHS = {
@@ -57,8 +58,9 @@ PATHS = {
     "grouped": {**_ON, "group_edges": "true", "cuda_graphs": "false"},
     # fast: grouped + the iteration replayed as a CUDA graph (on CUDA; = grouped on CPU)
     "fast": {**_ON, "group_edges": "true", "cuda_graphs": "true"},
-    # fast-fp32: fast without bf16 (every switch that changes no result)
+    # fast-fp32 / fast-bf16: fast with the dtype named, whatever `auto` resolves to
     "fast-fp32": {**_ON, "dtype": "fp32", "group_edges": "true", "cuda_graphs": "true"},
+    "fast-bf16": {**_ON, "dtype": "bf16", "group_edges": "true", "cuda_graphs": "true"},
     # default: what a run gets with no setting given (every `auto` resolved for the device)
     "default": {**_ON, "group_edges": "auto", "cuda_graphs": "auto"},
 }

@@ -257,11 +257,12 @@ class RunConfig:
     log_every: int = 10
     threads: int = 0  # torch CPU threads; 0 = torch's default
     channels_last: bool = True  # NHWC activations: faster convs on CPU and tensor cores
-    # autocast dtype: auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16. Not exact: it rounds
-    # (second order's α gradient is computed in fp32 whatever this says; docs/speed.md)
+    # autocast dtype: auto (fp32 for a search, bf16 for a training on CUDA; fp32 on CPU), fp32
+    # or bf16. Not exact: it rounds (second order's α gradient is computed in fp32 whatever
+    # this says; docs/speed.md)
     dtype: str = field(default="auto", metadata={
-        "help": "auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16 autocast (second "
-                "derivatives are computed in fp32 always)"})
+        "help": "auto (a search: fp32; a training: bf16 on CUDA, fp32 on CPU), fp32 or bf16 "
+                "autocast (second derivatives are computed in fp32 always)"})
     checkpoint_every: int = 0  # steps between mid-epoch checkpoints (--resume); 0 = epoch ends only
     tensorboard: bool = field(default=False, metadata={
         "help": "also write TensorBoard event files into RUN/tensorboard (needs the "

@@ -37,14 +37,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def autocast_dtype(name: str, device: torch.device) -> torch.dtype | None:
+def autocast_dtype(name: str, device: torch.device, bf16_on_cuda: bool = True) -> torch.dtype | None:
     """The autocast dtype for a `run.dtype` setting, or None for plain fp32.
 
-    ``auto`` is bf16 on CUDA and fp32 on CPU (CPU bf16 kernels are often slower than fp32).
-    bf16 rounds: second order computes its α gradient in fp32 whatever this returns
+    ``auto`` is bf16 on CUDA (``bf16_on_cuda``; a search passes False, see its caller) and
+    fp32 on CPU (CPU bf16 kernels are often slower than fp32). bf16 rounds: second order
+    computes its α gradient in fp32 whatever this returns
     (mimdarts.search.architect.FP32_PASSES; the figures are in docs/speed.md).
     """
-    if name == "bf16" or (name == "auto" and device.type == "cuda"):
+    if name == "bf16" or (name == "auto" and device.type == "cuda" and bf16_on_cuda):
         return torch.bfloat16
     return None
 
