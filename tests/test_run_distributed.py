@@ -176,17 +176,19 @@ RESUMABLE = {
 TIMING = {"epoch_time_s", "images_per_s", "train_time_s", "eval_time_s"}
 
 
-def launch(kind: str, out, name: str, delay: float = 0.0) -> list[subprocess.Popen]:
-    """Both ranks of `mimdarts KIND ... --resume auto`, as torchrun (or a requeue) starts them."""
+def launch(kind: str, out, name: str, delay: float = 0.0, rank1_env: dict | None = None,
+           extra: tuple[str, ...] = ()) -> list[subprocess.Popen]:
+    """Both ranks of `mimdarts KIND ... --resume auto`, as torchrun (or a requeue) starts them;
+    ``rank1_env``: variables for rank 1 alone."""
     port = _free_port()
     procs = []
     for rank in range(2):
         env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_RANK": str(rank),
                "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1",
-               "MIMDARTS_FAULT_CHECKPOINT_DELAY": str(delay)}
+               "MIMDARTS_FAULT_CHECKPOINT_DELAY": str(delay), **((rank1_env or {}) if rank else {})}
         argv = [*RESUMABLE[kind], "--threads", "1", "--device", "cpu", "--no-progress",
                 "--checkpoint-every", "1", "--out-dir", str(out), "--run-name", name,
-                "--resume", "auto"]
+                "--resume", "auto", *extra]
         procs.append(subprocess.Popen([sys.executable, "-m", "mimdarts", *argv], env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     return procs
@@ -231,6 +233,33 @@ def test_a_killed_rank_and_a_relaunch_with_resume_auto_end_as_the_uninterrupted_
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
     assert a["genotype"] == b["genotype"] and len(a["resume_ranks"]) == 2
+
+    def log(r):
+        lines = (tmp_path / r / "log.jsonl").read_text().splitlines()
+        return [{k: v for k, v in json.loads(x).items() if k not in TIMING} for x in lines]
+    assert log("run") == log("ref") and len(log("ref")) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["search", "train"])
+def test_sigterm_on_one_rank_stops_both_resumably(tmp_path, kind):
+    # only rank 1 gets SIGTERM (after global step 6: epoch 2, step 2): the ranks agree every
+    # log_every (here 1) steps, both checkpoint after the same step and exit 143; the same
+    # command again ends as the uninterrupted run
+    import signal
+    wait_all(launch(kind, tmp_path, "ref", extra=("--log-every", "1")))
+    procs = launch(kind, tmp_path, "run", rank1_env={"MIMDARTS_FAULT_SIGNAL_STEP": "6"},
+                   extra=("--log-every", "1"))
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [128 + signal.SIGTERM] * 2, outs
+    run = tmp_path / "run"
+    assert f"stopped by SIGTERM after epoch 2, step 2: checkpoint {str(run / 'checkpoint.pt')!r}" \
+        in outs[0]
+    assert checkpoint_at(run) == (1, 2)
+    wait_all(launch(kind, tmp_path, "run", extra=("--log-every", "1")))
+    a, b = (torch.load(tmp_path / r / "checkpoint.pt", weights_only=True) for r in ("run", "ref"))
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
 
     def log(r):
         lines = (tmp_path / r / "log.jsonl").read_text().splitlines()

@@ -1,5 +1,6 @@
-"""Runs that survive: SIGKILL mid-epoch or mid-checkpoint, then --resume, ends exactly as an
-uninterrupted run; bad checkpoints, NaN losses and full disks give clear errors."""
+"""Runs that survive: SIGKILL mid-epoch or mid-checkpoint, or a preemption signal (SIGTERM,
+SIGUSR1), then --resume, ends exactly as an uninterrupted run; bad checkpoints, NaN losses and
+full disks give clear errors."""
 
 from __future__ import annotations
 
@@ -126,6 +127,47 @@ def test_search_killed_mid_epoch_resumes_to_the_same_result(tmp_path, references
     assert [r["epoch"] for r in log_without_timing(run)] == [1, 2]
     assert json.loads((run / "result.json").read_text())["genotype"] == \
         json.loads((ref / "result.json").read_text())["genotype"]
+
+
+@pytest.mark.parametrize("kind", ["search", "train"])
+def test_sigterm_checkpoints_at_the_next_step_and_resumes_to_the_same_result(tmp_path, references,
+                                                                           kind):
+    # the process sends itself SIGTERM after global step 6 (epoch 2, step 2 of 4 for the
+    # search; epoch 1, step 6 of 8 for the training), as a cluster's preemption would
+    ref = references[0 if kind == "search" else 1]
+    argv = SEARCH if kind == "search" else TRAIN
+    env = {**ENV, faults.SIGNAL_STEP: "6"}
+    p = subprocess.run(cli(*argv, "--out-dir", str(tmp_path), "--run-name", "run"), env=env,
+                       capture_output=True, text=True, timeout=120)
+    run = tmp_path / "run"
+    assert p.returncode == 128 + signal.SIGTERM, p.stderr
+    where = "epoch 2, step 2" if kind == "search" else "epoch 1, step 6"
+    assert p.stderr.strip().splitlines()[-1] == (
+        f"mimdarts: stopped by SIGTERM after {where}: checkpoint {str(run / 'checkpoint.pt')!r} "
+        f"written; resumable: rerun with --resume auto (the same command) or --resume {run}")
+    assert checkpoint_at(run) == ((1, 2) if kind == "search" else (0, 6))
+    assert not (run / "result.json").exists() and not (run / "summary.json").exists()
+    p = subprocess.run(cli(*argv, "--out-dir", str(tmp_path), "--run-name", "run",
+                           "--resume", "auto"), env=ENV, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert_same_run(run, ref)
+
+
+def test_sigusr1_from_outside_stops_the_search_resumably(tmp_path, references):
+    # SLURM's --signal=USR1@120: sent by another process while the search runs (each step
+    # waits 0.2 s in its checkpoint, so the signal lands mid-epoch)
+    p = start(SEARCH, tmp_path, "run", "--checkpoint-every", "1", checkpoint_delay=0.2)
+    run = tmp_path / "run"
+    deadline = time.monotonic() + 90
+    while (checkpoint_at(run) or (0, 0)) < (0, 1):
+        assert p.poll() is None and time.monotonic() < deadline, p.stderr.read()
+        time.sleep(0.01)
+    p.send_signal(signal.SIGUSR1)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 128 + signal.SIGUSR1, err
+    assert "stopped by SIGUSR1 after epoch" in err and "resumable: rerun with --resume auto" in err
+    resume("search", run)
+    assert_same_run(run, references[0])
 
 
 @pytest.mark.parametrize("kind", ["search", "train"])

@@ -18,7 +18,7 @@ from .config import (
     resolve_config,
     sections,
 )
-from .errors import MimdartsError
+from .errors import MimdartsError, Preempted
 from .train.config import DEFAULT_TRAIN_PRESET
 
 DEFAULT_PRESET = DEFAULT_SEARCH_PRESET
@@ -504,6 +504,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: user errors become one line on stderr and exit status 2."""
     try:
         return run(argv)
+    except Preempted as e:  # a checkpoint was written: say how to resume; exit as the signal would
+        print(f"mimdarts: {e}", file=sys.stderr)
+        return 128 + e.signum
     except MimdartsError as e:
         print(f"mimdarts: error: {e}", file=sys.stderr)
         return 2

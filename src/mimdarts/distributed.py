@@ -83,6 +83,12 @@ class Dist:
             tdist.all_reduce(t)
         return t
 
+    def max_(self, t: torch.Tensor) -> torch.Tensor:
+        """Elementwise maximum over ranks, in place (returned)."""
+        if self.enabled:
+            tdist.all_reduce(t, op=tdist.ReduceOp.MAX)
+        return t
+
     def min_(self, t: torch.Tensor) -> torch.Tensor:
         """The elementwise minimum of a tensor across ranks, in place."""
         if self.enabled:

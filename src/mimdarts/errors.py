@@ -23,3 +23,12 @@ class RunDirError(MimdartsError):
 
 class DivergenceError(MimdartsError):
     """The loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
+
+
+class Preempted(MimdartsError):
+    """A SIGTERM or SIGUSR1 stopped the run at a step boundary after a checkpoint; rerunning
+    with ``--resume auto`` continues it."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum

@@ -5,6 +5,8 @@ and they do not enter config.yaml or checkpoints.
 
 - ``MIMDARTS_FAULT_NAN_STEP=N``: make the loss of global step N (1-based) NaN, to test the
   divergence guard (0 or unset: never).
+- ``MIMDARTS_FAULT_SIGNAL_STEP=N``: after global step N (1-based) the process sends itself
+  SIGTERM, as a cluster's preemption would (0 or unset: never).
 - ``MIMDARTS_FAULT_CHECKPOINT_DELAY=S``: sleep S seconds between a checkpoint's complete
   temporary file and its rename, so that a test can kill a run while it writes.
 """
@@ -18,6 +20,7 @@ from .errors import ConfigError
 
 NAN_STEP = "MIMDARTS_FAULT_NAN_STEP"
 CHECKPOINT_DELAY = "MIMDARTS_FAULT_CHECKPOINT_DELAY"
+SIGNAL_STEP = "MIMDARTS_FAULT_SIGNAL_STEP"
 
 
 def _read(name: str, kind: type[int] | type[float]) -> int | float:
@@ -37,12 +40,18 @@ def nan_step() -> int:
     return int(_read(NAN_STEP, int))
 
 
+def signal_step() -> int:
+    """The global step (1-based) after which the process sends itself SIGTERM; 0 = none."""
+    return int(_read(SIGNAL_STEP, int))
+
+
 def checkpoint_delay() -> float:
     """Seconds to sleep before a checkpoint's rename; 0 = none."""
     return float(_read(CHECKPOINT_DELAY, float))
 
 
 def check() -> None:
-    """Read both variables, so a bad value is refused before a run builds or writes anything."""
+    """Read every variable, so a bad value is refused before a run builds or writes anything."""
     nan_step()
+    signal_step()
     checkpoint_delay()

@@ -6,7 +6,8 @@ to save and restore) driven by :func:`run_job` (everything around it, written on
 1. open a new run folder or resume one (its checkpoint checked against the config, loaded,
    and the log cut back to the lines the checkpoint has seen);
 2. per epoch: the job's pass over its data, with a :class:`StepHook` after every step (the
-   progress bar, and mid-epoch checkpoints every ``checkpoint_every`` steps), then the
+   progress bar, mid-epoch checkpoints every ``checkpoint_every`` steps, and a checkpoint
+   and a stop after a SIGTERM or SIGUSR1: :mod:`mimdarts.preemption`), then the
    divergence check (one host sync), the epoch count, the job's evaluation and its record;
 3. the record goes to every :class:`Sink` (log.jsonl, the console line, TensorBoard:
    :mod:`mimdarts.sinks`), then the job's per-epoch files, then the checkpoint. Log first,
@@ -22,6 +23,8 @@ Only rank 0 writes files and shows progress; every rank runs the same code.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -34,7 +37,8 @@ from tqdm import tqdm
 
 from . import distributed, faults
 from .config import start_line
-from .errors import ConfigError
+from .errors import ConfigError, Preempted
+from .preemption import PreemptionWatch, signal_name
 from .resume import (
     DivergenceGuard,
     check_resume_request,
@@ -149,6 +153,8 @@ class StepHook:
     checkpoint_delay_s: float = field(default_factory=faults.checkpoint_delay)
     step_sinks: Sequence[Sink] = ()  # the sinks that show step figures
     writes: bool = False  # rank 0 fills a run folder (the same on every rank)
+    watch: PreemptionWatch = field(default_factory=PreemptionWatch)  # SIGTERM / SIGUSR1 seen
+    signal_step: int = field(default_factory=faults.signal_step)  # fault injection
 
     def __call__(self, images: int, terms: Mapping[str, torch.Tensor],
                  rates: Mapping[str, float]) -> None:
@@ -165,10 +171,31 @@ class StepHook:
             self.bar.set_postfix(loss=f"{next(iter(values.values())):.3f}", refresh=False)
             for sink in self.step_sinks:
                 sink.step(global_step, {**values, **rates})
-        if not checkpoint_due(job.cfg.run.checkpoint_every, global_step, job.step, steps):
+        if global_step == self.signal_step:
+            os.kill(os.getpid(), signal.SIGTERM)
+        # an epoch's last step is left to the epoch-end checkpoint (and its preemption check)
+        signum = self.watch.agreed(job.dist, job.step, job.cfg.run.log_every) \
+            if job.step != steps else 0
+        if not (signum or checkpoint_due(job.cfg.run.checkpoint_every, global_step, job.step,
+                                         steps)):
             return
         job.guard.check(steps, kept_checkpoint(self.run))
         self.save(time.perf_counter() - self.epoch_start)
+        if signum:
+            self.stop(signum)
+
+    def stop(self, signum: int) -> None:
+        """End the run after the checkpoint just written, saying how to resume it."""
+        job = self.job
+        where = f"epoch {job.epoch + 1}, step {job.step}" if job.step else f"the end of epoch {job.epoch}"
+        if self.run is not None:
+            kept = (f"checkpoint {str(self.run.checkpoint_path)!r} written; resumable: rerun "
+                    "with --resume auto (the same command) or --resume " + str(self.run.path))
+        elif self.writes:
+            kept = "checkpoint written by rank 0; resumable: rerun with --resume auto"
+        else:
+            kept = "nothing was written (the run has no folder)"
+        raise Preempted(f"stopped by {signal_name(signum)} after {where}: {kept}", signum)
 
     def save(self, epoch_elapsed_s: float = 0.0) -> None:
         """A checkpoint, called on every rank: rank 0 writes it, with every rank's resume
@@ -232,7 +259,8 @@ def run_job(build: Callable[[], Job], *, write: bool = True, overwrite: bool = F
         try:
             for sink in all_sinks:
                 sink.start(job, run)
-            _epochs(job, run, history, elapsed, all_sinks, progress, writes)
+            with PreemptionWatch() as watch:
+                _epochs(job, run, history, elapsed, all_sinks, progress, writes, watch)
             # also after a resume of a finished run: a run killed between its last checkpoint
             # and its result files gets them (rewritten the same otherwise)
             final = job.finish(run, history)
@@ -256,14 +284,15 @@ def _extra_sinks(job: Job, writes: bool, progress: bool, sinks: Sequence[Sink]) 
 
 
 def _epochs(job: Job, run: RunDir | None, history: list[dict[str, Any]], elapsed: float,
-            sinks: Sequence[Sink], progress: bool, writes: bool) -> None:
+            sinks: Sequence[Sink], progress: bool, writes: bool,
+            watch: PreemptionWatch | None = None) -> None:
     epochs, steps = job.cfg.optim.epochs, job.steps_per_epoch
     bar = tqdm(total=epochs * steps * job.images_per_step,
                initial=(job.epoch * steps + job.step) * job.images_per_step,
                disable=not (progress and job.dist.is_main), unit="img", unit_scale=True,
                dynamic_ncols=True, file=sys.stderr, desc=job.kind)
     hook = StepHook(job, bar, run, history, step_sinks=[k for k in sinks if k.wants_steps],
-                    writes=writes)
+                    writes=writes, watch=watch or PreemptionWatch())
     try:
         while job.epoch < epochs:
             bar.set_description(f"epoch {job.epoch + 1}/{epochs}")
@@ -287,5 +316,8 @@ def _epochs(job: Job, run: RunDir | None, history: list[dict[str, Any]], elapsed
             if run is not None:
                 job.epoch_files(run, history, pictures)
             hook.save()  # every rank: a collective when distributed
+            signum = hook.watch.agreed(job.dist, 0, 1)  # every rank: a collective when distributed
+            if signum and job.epoch < epochs:
+                hook.stop(signum)
     finally:
         bar.close()
