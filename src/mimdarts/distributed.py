@@ -18,6 +18,9 @@ The conventions:
 from __future__ import annotations
 
 import os
+import sys
+import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +29,7 @@ import torch
 import torch.distributed as tdist
 from torch import nn
 
-from .errors import ConfigError
+from .errors import ConfigError, MimdartsError, Preempted
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,11 @@ class Dist:
         if self.enabled:
             tdist.all_reduce(t)
         return t
+
+    def barrier(self) -> None:
+        """Wait for every rank (a one-element all-reduce: works on NCCL and Gloo alike)."""
+        if self.enabled:
+            tdist.all_reduce(torch.zeros(1, device=self.device))
 
     def max_(self, t: torch.Tensor) -> torch.Tensor:
         """Elementwise maximum over ranks, in place (returned)."""
@@ -172,6 +180,111 @@ def setup(device: torch.device) -> Dist:
         tdist.init_process_group(backend, rank=rank, world_size=world, **kwargs)
         _joined.append(True)
     return Dist(rank, world, local, device, grouped=forced)
+
+
+class FailureWatch:
+    """One rank fails, every rank stops: while entered, a daemon thread on each rank of a
+    distributed run polls the process group's key-value store (the rendezvous one, which
+    answers while the ranks are blocked in a collective); a rank whose run raises posts its
+    one-line error there on the way out, and every other rank prints it and exits (status 1)
+    within ``poll_s`` seconds, wherever it is blocked. What the run wrote stays as it was (a
+    checkpoint is replaced by a rename, a resume drops log lines after the checkpoint), so the
+    same command with ``--resume auto`` continues it. One process: does nothing."""
+
+    KEY = "mimdarts/failed"
+    ACKS = "mimdarts/failed-read"  # how many other ranks have read KEY
+
+    def __init__(self, poll_s: float = 1.0) -> None:
+        self.poll_s = poll_s
+        self.rank = 0
+        self.store: Any = None
+        self._stop = threading.Event()  # the run ended: the watcher does nothing more
+        self._exiting = threading.Lock()  # held by the thread that ends the process
+        self._posted = False  # this rank posted its failure
+
+    def __enter__(self) -> FailureWatch:
+        return self
+
+    def start(self, dist: Dist) -> None:
+        """Start polling, once the run's process group is joined (a no-op without one)."""
+        self.rank, self.store = dist.rank, self._default_store() if dist.enabled else None
+        if self.store is not None:
+            self.store.set(self.ACKS, "0")  # (every rank sets it before any can fail after)
+        if self.store is not None:
+            threading.Thread(target=self._poll, daemon=True, name="mimdarts-failure-watch").start()
+
+    @staticmethod
+    def _default_store() -> Any:
+        if not tdist.is_initialized():
+            return None
+        try:
+            return tdist.distributed_c10d._get_default_store()
+        except (AttributeError, RuntimeError, ValueError):  # a private API: degrade quietly
+            return None
+
+    def post(self, error: BaseException) -> None:
+        """Tell the other ranks that this one failed, with its one-line error (also before
+        :meth:`start`: a rank can fail while the run is built, after joining the group), and
+        wait (5 s at most) until they have read it: the store may live in this process."""
+        store = self.store or self._default_store()
+        if store is None:
+            return
+        line = str(error) if isinstance(error, MimdartsError) else \
+            f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:300]}"
+        self._posted = True  # (this rank's watcher must not take it for another rank's)
+        try:
+            store.set(self.KEY, f"rank {tdist.get_rank()} failed: {line}")
+            others, deadline = tdist.get_world_size() - 1, time.monotonic() + 5
+            while store.add(self.ACKS, 0) < others and time.monotonic() < deadline:
+                time.sleep(0.05)
+        except Exception:  # noqa: BLE001 - the store may be gone with its host: nothing to do
+            pass
+
+    def posted(self) -> str | None:
+        """Another rank's failure line, read (and acknowledged) from the store; else None."""
+        store = self.store or self._default_store()
+        try:
+            if store is None or not store.check([self.KEY]):
+                return None
+            why = store.get(self.KEY).decode()
+            store.add(self.ACKS, 1)
+            return why
+        except Exception:  # noqa: BLE001 - the store's host is gone
+            return None
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: Any) -> None:
+        if value is not None and not isinstance(value, (Preempted, KeyboardInterrupt)):
+            why = self.posted()
+            if why is not None:  # this rank's error follows another's (a peer gone): say theirs
+                self._exit(why)
+            self.post(value)  # (a preemption is agreed by all ranks: each stops by itself)
+        self._stop.set()
+
+    def _poll(self) -> None:
+        lost_since: float | None = None
+        while not self._stop.wait(self.poll_s):
+            try:
+                failed = self.store.check([self.KEY])
+                lost_since = None
+            except Exception:  # noqa: BLE001 - the store's host (rank 0 or the agent) is gone
+                lost_since = lost_since or time.monotonic()
+                if time.monotonic() - lost_since < 5 * self.poll_s:
+                    continue  # (at a normal end rank 0 may leave first: give the end a moment)
+                self._exit("lost contact with the other ranks (their store stopped answering)")
+                return
+            if failed and not self._stop.is_set() and not self._posted:
+                why = self.posted()
+                self._exit(why or "another rank failed")
+                return
+
+    def _exit(self, why: str) -> None:
+        if not self._exiting.acquire(blocking=False):
+            time.sleep(60)  # the other thread (main or watcher) is ending the process
+        self._stop.set()
+        print(f"mimdarts: error: {why}; this rank (rank {self.rank}) stops too; rerun with "
+              "--resume auto to continue from the last checkpoint", file=sys.stderr, flush=True)
+        os._exit(1)  # the main thread may be blocked in a collective: end the process from here
 
 
 _joined: list[bool] = []  # a group setup() joined (one a caller made is the caller's to end)

@@ -173,6 +173,7 @@ class StepHook:
                 sink.step(global_step, {**values, **rates})
         if global_step == self.signal_step:
             os.kill(os.getpid(), signal.SIGTERM)
+        faults.raise_at("step", global_step)
         # an epoch's last step is left to the epoch-end checkpoint (and its preemption check)
         signum = self.watch.agreed(job.dist, job.step, job.cfg.run.log_every) \
             if job.step != steps else 0
@@ -209,6 +210,7 @@ class StepHook:
             ranks = dist.gather_object(to_cpu(state["resume"]))  # a collective: every rank
             state["resume_ranks"] = ranks
         if self.run is not None:
+            faults.raise_at("checkpoint", self.job.epoch * self.job.steps_per_epoch + self.job.step)
             self.run.save_checkpoint(state, self.checkpoint_delay_s)
 
 
@@ -241,33 +243,39 @@ def run_job(build: Callable[[], Job], *, write: bool = True, overwrite: bool = F
     fill a run folder (implied by ``resume``); ``sinks``: loggers besides log.jsonl (and
     the console line, added when there is no progress bar)."""
     try:
-        faults.check()  # a bad fault variable is refused before anything is built
-        job = build()
-        check_resume_request(resume, overwrite)
-        writes = write or resume is not None
-        # loggers made (their packages checked) before any folder is: a refusal writes nothing
-        extra = _extra_sinks(job, writes, progress, sinks) if job.dist.is_main else []
-        run, history, elapsed = None, [], 0.0
-        if resume is not None or (write and job.dist.is_main):
-            run, history, elapsed = open_run(job, overwrite, resume)
-        run = run if job.dist.is_main else None  # only rank 0 writes
-        done_before = resume is not None and job.epoch >= job.cfg.optim.epochs
-        if job.dist.is_main and not done_before:
-            print(start_line(job.cfg, job.kind), flush=True)
-        all_sinks = [] if done_before else [*([JsonlSink(run)] if run is not None else []), *extra]
-        final = None
-        try:
-            for sink in all_sinks:
-                sink.start(job, run)
-            with PreemptionWatch() as watch:
-                _epochs(job, run, history, elapsed, all_sinks, progress, writes, watch)
-            # also after a resume of a finished run: a run killed between its last checkpoint
-            # and its result files gets them (rewritten the same otherwise)
-            final = job.finish(run, history)
-        finally:
-            for sink in all_sinks:
-                sink.close(final)
-        return RunOutcome(job, run, history, final, done_before)
+        with distributed.FailureWatch() as failures:  # one rank fails: every rank stops
+            faults.check()  # a bad fault variable is refused before anything is built
+            job = build()
+            failures.start(job.dist)
+            faults.raise_at("start")
+            check_resume_request(resume, overwrite)
+            writes = write or resume is not None
+            # loggers made (their packages checked) before any folder is: a refusal writes nothing
+            extra = _extra_sinks(job, writes, progress, sinks) if job.dist.is_main else []
+            run, history, elapsed = None, [], 0.0
+            if resume is not None or (write and job.dist.is_main):
+                run, history, elapsed = open_run(job, overwrite, resume)
+            run = run if job.dist.is_main else None  # only rank 0 writes
+            done_before = resume is not None and job.epoch >= job.cfg.optim.epochs
+            if job.dist.is_main and not done_before:
+                print(start_line(job.cfg, job.kind), flush=True)
+            all_sinks = [] if done_before else [*([JsonlSink(run)] if run is not None else []),
+                                                *extra]
+            final = None
+            try:
+                for sink in all_sinks:
+                    sink.start(job, run)
+                with PreemptionWatch() as watch:
+                    _epochs(job, run, history, elapsed, all_sinks, progress, writes, watch)
+                # also after a resume of a finished run: a run killed between its last checkpoint
+                # and its result files gets them (rewritten the same otherwise)
+                faults.raise_at("finish")
+                final = job.finish(run, history)
+            finally:
+                for sink in all_sinks:
+                    sink.close(final)
+            job.dist.barrier()  # no rank ends well before rank 0's result files are written
+            return RunOutcome(job, run, history, final, done_before)
     finally:
         distributed.cleanup()
 
