@@ -329,6 +329,77 @@ def test_full_disk_leaves_old_files_whole(tmp_path, monkeypatch):
     assert sorted(p.name for p in run.path.iterdir()) == ["checkpoint.pt", "log.jsonl"]
 
 
+FSIZE_WORKER = """
+import resource, sys
+from mimdarts.config import resolve_config
+from mimdarts.search.loop import search
+from mimdarts.sinks import BaseSink
+out, mode = sys.argv[1], sys.argv[2]
+
+
+def limit(n):  # what a full disk does to the next write: EFBIG (Python ignores SIGXFSZ)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (n, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+
+class Fill(BaseSink):
+    wants_steps = True
+
+    def step(self, step, scalars):  # mid-epoch 2: the log's next rewrite will not fit
+        if mode == "log" and step == 6:
+            import os
+            limit(os.path.getsize(out + "/run/log.jsonl") + 50)
+
+    def epoch(self, record, pictures):  # epoch 2 logged: its checkpoint will not fit
+        if mode == "checkpoint" and record["epoch"] == 2:
+            limit(64 * 1024)
+
+
+cfg = resolve_config("tiny", overrides={"objective": "mim-darts", "epochs": 2, "threads": 1,
+                     "eval_images": 32, "device": "cpu", "log_every": 1, "out_dir": out,
+                     "run_name": "run"})
+try:
+    search(cfg, progress=False, sinks=[Fill()])
+except Exception as e:
+    print(f"{type(e).__name__}: {e}", file=sys.stderr)
+    sys.exit(2)
+"""
+
+
+@pytest.mark.parametrize("mode", ["log", "checkpoint"])
+def test_a_write_past_the_disks_end_keeps_the_run_resumable(tmp_path, references, mode):
+    # a real failed write (RLIMIT_FSIZE in the run's process, set mid-run): one line, the
+    # previous checkpoint and a log without a torn line; then, with space back, the resume
+    # ends as the uninterrupted run
+    p = subprocess.run([sys.executable, "-c", FSIZE_WORKER, str(tmp_path), mode], env=ENV,
+                       capture_output=True, text=True, timeout=120)
+    run = tmp_path / "run"
+    name = "log.jsonl" if mode == "log" else "checkpoint.pt"
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.strip() == (f"RunDirError: cannot write {str(run / name)!r}: File too large; "
+                                "the last checkpoint and the log lines before it are kept: free "
+                                "space, then rerun with --resume auto to continue")
+    assert checkpoint_at(run) == (1, 0)  # epoch 1's
+    lines = (run / "log.jsonl").read_text().splitlines(keepends=True)
+    assert all(line.endswith("\n") and json.loads(line) for line in lines)
+    assert len(lines) == (1 if mode == "log" else 2)  # (the checkpoint counts 1: a resume drops 2)
+    assert not list(run.glob(".*.tmp"))
+    resume("search", run)
+    assert_same_run(run, references[0])
+
+
+def test_full_disk_under_report_and_export_is_one_line_and_writes_nothing(
+        references, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(os, "fsync", enospc)
+    out = tmp_path / "report"
+    assert main(["report", str(references[0]), "--out", str(out)]) == 2
+    assert "No space left on device" in one_line_error(capsys)
+    assert not out.exists() or not [p for p in out.iterdir() if p.suffix in (".md", ".csv")]
+    assert main(["export", str(references[1]), "--out", str(tmp_path / "net.pt")]) == 2
+    assert f"cannot write {str(tmp_path / 'net.pt')!r}: No space left on device" in \
+        one_line_error(capsys)
+    assert not list(tmp_path.glob("*.pt")) and not list(tmp_path.glob(".*.tmp"))
+
+
 def test_full_disk_during_a_search_is_a_clear_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(os, "replace", enospc)
     assert tiny_search(tmp_path, "full") == 2

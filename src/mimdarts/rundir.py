@@ -99,6 +99,11 @@ def save_png(image: torch.Tensor, path: Path) -> None:
     atomic_write_bytes(Path(path), buf.getvalue())
 
 
+# What a failed log or checkpoint write (a full disk, a file-size limit) leaves, and what to do
+KEPT = ("; the last checkpoint and the log lines before it are kept: free space, then rerun "
+        "with --resume auto to continue")
+
+
 def compose_name(*parts: str) -> str:
     """A run folder name from descriptive ``parts`` joined by ``-``, leaving out a part whose
     ``-``-separated words another part already holds (``nb201``, ``nb201``, ``nb201-tiny``
@@ -183,7 +188,10 @@ class RunDir:
             old = self.log_path.read_bytes() if self.log_path.is_file() else b""
         except OSError as e:
             raise RunDirError(f"cannot read {str(self.log_path)!r}: {e.strerror or e}") from None
-        atomic_write_bytes(self.log_path, old + line)
+        try:
+            atomic_write_bytes(self.log_path, old + line)
+        except RunDirError as e:
+            raise RunDirError(f"{e}{KEPT}") from None
 
     def truncate_log(self, lines: int) -> list[dict[str, Any]]:
         """Keep the first ``lines`` lines of the log (those a checkpoint has seen) and return
@@ -213,8 +221,11 @@ class RunDir:
         import io
         buf = io.BytesIO()
         torch.save(state, buf)
-        atomic_write_bytes(self.checkpoint_path, buf.getvalue(),
-                           keep_previous=self.previous_checkpoint_path, delay_s=delay_s)
+        try:
+            atomic_write_bytes(self.checkpoint_path, buf.getvalue(),
+                               keep_previous=self.previous_checkpoint_path, delay_s=delay_s)
+        except RunDirError as e:
+            raise RunDirError(f"{e}{KEPT}") from None
 
     def load_checkpoint(self, map_location: str | torch.device = "cpu") -> dict[str, Any]:
         """The checkpoint, read with ``weights_only=True``; a clear error if it is missing or
