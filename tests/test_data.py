@@ -139,3 +139,59 @@ def test_synthetic_cifar10_has_cifars_shape_and_counts():
     again = load_tensor_split("synthetic-cifar10", "test")
     assert torch.equal(again.images, test.images) and torch.equal(again.labels, test.labels)
     assert not torch.equal(train.images[:10_000], test.images)
+
+
+def _image_tree(root, bad: dict[str, bytes]):
+    """root/{train,val}/{a,b}/k.png: 4 readable 40x40 images per class, plus ``bad`` files
+    (name -> bytes) in train/a."""
+    from PIL import Image
+    for split in ("train", "val"):
+        for c, cls in enumerate("ab"):
+            d = root / split / cls
+            d.mkdir(parents=True)
+            for k in range(4):
+                Image.new("RGB", (40, 40), (60 * k, 100 * c, 30)).save(d / f"{k}.png")
+    for name, data in bad.items():
+        (root / "train" / "a" / name).write_bytes(data)
+
+
+def _truncated_png(tmp_path) -> bytes:
+    from PIL import Image
+    p = tmp_path / "whole.png"
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(p)
+    return p.read_bytes()[:60]
+
+
+@pytest.mark.parametrize("bad_name", ["garbage.jpg", "truncated.png"])
+def test_an_unreadable_image_in_a_folder_is_named(tmp_path, bad_name):
+    from mimdarts.data.datasets import image_folder
+    from mimdarts.data.loader import FolderLoader
+
+    data = b"this is not an image" if bad_name == "garbage.jpg" else _truncated_png(tmp_path)
+    _image_tree(tmp_path / "in", {bad_name: data})
+    ds = image_folder(tmp_path / "in", "train", 32, train=True)
+    loader = FolderLoader(ds, 3, torch.device("cpu"), train=True, workers=1)  # in a worker
+    with pytest.raises(DataError) as e:
+        for _ in loader:
+            pass
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(
+        f"image {str(tmp_path / 'in' / 'train' / 'a' / bad_name)!r} cannot be read (")
+    assert msg.endswith("; remove or replace it, or set --skip-bad-images true to skip such files")
+
+
+def test_skip_bad_images_counts_logs_and_keeps_batches_full(tmp_path, capfd):
+    from mimdarts.data.datasets import image_folder
+    from mimdarts.data.loader import FolderLoader
+
+    _image_tree(tmp_path / "in", {"garbage.jpg": b"not an image",
+                                  "truncated.png": _truncated_png(tmp_path)})
+    ds = image_folder(tmp_path / "in", "train", 32, train=False, skip_bad_images=True)
+    assert len(ds) == 10
+    batches = list(FolderLoader(ds, 5, torch.device("cpu"), train=False, workers=0))
+    assert [len(x) for x, _ in batches] == [5, 5]  # each bad file replaced by the next image
+    err = capfd.readouterr().err
+    for name in ("garbage.jpg", "truncated.png"):
+        assert f"mimdarts: warning: skipped unreadable image " \
+               f"{str(tmp_path / 'in' / 'train' / 'a' / name)!r}" in err
+    assert "2 skipped so far by this loader process" in err

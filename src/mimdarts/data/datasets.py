@@ -151,14 +151,65 @@ def load_tensor_split(dataset: str, split: str, data_dir: str = "data",
                     "synthetic-cifar10")
 
 
+class ImageReader:
+    """Opens one image file for an ImageFolder (in a DataLoader worker). An unreadable file
+    (truncated, not an image, unreadable) is a :class:`DataError` naming it; or, with
+    ``skip``, a warning naming it (with the count this worker skipped) and ``None``, which
+    :class:`SkippingImageFolder` replaces with the next readable image."""
+
+    def __init__(self, skip: bool = False) -> None:
+        self.skip = skip
+        self.skipped = 0
+
+    def __call__(self, path: str):
+        import sys
+
+        from PIL import Image
+        try:
+            with open(path, "rb") as f:
+                img = Image.open(f)
+                return img.convert("RGB")  # (decodes the whole file: a truncated one fails here)
+        except (OSError, ValueError, Image.DecompressionBombError) as e:
+            why = f"{type(e).__name__}: {str(e).splitlines()[0][:100] if str(e) else ''}"
+            if not self.skip:
+                raise DataError(f"image {path!r} cannot be read ({why}); remove or replace it, "
+                                "or set --skip-bad-images true to skip such files") from None
+            self.skipped += 1
+            print(f"mimdarts: warning: skipped unreadable image {path!r} ({why}); "
+                  f"{self.skipped} skipped so far by this loader process", file=sys.stderr,
+                  flush=True)
+            return None
+
+
+def _skipping_image_folder():
+    import torchvision
+
+    class SkippingImageFolder(torchvision.datasets.ImageFolder):
+        """An ImageFolder whose unreadable files (``ImageReader(skip=True)``) are replaced
+        by the next readable image of the folder, so that batches keep their size."""
+
+        def __getitem__(self, index: int):
+            for k in range(len(self.samples)):
+                path, target = self.samples[(index + k) % len(self.samples)]
+                sample = self.loader(path)
+                if sample is not None:
+                    if self.transform is not None:
+                        sample = self.transform(sample)
+                    return sample, target
+            raise DataError(f"no image of {self.root!r} can be read")
+
+    return SkippingImageFolder
+
+
 def image_folder(root: str | Path, split: str, image_size: int, train: bool,
-                 info: DatasetInfo = INFOS["imagenet"], color_jitter: float = 0.0):
+                 info: DatasetInfo = INFOS["imagenet"], color_jitter: float = 0.0,
+                 skip_bad_images: bool = False):
     """An ImageNet-style ``<root>/<split>/<class>/<image>`` folder with standard transforms.
 
     Train: RandomResizedCrop, flip, optional ColorJitter(j, j, j, j / 2) (PC-DARTS uses
-    j = 0.4); test: Resize to ``image_size * 256 / 224`` then CenterCrop.
+    j = 0.4); test: Resize to ``image_size * 256 / 224`` then CenterCrop. An unreadable image
+    stops the run with its name, or with ``skip_bad_images`` is skipped (:class:`ImageReader`).
     """
-    import torchvision
     from torchvision import transforms as T
 
     folder = Path(root).expanduser() / split
@@ -174,7 +225,8 @@ def image_folder(root: str | Path, split: str, image_size: int, train: bool,
         tf = T.Compose([T.Resize(round(image_size * 256 / 224)), T.CenterCrop(image_size),
                         T.ToTensor(), T.Normalize(info.mean, info.std)])
     try:
-        return torchvision.datasets.ImageFolder(str(folder), transform=tf)
+        return _skipping_image_folder()(str(folder), transform=tf,
+                                        loader=ImageReader(skip=skip_bad_images))
     except (FileNotFoundError, RuntimeError) as e:
         raise DataError(f"ImageNet folder {str(folder)!r} is unusable: {e}") from None
 

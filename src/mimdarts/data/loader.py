@@ -15,6 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..errors import DataError
 from .datasets import DatasetInfo, TensorData
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -245,6 +246,14 @@ class _PassSampler(torch.utils.data.Sampler):
         return iter(idx[skip:])
 
 
+def _worker_error_line(text: str) -> str:
+    """The original one-line message of an error a DataLoader worker raised (the loader
+    re-raises it wrapped in the worker's traceback)."""
+    lines = [ln for ln in text.splitlines() if ln.startswith(("DataError: ",
+                                                                "mimdarts.errors.DataError: "))]
+    return lines[-1].split("DataError: ", 1)[1] if lines else text.strip().splitlines()[-1]
+
+
 class FolderLoader(_Endless):
     """A torch DataLoader (worker processes, host transforms) behind the same interface.
 
@@ -303,7 +312,14 @@ class FolderLoader(_Endless):
             self.passes += 1
         if hasattr(inner, "set_epoch"):
             inner.set_epoch(pass_index)
-        for x, y in self.loader:
+        batches = iter(self.loader)
+        while True:
+            try:
+                x, y = next(batches)
+            except StopIteration:
+                return
+            except DataError as e:  # raised in a worker: its line, without the worker's traceback
+                raise DataError(_worker_error_line(str(e))) from None
             self.position += 1
             yield (x.to(self.device, non_blocking=True, memory_format=fmt),
                    y.to(self.device, non_blocking=True))

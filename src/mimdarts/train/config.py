@@ -32,7 +32,7 @@ class TrainDataConfig:
     """Images, augmentation and how many are used."""
     ROLES: ClassVar[dict[str, str]] = {
         **dict.fromkeys(("dataset", "train_images", "test_images", "image_size", "cutout",
-                         "color_jitter", "test_split"), RESULT),
+                         "color_jitter", "test_split", "skip_bad_images"), RESULT),
         "data_dir": IO, "download": IO, "workers": RESOURCES}
 
     # the images; cifar10-sample is the bundled real subset, synthetic-cifar10 random images of
@@ -47,6 +47,9 @@ class TrainDataConfig:
     color_jitter: float = 0.0  # ImageNet: ColorJitter(j, j, j, j / 2) after the crop; 0 disables
     test_split: str = "val"  # ImageNet folder holding the evaluation images
     workers: int = 8  # ImageNet loader worker processes
+    # ImageNet folders: an unreadable image file stops the run with its name (false), or is
+    # skipped with a warning naming it and replaced by the next image (true)
+    skip_bad_images: bool = False
 
     def __post_init__(self) -> None:
         _check(self.dataset in DATASETS,

@@ -35,8 +35,9 @@ def build_train_loaders(cfg: TrainDataConfig, batch_size: int, device: torch.dev
     info = dataset_info(cfg)
     if cfg.dataset == "imagenet":
         train_ds = image_folder(cfg.data_dir, "train", cfg.image_size, train=True, info=info,
-                                color_jitter=cfg.color_jitter)
-        test_ds = image_folder(cfg.data_dir, cfg.test_split, cfg.image_size, train=False, info=info)
+                                color_jitter=cfg.color_jitter, skip_bad_images=cfg.skip_bad_images)
+        test_ds = image_folder(cfg.data_dir, cfg.test_split, cfg.image_size, train=False, info=info,
+                               skip_bad_images=cfg.skip_bad_images)
         if test_ds.classes != train_ds.classes:
             raise DataError(f"the {cfg.test_split!r} and 'train' folders of {cfg.data_dir!r} hold "
                             f"different classes ({len(test_ds.classes)} vs {len(train_ds.classes)})")
