@@ -9,11 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..spaces.batchnorm import BatchNorm2d
+
 
 def _conv_bn_relu(c_in: int, c_out: int, transpose: bool = False) -> list[nn.Module]:
     conv = (nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1) if transpose
             else nn.Conv2d(c_in, c_out, 3, padding=1))
-    return [conv, nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+    return [conv, BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
 
 class ReconstructionDecoder(nn.Module):

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .batchnorm import BatchNorm2d
 from .candidates import DARTS_OPS, DARTS_PRIMITIVES, OpRegistry
 from .genotype import Genotype, derive_genotype
 from .mixing import CellEdges, cell_edges
@@ -20,7 +21,7 @@ from .supernet import Supernet
 
 def _with_pool_bn(C: int, name: str, op: nn.Module) -> nn.Module:
     """The DARTS search net normalises pooled features (BN without affine)."""
-    return nn.Sequential(op, nn.BatchNorm2d(C, affine=False)) if "pool" in name else op
+    return nn.Sequential(op, BatchNorm2d(C, affine=False)) if "pool" in name else op
 
 
 class SearchCell(nn.Module):
@@ -96,7 +97,7 @@ class DartsSupernet(Supernet):
         multiplier = steps  # the cell output concatenates all intermediate nodes
         C_curr = stem_multiplier * C
         self.stem = nn.Sequential(nn.Conv2d(3, C_curr, 3, padding=1, bias=False),
-                                  nn.BatchNorm2d(C_curr))
+                                  BatchNorm2d(C_curr))
         C_pp, C_p, C_curr = C_curr, C_curr, C
         self.cells = nn.ModuleList()
         reduction_prev = False

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .batchnorm import BatchNorm2d
 from .candidates import NB201_OPS, NB201_PRIMITIVES
 from .mixing import CellEdges, cell_edges
 from .nb201_arch import EDGES, N_NODES, NB201Arch, derive_nb201, load_nb201_arch
@@ -56,14 +57,14 @@ class NB201Body(nn.Module):
 
     def __init__(self, C: int, N: int, make_cell: Callable[[int], nn.Module]) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
+        self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), BatchNorm2d(C))
         layers: list[nn.Module] = []
         for stage, C_stage in enumerate((C, 2 * C, 4 * C)):
             if stage:
                 layers.append(ResidualBlock(C_stage // 2, C_stage))
             layers.extend(make_cell(C_stage) for _ in range(N))
         self.layers = nn.ModuleList(layers)
-        self.last = nn.Sequential(nn.BatchNorm2d(4 * C), nn.ReLU(inplace=False))
+        self.last = nn.Sequential(BatchNorm2d(4 * C), nn.ReLU(inplace=False))
         self.out_channels = 4 * C
 
     def forward(self, x: torch.Tensor, *cell_args: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .batchnorm import BatchNorm2d
+
 
 class Zero(nn.Module):
     """The `none` op: zeros of the output shape (strided at stride 2)."""
@@ -71,7 +73,7 @@ class ReLUConvBN(nn.Sequential):
         super().__init__(
             nn.ReLU(inplace=False),
             nn.Conv2d(C_in, C_out, kernel, stride, padding, dilation=dilation, bias=False),
-            nn.BatchNorm2d(C_out, affine=affine),
+            BatchNorm2d(C_out, affine=affine),
         )
 
 
@@ -85,7 +87,7 @@ class DilConv(nn.Sequential):
             nn.Conv2d(C_in, C_in, kernel, stride, padding, dilation=dilation, groups=C_in,
                       bias=False),
             nn.Conv2d(C_in, C_out, 1, bias=False),
-            nn.BatchNorm2d(C_out, affine=affine),
+            BatchNorm2d(C_out, affine=affine),
         )
 
 
@@ -112,7 +114,7 @@ class FactorizedReduce(nn.Module):
         self.relu = nn.ReLU(inplace=False)
         self.conv_1 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, bias=False)
         self.conv_2 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, bias=False)
-        self.bn = nn.BatchNorm2d(C_out, affine=affine)
+        self.bn = BatchNorm2d(C_out, affine=affine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.bn(self.convs(self.relu(x)))

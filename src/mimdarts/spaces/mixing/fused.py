@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..batchnorm import BatchNorm2d, batch_norm
 from ..ops import DilConv, FactorizedReduce, ReLUConvBN, SepConv
 
 
@@ -27,7 +28,7 @@ def mix_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, scale: torch.Tensor | No
     """
     if scale is None:
         return bn(x)
-    if bn.affine or bn.momentum is None or type(bn) is not nn.BatchNorm2d:
+    if bn.affine or bn.momentum is None or type(bn) not in (nn.BatchNorm2d, BatchNorm2d):
         y = bn(x)
         return y * scale.to(y.dtype).view(1, -1, 1, 1)
     # what nn.BatchNorm2d.forward does, with ``scale`` as the weight
@@ -35,8 +36,8 @@ def mix_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, scale: torch.Tensor | No
         bn.num_batches_tracked.add_(1)
     batch_stats = bn.training or (bn.running_mean is None and bn.running_var is None)
     keep = not bn.training or bn.track_running_stats  # update / use the running statistics
-    return F.batch_norm(x, bn.running_mean if keep else None, bn.running_var if keep else None,
-                        scale, None, batch_stats, bn.momentum, bn.eps)
+    return batch_norm(x, bn.running_mean if keep else None, bn.running_var if keep else None,
+                      scale, None, batch_stats, bn.momentum, bn.eps)
 
 
 # ---------------------------------------------------------------- ops from a shared ReLU

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..batchnorm import BatchNorm2d
 from .fused import grad_in_layout, mix_batch_norm
 from .mixed_op import Wrap
 
@@ -69,7 +70,7 @@ class GroupedDilConv(GroupedOp):
         self.depthwise = nn.Conv2d(m * C, m * C, kernel, stride, padding, dilation=dilation,
                                    groups=m * C, bias=False)
         self.pointwise = nn.Conv2d(m * C, m * C, 1, groups=m, bias=False)
-        self.bn = nn.BatchNorm2d(m * C, affine=False)
+        self.bn = BatchNorm2d(m * C, affine=False)
 
     def forward(self, x: torch.Tensor, r: torch.Tensor, r_m: torch.Tensor | None = None,
                 scale: torch.Tensor | None = None) -> torch.Tensor:
@@ -104,7 +105,7 @@ class GroupedReLUConvBN(GroupedOp):
         super().__init__()
         self.m = m
         self.conv = nn.Conv2d(C, m * C, kernel, stride, padding, bias=False)
-        self.bn = nn.BatchNorm2d(m * C, affine=False)
+        self.bn = BatchNorm2d(m * C, affine=False)
 
     def forward(self, x: torch.Tensor, r: torch.Tensor, r_m: torch.Tensor | None = None,
                 scale: torch.Tensor | None = None) -> torch.Tensor:
@@ -123,7 +124,7 @@ class GroupedFactorizedReduce(GroupedOp):
         self.m, self.half = m, C // 2
         self.conv_1 = nn.Conv2d(C, m * self.half, 1, stride=2, bias=False)
         self.conv_2 = nn.Conv2d(C, m * self.half, 1, stride=2, bias=False)
-        self.bn = nn.BatchNorm2d(m * C, affine=False)
+        self.bn = BatchNorm2d(m * C, affine=False)
 
     def forward(self, x: torch.Tensor, r: torch.Tensor, r_m: torch.Tensor | None = None,
                 scale: torch.Tensor | None = None) -> torch.Tensor:
