@@ -12,14 +12,14 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from mimdarts.spaces.mixing import EdgeGroup, GroupedEdges, GroupedOp, MixedEdges, MixedOp
-from mimdarts.spaces.mixing.grouped import (
+from mimdarts.spaces.grouped_ops import (
     GroupedDilConv,
     GroupedFactorizedReduce,
     GroupedReLUConvBN,
     GroupedSepConv,
-    PerEdge,
 )
+from mimdarts.spaces.mixing import EdgeGroup, GroupedEdges, GroupedOp, MixedEdges, MixedOp
+from mimdarts.spaces.mixing.grouped import PerEdge
 
 
 def _stack_into(dst: torch.Tensor, srcs: Sequence[torch.Tensor]) -> None:

@@ -74,7 +74,7 @@ def test_the_extending_page_runs_as_written(tmp_path):
     """Its blocks: an objective, a preset, a search with both from Python, then the same from
     the command line through a script (one process, so registered once)."""
     blocks = re.findall(r"```python\n(.*?)```", (PAGES / "extending.md").read_text(), re.S)
-    objective, preset, search, cli, space = blocks
+    objective, preset, search, cli, space, op = blocks
     argv = ["x", "search", "--preset", "nb201-smooth-tiny", "--out-dir", str(tmp_path),
             "--run-name", "r", "--no-progress", "--threads", "1"]
     script = "\n".join([objective, preset, search, f"import sys\nsys.argv = {argv!r}", cli])
@@ -92,3 +92,9 @@ def test_the_extending_page_runs_as_written(tmp_path):
     genotype = r.stdout.strip().splitlines()[-1]
     ops = re.findall(r"\('([a-z_0-9]+)', \d\)", genotype)
     assert genotype.startswith("Genotype(") and ops and set(ops) <= {"max_pool_3x3", "sep_conv_3x3"}
+    # an op: registered, put on a reduced space's edges, searched
+    r = subprocess.run([sys.executable, "-c", op], cwd=tmp_path, capture_output=True, text=True,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    ops = re.findall(r"\('([a-z_0-9]+)', \d\)", r.stdout.strip().splitlines()[-1])
+    assert ops and set(ops) <= {"conv_1x1", "skip_connect"}

@@ -119,6 +119,11 @@ FORBIDDEN = [
     ("mimdarts.spaces", "mimdarts.train"),
     ("mimdarts.spaces", "mimdarts.nasbench201"),  # the benchmark reads the space, not back
     ("mimdarts.spaces", "mimdarts.lifecycle"),
+    # the ops, their grouped forms and the registry of both stand below the mixing
+    ("mimdarts.spaces.candidates", "mimdarts.spaces.mixing"),
+    ("mimdarts.spaces.ops", "mimdarts.spaces.mixing"),
+    ("mimdarts.spaces.grouped_ops", "mimdarts.spaces.mixing"),
+    ("mimdarts.spaces.batchnorm", "mimdarts.spaces.mixing"),
     ("mimdarts.search", "mimdarts.train.loop"),  # the eval networks' size only
     ("mimdarts.runtime", "mimdarts.search"),
     ("mimdarts.schedules", "mimdarts.search"),

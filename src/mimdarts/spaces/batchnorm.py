@@ -128,3 +128,28 @@ class BatchNorm2d(nn.BatchNorm2d):
         return batch_norm(x, self.running_mean if keep else None,
                           self.running_var if keep else None, self.weight, self.bias,
                           batch_stats, momentum, self.eps)
+
+
+def mix_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, scale: torch.Tensor | None = None
+                   ) -> torch.Tensor:
+    """``bn(x)``, times ``scale [C]`` per channel when given (the op's mixing weight).
+
+    For an affine-free ``bn`` the scale becomes BN's own weight: the product costs no extra
+    pass over memory, and its gradient, ``sum(grad * x_hat)``, is a sum BN's backward
+    computes anyway (``addcmul(out, w, bn(x))`` reads the gradient and BN's output once more
+    for it, and once more to scale the gradient). Exact. Any other BN (its own weight, a
+    cumulative average, a subclass such as SyncBatchNorm) falls back to ``bn(x) * scale``.
+    The folded call bypasses ``bn``'s forward hooks.
+    """
+    if scale is None:
+        return bn(x)
+    if bn.affine or bn.momentum is None or type(bn) not in (nn.BatchNorm2d, BatchNorm2d):
+        y = bn(x)
+        return y * scale.to(y.dtype).view(1, -1, 1, 1)
+    # what nn.BatchNorm2d.forward does, with ``scale`` as the weight
+    if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
+        bn.num_batches_tracked.add_(1)
+    batch_stats = bn.training or (bn.running_mean is None and bn.running_var is None)
+    keep = not bn.training or bn.track_running_stats  # update / use the running statistics
+    return batch_norm(x, bn.running_mean if keep else None, bn.running_var if keep else None,
+                      scale, None, batch_stats, bn.momentum, bn.eps)

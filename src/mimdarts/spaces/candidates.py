@@ -19,7 +19,7 @@ from torch import nn
 
 from ..errors import ConfigError, GenotypeError
 from ..registry import Registry
-from .mixing.grouped import GroupedDilConv, GroupedFactorizedReduce, GroupedReLUConvBN, GroupedSepConv
+from .grouped_ops import GroupedDilConv, GroupedFactorizedReduce, GroupedReLUConvBN, GroupedSepConv
 from .ops import DilConv, FactorizedReduce, Identity, Noise, ReLUConvBN, SepConv, Zero
 from .primitives import DARTS_EXTRA_OPS, DARTS_PRIMITIVES, NB201_PRIMITIVES
 
@@ -49,6 +49,8 @@ class OpRegistry(Registry[OpSpec]):
         if name in self or name in self.extras:
             raise ValueError(f"op {name!r} registered twice")
         self.extras[name] = spec
+        if self.space == "darts" and name not in DARTS_EXTRA_OPS:  # genotypes may now hold it
+            DARTS_EXTRA_OPS.append(name)
         return spec
 
     def check(self, name: str) -> None:
@@ -154,5 +156,5 @@ NB201_OPS.add("avg_pool_3x3", AVG_POOL_3X3)
 for _ops, _names in ((DARTS_OPS, DARTS_PRIMITIVES), (NB201_OPS, NB201_PRIMITIVES)):
     if _ops.names != _names:
         raise RuntimeError(f"{_ops!r} does not match mimdarts.spaces.primitives {_names}")
-if tuple(DARTS_OPS.extras) != DARTS_EXTRA_OPS:
+if list(DARTS_OPS.extras) != DARTS_EXTRA_OPS:
     raise RuntimeError(f"DARTS_OPS's extra ops do not match mimdarts.spaces.primitives {DARTS_EXTRA_OPS}")

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import GenotypeError
 from .architecture import load_arch_spec, shorten
-from .primitives import DARTS_GENOTYPE_OPS, DARTS_PRIMITIVES, check_op
+from .primitives import DARTS_PRIMITIVES, check_op, darts_genotype_ops
 
 if TYPE_CHECKING:
     import torch
@@ -61,7 +61,7 @@ class Genotype:
                         and isinstance(edge[1], int) and not isinstance(edge[1], bool)):
                     raise GenotypeError(f"{cell} edge {i} must be (op_name, input_index), got {edge!r}")
                 op, inp = edge
-                check_op(op, DARTS_GENOTYPE_OPS)  # the 8 DARTS ops, and S4's noise
+                check_op(op, darts_genotype_ops())  # the 8 DARTS ops, S4's noise, extras
                 if op == "none":
                     raise GenotypeError(f"{cell} edge {i}: 'none' cannot be a chosen op")
                 node = i // 2

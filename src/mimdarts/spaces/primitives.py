@@ -16,10 +16,15 @@ DARTS_PRIMITIVES: tuple[str, ...] = (
 NB201_PRIMITIVES: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3",
                                      "avg_pool_3x3")
 # Ops a DARTS genotype may hold beyond α's columns of the full DARTS space: `noise`, a
-# candidate of RobustDARTS's reduced space S4 (mimdarts.spaces.robust). Genotypes validate
-# against DARTS_GENOTYPE_OPS; the DARTS supernet's α keeps the 8 columns above.
-DARTS_EXTRA_OPS: tuple[str, ...] = ("noise",)
-DARTS_GENOTYPE_OPS: tuple[str, ...] = DARTS_PRIMITIVES + DARTS_EXTRA_OPS
+# candidate of RobustDARTS's reduced space S4 (mimdarts.spaces.robust), and any op registered
+# later with DARTS_OPS.add_extra (mimdarts.spaces.candidates appends it here). Genotypes
+# validate against darts_genotype_ops(); the DARTS supernet's α keeps the 8 columns above.
+DARTS_EXTRA_OPS: list[str] = ["noise"]
+
+
+def darts_genotype_ops() -> tuple[str, ...]:
+    """The op names a DARTS genotype may hold: α's 8 columns, then the extra ops."""
+    return DARTS_PRIMITIVES + tuple(DARTS_EXTRA_OPS)
 
 
 def check_op(name: str, primitives: tuple[str, ...]) -> None:

@@ -14,8 +14,8 @@ the grouped one runs them once per *source node*, with the same mathematics:
 Each edge keeps its own weights and BN statistics; only the layout differs (``[m * C, ...]``
 stacks, edge ``e`` in channels ``[e*C, (e+1)*C)``). Far fewer, larger kernels: about 2.5x
 fewer ops per DARTS cell, which is what a GPU needs at C=16, and pools run 5 times instead
-of 14 per cell. An op's grouped form is registered with the op
-(:mod:`mimdarts.spaces.candidates`); an op without one runs per edge (:class:`PerEdge`).
+of 14 per cell. An op's grouped form (:mod:`mimdarts.spaces.grouped_ops`) is registered with
+the op (:mod:`mimdarts.spaces.candidates`); an op without one runs per edge (:class:`PerEdge`).
 """
 
 from __future__ import annotations
@@ -27,113 +27,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..batchnorm import BatchNorm2d
-from .fused import grad_in_layout, mix_batch_norm
+from ..grouped_ops import GroupedOp
+from .fused import grad_in_layout
 from .mixed_op import Wrap
 
 if TYPE_CHECKING:  # the registries are built from the grouped ops below
     from ..candidates import OpRegistry
-
-# ---------------------------------------------------------------- grouped ops
-
-
-class GroupedOp(nn.Module):
-    """One op on ``m`` edges that share their input.
-
-    ``forward(x [B, C, H, W], r = relu(x), r_m, scale) -> [B, m * C, H', W']``, edge ``e`` in
-    channels ``[e*C, (e+1)*C)``; ``r_m`` is ``r`` repeated ``m`` times along channels (made
-    once per group, only when some op sets ``uses_r_m``); ``scale [m * C]``, for ops that set
-    ``folds_weight``: the edges' mixing weights, applied by the last BN (``mix_batch_norm``).
-    """
-
-    m: int
-    uses_r_m: bool = False
-    folds_weight: bool = False  # forward takes a scale (applied by mix_batch_norm): opt in
-
-
-class GroupedDilConv(GroupedOp):
-    """``m`` DilConvs (depthwise kxk, pointwise 1x1, BN) as one.
-
-    ``shared_input=True``: all edges read the same ``r [B, C, H, W]`` (the first stage of an
-    edge); otherwise ``r`` is already per edge, ``[B, m * C, H, W]`` (SepConv's second stage).
-    """
-
-    folds_weight = True
-
-    def __init__(self, C: int, kernel: int, stride: int, padding: int, dilation: int, m: int,
-                 shared_input: bool = True) -> None:
-        super().__init__()
-        self.m, self.shared_input = m, shared_input
-        self.uses_r_m = shared_input and m > 1
-        # Conv2d's default init draws each edge's filters from the same distribution as the
-        # per-edge convs (fan_in = k*k for depthwise, C for the grouped pointwise).
-        self.depthwise = nn.Conv2d(m * C, m * C, kernel, stride, padding, dilation=dilation,
-                                   groups=m * C, bias=False)
-        self.pointwise = nn.Conv2d(m * C, m * C, 1, groups=m, bias=False)
-        self.bn = BatchNorm2d(m * C, affine=False)
-
-    def forward(self, x: torch.Tensor, r: torch.Tensor, r_m: torch.Tensor | None = None,
-                scale: torch.Tensor | None = None) -> torch.Tensor:
-        # the depthwise conv of edge e reads copy e of the shared input
-        z = r_m if self.uses_r_m else r
-        return mix_batch_norm(self.bn, self.pointwise(self.depthwise(z)), scale)
-
-
-class GroupedSepConv(GroupedOp):
-    """``m`` SepConvs: a shared-input GroupedDilConv, ReLU, a per-edge GroupedDilConv."""
-
-    folds_weight = True
-
-    def __init__(self, C: int, kernel: int, stride: int, padding: int, m: int) -> None:
-        super().__init__()
-        self.m = m
-        self.first = GroupedDilConv(C, kernel, stride, padding, 1, m, shared_input=True)
-        self.second = GroupedDilConv(C, kernel, 1, padding, 1, m, shared_input=False)
-        self.uses_r_m = self.first.uses_r_m
-
-    def forward(self, x: torch.Tensor, r: torch.Tensor, r_m: torch.Tensor | None = None,
-                scale: torch.Tensor | None = None) -> torch.Tensor:
-        return self.second(x, F.relu(self.first(x, r, r_m)), scale=scale)
-
-
-class GroupedReLUConvBN(GroupedOp):
-    """``m`` ReLUConvBNs: one dense conv with the edges' filters stacked, BN of ``m * C``."""
-
-    folds_weight = True
-
-    def __init__(self, C: int, kernel: int, stride: int, padding: int, m: int) -> None:
-        super().__init__()
-        self.m = m
-        self.conv = nn.Conv2d(C, m * C, kernel, stride, padding, bias=False)
-        self.bn = BatchNorm2d(m * C, affine=False)
-
-    def forward(self, x: torch.Tensor, r: torch.Tensor, r_m: torch.Tensor | None = None,
-                scale: torch.Tensor | None = None) -> torch.Tensor:
-        return mix_batch_norm(self.bn, self.conv(r), scale)
-
-
-class GroupedFactorizedReduce(GroupedOp):
-    """``m`` FactorizedReduces (stride 2): two dense 1x1 convs of ``m * C/2`` outputs."""
-
-    folds_weight = True
-
-    def __init__(self, C: int, m: int) -> None:
-        super().__init__()
-        if C % 2:
-            raise ValueError(f"FactorizedReduce needs an even C, got {C}")
-        self.m, self.half = m, C // 2
-        self.conv_1 = nn.Conv2d(C, m * self.half, 1, stride=2, bias=False)
-        self.conv_2 = nn.Conv2d(C, m * self.half, 1, stride=2, bias=False)
-        self.bn = BatchNorm2d(m * C, affine=False)
-
-    def forward(self, x: torch.Tensor, r: torch.Tensor, r_m: torch.Tensor | None = None,
-                scale: torch.Tensor | None = None) -> torch.Tensor:
-        shifted = F.pad(r[:, :, 1:, 1:], (0, 1, 0, 1))
-        a = self.conv_1(r).unflatten(1, (self.m, self.half))
-        b = self.conv_2(shifted).unflatten(1, (self.m, self.half))
-        # per edge: its conv_1 half, then its conv_2 half (as FactorizedReduce concatenates)
-        return mix_batch_norm(self.bn, torch.cat([a, b], dim=2).flatten(1, 2), scale)
-
 
 class PerEdge(GroupedOp):
     """Fallback for an op with no grouped form: its ``m`` per-edge modules, one after another."""

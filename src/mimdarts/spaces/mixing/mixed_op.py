@@ -30,7 +30,7 @@ class MixedOp(nn.Module):
       passed by the cell (one per source node), the ReLU and the parameter-free ops (pools,
       identity) are computed once for all the edges that read the same input;
     - ``fold_weights``: an op ending in an affine-free BN takes its weight as that BN's
-      weight (:func:`~mimdarts.spaces.mixing.fused.mix_batch_norm`) instead of a separate
+      weight (:func:`~mimdarts.spaces.batchnorm.mix_batch_norm`) instead of a separate
       product.
     ``wrap(name, op)`` may decorate an op (DARTS adds BN after the pools of its search net).
     """
