@@ -62,3 +62,20 @@ def test_compare_says_when_seeds_cannot_separate():
     assert mixed.verdict.startswith("not separated by these seeds") and mixed.low < 0 < mixed.high
     few = compare([9.0, 9.5], [1.0, 1.5])
     assert few.p_min == pytest.approx(1 / 3) and few.verdict.startswith("cannot be separated: with 2 and 2")
+
+
+def test_s4_compares_the_noise_count_beside_skips():
+    # RobustDARTS's S4 collapses onto noise, not skips: its noise count is compared too; in a
+    # space without the op (no values) the figure is left out
+    from mimdarts.report import compare_methods
+
+    table = {"space": "darts-s4", "raw": [
+        {"method": "darts", "skips normal": [0, 0, 0], "noise normal": [5, 6, 7]},
+        {"method": "mim", "skips normal": [0, 0, 0], "noise normal": [1, 2, 3]}]}
+    rows = {r["figure"]: r["result"] for r in compare_methods(table, "darts")}
+    assert set(rows) == {"skips normal", "noise normal"}
+    assert rows["noise normal"].diff == -4.0
+    table["space"] = "darts"
+    for r in table["raw"]:
+        r["noise normal"] = []
+    assert {r["figure"] for r in compare_methods(table, "darts")} == {"skips normal"}

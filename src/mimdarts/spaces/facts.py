@@ -52,7 +52,8 @@ FAMILIES: dict[str, SpaceFacts] = {
         # (the search val acc is on masked ones for MIM-DARTS): the one accuracy to compare
         cell_columns=(("val head clean acc (%)", "eval_clean_acc"), ("skips normal", "n_skip_normal"),
                       ("noise normal", "n_noise_normal")),
-        compared=("val head clean acc (%)", "skips normal"),
+        # the collapse signal: skip connections, and in S4 (the spaces with the noise op) noise
+        compared=("val head clean acc (%)", "skips normal", "noise normal"),
         cell_word="normal cell",
         curves=(("skips-per-epoch", "skip connections in the derived cell",
                  {"normal cell": "n_skip_normal", "reduction cell": "n_skip_reduce"}, {}),
