@@ -514,6 +514,13 @@ def test_resume_auto_starts_then_continues(tmp_path, capsys):
     assert "had already finished; nothing changed" in capsys.readouterr().out
     assert main(args[:-4] + ["--resume", "auto"]) == 2
     assert "--resume auto needs --run-name" in capsys.readouterr().err
+    # another preset or seed is another run: refused, not silently resumed
+    assert main([*args[:2], "nb201-tiny", *args[3:]]) == 2
+    assert f"--resume auto: {str(tmp_path / 'a')!r} holds a run of other settings: " \
+           "space='darts' there, 'nb201' here" in capsys.readouterr().err
+    assert main([*args, "--seed", "7"]) == 2
+    assert "seed=2 there, 7 here" in capsys.readouterr().err
+    assert main([*args, "--threads", "1"]) == 0  # what changes no result may differ
 
 
 def test_a_checkpoint_of_another_process_count_is_refused():

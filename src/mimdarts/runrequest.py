@@ -54,6 +54,7 @@ def resolve_run(preset: str | None, config: str | Path | None, overrides: Mappin
         folder = _auto_folder(cfg)
         if folder is None:
             return RunRequest(cfg, None, overwrite or (Path(cfg.run.out_dir) / cfg.run.run_name).is_dir())
+        _check_same_run(cfg, folder, root, presets)
         resume, preset, config = str(folder), None, None
     if resume is None:
         return RunRequest(resolve_config(base, config, overrides, root=root, presets=presets),
@@ -82,6 +83,30 @@ def _auto_folder(cfg: Any) -> Path | None:
         raise ConfigError(f"--resume auto: {str(folder)!r} holds {', '.join(kept)} but no "
                           "checkpoint.pt to resume; move it away or choose another --run-name")
     return None
+
+
+def _check_same_run(cfg: Any, folder: Path, root: type, presets: Any) -> None:
+    """``--resume auto`` continues OUT_DIR/RUN_NAME only if the command asks for the run it
+    holds: every setting that changes a result (another preset, space, seed...) the same;
+    where files go, monitors, resources and exact speed switches may differ."""
+    from .config import RESULT, ROUNDING, SEED, _flat, field_roles
+
+    _check_kind(folder, root)
+    try:
+        theirs = _flat(resolve_config(None, folder / "config.yaml", {}, root=root,
+                                      presets=presets).to_dict())
+    except ConfigError:
+        return  # an unreadable config.yaml: the resume itself says so
+    mine = _flat(cfg.to_dict())
+    roles = field_roles(root)
+    diffs = [f"{k}={theirs[k]!r} there, {mine[k]!r} here" for k in mine
+             if roles.get(k, "").split(":")[0] in (RESULT, ROUNDING, SEED)
+             and k in theirs and theirs[k] != mine[k]]
+    if diffs:
+        more = f" (and {len(diffs) - 1} more)" if len(diffs) > 1 else ""
+        raise ConfigError(f"--resume auto: {str(folder)!r} holds a run of other settings: "
+                          f"{diffs[0]}{more}; give the command that started it, or another "
+                          "--run-name")
 
 
 def run_kind(folder: str | Path) -> str:
