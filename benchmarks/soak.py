@@ -4,9 +4,10 @@ uninterrupted run (weights, α, log and cell; timing fields aside).
 
 Each attempt runs ``mimdarts search ... --resume auto --checkpoint-every 1`` (a checkpoint
 after every step) with a random checkpoint delay (0-0.3 s between a checkpoint's complete
-temporary file and its rename: ``MIMDARTS_FAULT_CHECKPOINT_DELAY``), so kills land in steps,
-in evaluations and inside checkpoint writes alike, and is killed after a random time drawn
-from what a whole run takes. Attempts that finish before their kill are counted too.
+temporary file and its rename: ``MIMDARTS_FAULT_CHECKPOINT_DELAY``) and is killed a random
+0-0.6 s after it has written its first checkpoint (so every attempt makes progress), which
+lands kills in steps, in evaluations and inside checkpoint writes alike. A run that ends
+before its kill starts the count again from scratch (the kills must come in a row).
 
     PYTHONPATH=src python benchmarks/soak.py --kills 20 --seed 0
 """
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-SEARCH = ["search", "--preset", "tiny", "--objective", "mim-darts", "--epochs", "3",
+SEARCH = ["search", "--preset", "tiny", "--objective", "mim-darts", "--epochs", "10",
           "--threads", "1", "--eval-images", "32", "--device", "cpu", "--no-progress",
           "--checkpoint-every", "1"]
 TIMING = {"epoch_time_s", "images_per_s", "train_time_s", "eval_time_s"}
@@ -71,7 +72,7 @@ def main() -> int:
     subprocess.run(command(out, "ref"), env=env, check=True, capture_output=True)
     whole = time.monotonic() - t
     print(f"uninterrupted run: {whole:.1f} s (with its start-up)")
-    kills = attempts = finished_early = 0
+    kills = attempts = finished_early = inside = 0
     run = out / "run"
     while kills < a.kills:
         attempts += 1
@@ -79,21 +80,33 @@ def main() -> int:
         p = subprocess.Popen(command(out, "run"), env={**env, "MIMDARTS_FAULT_CHECKPOINT_DELAY":
                                                         f"{delay:.3f}"},
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        at = rng.uniform(1.0, 0.35 * whole)  # (each attempt also starts Python and torch)
+        ckpt = run / "checkpoint.pt"
+        before = ckpt.stat().st_mtime_ns if ckpt.exists() else 0
+        deadline = time.monotonic() + 10 * whole
+        while p.poll() is None and (ckpt.stat().st_mtime_ns if ckpt.exists() else 0) == before:
+            if time.monotonic() > deadline:
+                p.kill()
+                print("an attempt wrote no checkpoint in time")
+                return 1
+            time.sleep(0.005)
+        at = rng.uniform(0.0, 0.6)
         try:
             p.wait(timeout=at)
         except subprocess.TimeoutExpired:
+            tmp = bool(list(run.glob(".*.tmp")))
             p.send_signal(signal.SIGKILL)
             p.wait()
             kills += 1
-            tmp = len(list(run.glob(".*.tmp"))) if run.is_dir() else 0
-            print(f"kill {kills}: after {at:.1f} s (checkpoint delay {delay:.2f} s)"
-                  + (", inside a checkpoint write" if tmp else ""), flush=True)
+            inside += tmp
+            print(f"kill {kills}: {at:.2f} s after the attempt's first checkpoint (checkpoint "
+                  f"delay {delay:.2f} s)" + (", inside a checkpoint write" if tmp else ""),
+                  flush=True)
             continue
         if p.returncode != 0:
             print(f"attempt {attempts} failed: {p.stderr.read().strip().splitlines()[-1:]}")
             return 1
         finished_early += 1
+        inside = 0
         print(f"attempt {attempts}: the run ended before its kill at {at:.1f} s, after {kills} "
               "kills; a new run from scratch (the kills must come in a row)")
         shutil.rmtree(run)
@@ -101,8 +114,9 @@ def main() -> int:
     subprocess.run(command(out, "run"), env=env, check=True, capture_output=True)
     diff = same_run(run, out / "ref")
     verdict = "the same run" if not diff else f"DIFFERENT: {', '.join(diff[:5])}"
-    print(f"{kills} kills in a row ({attempts} attempts in all, {finished_early} run(s) that "
-          f"ended first started over), then a last resume: {verdict} as the uninterrupted run")
+    print(f"{kills} kills in a row ({inside} inside a checkpoint write; {attempts} attempts in "
+          f"all, {finished_early} run(s) that ended first started over), then a last resume: "
+          f"{verdict} as the uninterrupted run")
     if not a.keep:
         shutil.rmtree(out, ignore_errors=True)
     return 0 if not diff else 1
