@@ -50,7 +50,13 @@ def test_plain_ops_know_nothing_of_the_supernet():
     imported = {n.module if isinstance(n, ast.ImportFrom) else a.name
                 for n in ast.walk(ast.parse(Path(ops.__file__).read_text()))
                 if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
-    assert imported == {"__future__", "torch"}
+    # (batchnorm: torch's BatchNorm with exact CPU sums, itself importing torch alone)
+    assert imported == {"__future__", "torch", "batchnorm"}
+    import mimdarts.spaces.batchnorm as bn
+    assert {n.module if isinstance(n, ast.ImportFrom) else a.name
+            for n in ast.walk(ast.parse(Path(bn.__file__).read_text()))
+            if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names} <= \
+        {"__future__", "torch", "torch.nn.functional", "typing"}
 
 
 def test_the_op_registries_follow_the_name_tuples():
