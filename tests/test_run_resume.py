@@ -129,7 +129,7 @@ def test_search_killed_mid_epoch_resumes_to_the_same_result(tmp_path, references
         json.loads((ref / "result.json").read_text())["genotype"]
 
 
-@pytest.mark.parametrize("kind", ["search", "train"])
+@pytest.mark.parametrize("kind", ["search", pytest.param("train", marks=pytest.mark.slow)])
 def test_sigterm_checkpoints_at_the_next_step_and_resumes_to_the_same_result(tmp_path, references,
                                                                            kind):
     # the process sends itself SIGTERM after global step 6 (epoch 2, step 2 of 4 for the
@@ -365,7 +365,7 @@ except Exception as e:
 """
 
 
-@pytest.mark.parametrize("mode", ["log", "checkpoint"])
+@pytest.mark.parametrize("mode", ["log", pytest.param("checkpoint", marks=pytest.mark.slow)])
 def test_a_write_past_the_disks_end_keeps_the_run_resumable(tmp_path, references, mode):
     # a real failed write (RLIMIT_FSIZE in the run's process, set mid-run): one line, the
     # previous checkpoint and a log without a torn line; then, with space back, the resume
