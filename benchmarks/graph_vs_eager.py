@@ -31,7 +31,7 @@ from collections.abc import Iterator
 
 import torch
 
-from mimdarts.bench import case_config
+from mimdarts.bench import case_config, step_losses
 from mimdarts.config import apply_overrides
 from mimdarts.search.loop import build_searcher
 
@@ -63,22 +63,9 @@ def trajectory(space: str, order: int, dtype: str, graphs: bool, reordered: bool
         sets["objective"] = {"merge_decoder_convs": False}
     cfg = apply_overrides(case_config(space, "mim-darts", order, "small", "grouped", "cuda"), sets)
     s = build_searcher(cfg)
-    it_w, it_a = iter(s.train_loader), s.val_loader.forever()
-    losses = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for step in range(STEPS):
-            try:
-                x, y = next(it_w)
-            except StopIteration:
-                it_w = iter(s.train_loader)
-                x, y = next(it_w)
-            x_val, y_val = next(it_a)
-            if s.graphed is not None:
-                res, _ = s.graphed(x, y, x_val, y_val, LR, None, key=step // RECAPTURE_AT)
-            else:
-                res, _ = s.bilevel(x, y, x_val, y_val, LR)
-            losses.append(float(res.loss))
+        losses = step_losses(s, STEPS, LR, RECAPTURE_AT)
     note = ""
     if s.graphed is not None:
         note = f"failed: {s.graphed.failed}" if s.graphed.failed else f"{s.graphed.captures} captures"

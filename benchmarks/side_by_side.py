@@ -69,17 +69,10 @@ def quark0(script: Path, device: str, order: int, steps: int, warmup: int, threa
 
 def mimdarts_case(space: str, objective: str, order: int, path: str, device: str, steps: int,
                   warmup: int, threads: int, timeout: float, shape: str = "paper") -> dict[str, Any]:
+    from mimdarts.bench import run_case
+
     sets = {"threads": threads} if device == "cpu" and threads else {}
-    one = {"space": space, "objective": objective, "order": order, "path": path,
-           "shape": shape, "device": device, "steps": steps, "warmup": warmup, "sets": sets}
-    try:
-        p = subprocess.run([sys.executable, "-m", "mimdarts.bench", "--one", json.dumps(one)],
-                           capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"over {timeout:.0f} s"}
-    if p.returncode != 0:
-        return {"error": (p.stderr.strip().splitlines() or ["failed"])[-1][:100]}
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    return run_case(space, objective, order, path, shape, device, steps, warmup, sets, timeout)
 
 
 def main() -> int:

@@ -13,7 +13,7 @@ import warnings
 import pytest
 import torch
 
-from mimdarts.bench import case_config
+from mimdarts.bench import case_config, step_losses
 from mimdarts.config import apply_overrides
 from mimdarts.search.loop import build_searcher, search
 
@@ -56,20 +56,7 @@ def _trajectory(space: str, order: int, dtype: str, graphs: bool, reordered: boo
         sets.update(model={"fold_weights": False}, objective={"merge_decoder_convs": False})
     s = build_searcher(apply_overrides(tiny(space, "mim-darts", "grouped", cuda_graphs=graphs,
                                             dtype=dtype), sets))
-    it_w, it_a = iter(s.train_loader), s.val_loader.forever()
-    losses = []
-    for step in range(8):
-        try:
-            x, y = next(it_w)
-        except StopIteration:
-            it_w = iter(s.train_loader)
-            x, y = next(it_w)
-        x_val, y_val = next(it_a)
-        if s.graphed is not None:
-            res, _ = s.graphed(x, y, x_val, y_val, 0.025, None, key=step // 4)
-        else:
-            res, _ = s.bilevel(x, y, x_val, y_val, 0.025)
-        losses.append(float(res.loss))
+    losses = step_losses(s, 8, 0.025, 4)
     if graphs:
         assert s.graphed is not None and s.graphed.failed is None and s.graphed.captures == 2
     return torch.tensor(losses), torch.cat([a.detach().float().flatten()

@@ -130,16 +130,48 @@ def time_search_step(cfg: SearchConfig, steps: int, warmup: int) -> dict[str, An
     return out
 
 
-def _run_case(args: argparse.Namespace, space: str, objective: str, order: int, path: str
-              ) -> dict[str, Any]:
+def run_case(space: str, objective: str, order: int, path: str, shape: str, device: str,
+             steps: int, warmup: int, sets: dict[str, Any] | None = None,
+             timeout: float | None = None) -> dict[str, Any]:
+    """:func:`time_search_step` of one case in a subprocess of its own (its own peak memory);
+    ``{"error": last line}`` when it fails or outlasts ``timeout`` seconds."""
     cmd = [sys.executable, "-m", "mimdarts.bench", "--one", json.dumps(
-        {"space": space, "objective": objective, "order": order, "path": path,
-         "shape": args.shape, "device": args.device, "steps": args.steps,
-         "warmup": args.warmup, "sets": args.sets})]
-    p = subprocess.run(cmd, capture_output=True, text=True)
+        {"space": space, "objective": objective, "order": order, "path": path, "shape": shape,
+         "device": device, "steps": steps, "warmup": warmup, "sets": sets or {}})]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"over {timeout:.0f} s"}
     if p.returncode != 0:
         return {"error": p.stderr.strip().splitlines()[-1] if p.stderr.strip() else "failed"}
     return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def step_losses(s: Any, steps: int, lr: float, recapture_every: int) -> list[float]:
+    """The losses of ``steps`` search iterations of searcher ``s`` on fresh batches (the
+    train half restarted when it ends), through its CUDA graph if it has one, which is
+    captured again every ``recapture_every`` steps (as at an epoch change)."""
+    it_w, it_a = iter(s.train_loader), s.val_loader.forever()
+    losses = []
+    for step in range(steps):
+        try:
+            x, y = next(it_w)
+        except StopIteration:
+            it_w = iter(s.train_loader)
+            x, y = next(it_w)
+        x_val, y_val = next(it_a)
+        if s.graphed is not None:
+            res, _ = s.graphed(x, y, x_val, y_val, lr, None, key=step // recapture_every)
+        else:
+            res, _ = s.bilevel(x, y, x_val, y_val, lr)
+        losses.append(float(res.loss))
+    return losses
+
+
+def _run_case(args: argparse.Namespace, space: str, objective: str, order: int, path: str
+              ) -> dict[str, Any]:
+    return run_case(space, objective, order, path, args.shape, args.device, args.steps,
+                    args.warmup, args.sets)
 
 
 def _parser() -> argparse.ArgumentParser:

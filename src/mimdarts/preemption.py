@@ -59,8 +59,7 @@ class PreemptionWatch:
         if step % max(every, 1) != 0:
             return 0
         flag = torch.tensor([float(self.signum)], device=dist.device)
-        got = int(dist.max_(flag).item())  # one host sync every `every` steps
-        return got
+        return int(dist.max_(flag).item())  # one host sync every `every` steps
 
 
 def signal_name(signum: int) -> str:

@@ -91,12 +91,11 @@ def _check_same_run(cfg: Any, folder: Path, root: type, presets: Any) -> None:
     where files go, monitors, resources and exact speed switches may differ."""
     from .config import RESULT, ROUNDING, SEED, _flat, field_roles
 
-    _check_kind(folder, root)
     try:
         theirs = _flat(resolve_config(None, folder / "config.yaml", {}, root=root,
                                       presets=presets).to_dict())
     except ConfigError:
-        return  # an unreadable config.yaml: the resume itself says so
+        return  # an unreadable config.yaml, or another kind of run: the resume says which
     mine = _flat(cfg.to_dict())
     roles = field_roles(root)
     diffs = [f"{k}={theirs[k]!r} there, {mine[k]!r} here" for k in mine
