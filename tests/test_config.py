@@ -4,12 +4,12 @@ import pytest
 
 from mimdarts.config import (
     PRESETS,
-    SECTIONS,
     SearchConfig,
     apply_overrides,
     config_from_dict,
     field_index,
     resolve_config,
+    sections,
 )
 from mimdarts.errors import ConfigError
 
@@ -49,7 +49,7 @@ def test_saved_config_round_trips():
 
 
 def test_field_names_are_unique_flags():
-    assert len(field_index()) == sum(len(fields(cls)) for cls in SECTIONS.values())
+    assert len(field_index(SearchConfig)) == sum(len(fields(cls)) for cls in sections(SearchConfig).values())
 
 
 @pytest.mark.parametrize("overrides, match", [
@@ -105,29 +105,28 @@ def test_an_inert_setting_from_a_preset_is_a_warning(monkeypatch, capsys):
 
 
 def test_every_setting_declares_its_role():
-    """Each section's ROLES table names every field once, with a known role; the sets the
-    resume check, the report and the inert-setting refusal use are derived from it."""
-    from dataclasses import fields
-
+    """Every field of every section is declared with `setting`: a known role and a help text
+    (no comment parsing); the sets the resume check, the report and the inert-setting refusal
+    use are derived from the roles."""
     from mimdarts.config import (
-        OBJECTIVE_ONLY,
         ROLE_KINDS,
-        SearchConfig,
         field_roles,
         method_fields,
         no_result_fields,
         objective_only_fields,
-        sections,
     )
     from mimdarts.train.config import TrainConfig
     for root in (SearchConfig, TrainConfig):
         for name, cls in sections(root).items():
-            assert set(cls.ROLES) == {f.name for f in fields(cls)}, (root.__name__, name)
+            for f in fields(cls):
+                assert f.metadata.get("role") in ROLE_KINDS, (root.__name__, name, f.name)
+                assert f.metadata.get("help", "").strip(), (root.__name__, name, f.name)
         roles = field_roles(root)
-        assert all(r.removesuffix(OBJECTIVE_ONLY) in ROLE_KINDS for r in roles.values())
         assert "seed" not in method_fields(root) and "threads" not in method_fields(root)
+        assert set(roles) == {"preset", *field_index(root)}
     ignored = no_result_fields()
     assert {"tensorboard", "cuda_graphs", "threads", "workers", "out_dir"} <= ignored
     assert "fold_weights" not in ignored  # another rounding: measured, not exact
     assert not ignored & {"epochs", "mask_ratio", "channels_last", "dtype", "seed", "device"}
-    assert "mask_ratio" in objective_only_fields() and "objective" not in objective_only_fields()
+    only = objective_only_fields(SearchConfig)
+    assert "mask_ratio" in only and "objective" not in only and not objective_only_fields(TrainConfig)

@@ -76,7 +76,7 @@ def test_the_extending_page_runs_as_written(tmp_path):
     blocks = re.findall(r"```python\n(.*?)```", (PAGES / "extending.md").read_text(), re.S)
     objective, preset, search, cli, space, op = blocks
     argv = ["x", "search", "--preset", "nb201-smooth-tiny", "--out-dir", str(tmp_path),
-            "--run-name", "r", "--no-progress", "--threads", "1"]
+            "--run-name", "r", "--no-progress", "--threads", "1", "--objective-options", "smoothing=0.2"]
     script = "\n".join([objective, preset, search, f"import sys\nsys.argv = {argv!r}", cli])
     r = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
                        text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -84,7 +84,8 @@ def test_the_extending_page_runs_as_written(tmp_path):
     cells = [x for x in r.stdout.splitlines() if x.startswith("|")]  # the printed genotype
     assert cells and float(r.stdout.split(cells[0] + "\n", 1)[1].splitlines()[0]) > 0  # train_cls
     assert (tmp_path / "r" / "result.json").is_file()
-    assert "objective: cls-smooth" in (tmp_path / "r" / "config.yaml").read_text()
+    saved = (tmp_path / "r" / "config.yaml").read_text()
+    assert "objective: cls-smooth" in saved and "objective_options: smoothing=0.2" in saved
     # a search space: registered in one block, searched in it
     r = subprocess.run([sys.executable, "-c", space], cwd=tmp_path, capture_output=True, text=True,
                        env={**os.environ, "OMP_NUM_THREADS": "1"})

@@ -1,3 +1,4 @@
+import dataclasses
 import math
 import re
 
@@ -5,12 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mimdarts.config import ObjectiveConfig, resolve_config
+from mimdarts.config import RESULT, ObjectiveConfig, check, resolve_config, setting
 from mimdarts.data import INFOS
 from mimdarts.errors import ConfigError
 from mimdarts.search import Architect, build_objective
 from mimdarts.search.architect import beta_regularizer
-from mimdarts.search.catalog import OBJECTIVES, add_objective
+from mimdarts.search.catalog import OBJECTIVES, add_objective, objective_settings
 from mimdarts.search.decoder import ReconstructionDecoder
 from mimdarts.search.masking import (
     apply_mask,
@@ -342,3 +343,47 @@ def test_an_objective_from_outside_runs_a_search(scratch_registry, one_thread):
     [record] = res.history  # one epoch
     assert math.isfinite(record["train_smooth_ce"]) and math.isfinite(record["val_smooth_ce"])
     assert "val_acc" in record and res.genotype is not None
+
+
+# An objective from outside mimdarts with a setting of its own: declared with config.setting
+# in a frozen dataclass, registered with `settings=`, given as --objective-options.
+
+@dataclasses.dataclass(frozen=True)
+class SmoothingSettings:
+    smoothing: float = setting(0.1, RESULT, "label smoothing of the cross-entropy targets")
+
+    def __post_init__(self):
+        check(0 <= self.smoothing < 1, f"smoothing must be in [0, 1), got {self.smoothing}")
+
+
+def make_cls_smooth_set(cfg, model, info, seed, device):
+    return SmoothedCrossEntropy(objective_settings(cfg).smoothing, seed, device)
+
+
+def test_an_objective_from_outside_declares_its_own_setting(scratch_registry, one_thread, capsys):
+    from mimdarts.cli import main
+    from mimdarts.search.loop import build_searcher
+    add_objective("cls-smooth-set", "cross-entropy with label smoothing (a test)",
+                  f"{__name__}:make_cls_smooth_set", settings=SmoothingSettings)
+    base = {"objective": "cls-smooth-set", "device": "cpu"}
+    default = build_searcher(resolve_config("nb201-tiny", overrides=base))
+    assert default.objective.smoothing == 0.1
+    cfg = resolve_config("nb201-tiny", overrides={**base, "objective_options": " smoothing = 0.3 "})
+    assert cfg.objective.objective_options == "smoothing=0.3"  # one spelling per setting
+    assert build_searcher(cfg).objective.smoothing == 0.3
+    # YAML may give a mapping; the text is the same
+    assert resolve_config("nb201-tiny", overrides={**base, "objective_options": {"smoothing": 0.3}}) == cfg
+    for options, match in (("smoothing=1.5", "smoothing must be in"),
+                           ("smoothing=abc", "objective_options.smoothing: expected a number"),
+                           ("width=2", "objective 'cls-smooth-set' has no setting 'width'; its "
+                                       "settings: smoothing"),
+                           ("smoothing", "is not NAME=VALUE")):
+        with pytest.raises(ConfigError, match=match):
+            build_searcher(resolve_config("nb201-tiny", overrides={**base, "objective_options": options}))
+    # an objective without settings does not read them: refused as a no-op
+    with pytest.raises(ConfigError, match="objective_options='smoothing=0.3' does nothing in this run"):
+        build_searcher(resolve_config("nb201-tiny", overrides={"objective_options": "smoothing=0.3",
+                                                               "device": "cpu"}))
+    assert main(["objectives"]) == 0
+    assert ("--objective-options smoothing=... (label smoothing of the cross-entropy targets; "
+            "default 0.1)") in capsys.readouterr().out

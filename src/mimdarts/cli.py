@@ -257,10 +257,15 @@ def _presets(ns: argparse.Namespace) -> int:
 
 
 def _objectives(ns: argparse.Namespace) -> int:
+    import dataclasses
+
     from .search import OBJECTIVES
     width = max(map(len, OBJECTIVES))
     for name, spec in OBJECTIVES.items():
         print(f"{name:<{width}}  {spec.description}")
+        for f in dataclasses.fields(spec.settings) if spec.settings else ():
+            print(f"{'':<{width}}    --objective-options {f.name}=... ({f.metadata['help']}; "
+                  f"default {f.default!r})")
     return 0
 
 

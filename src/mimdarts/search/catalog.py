@@ -10,11 +10,14 @@ from outside may give the callable itself. How to add one: the docstring of
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ..errors import ConfigError
 from ..registry import Registry
 
 if TYPE_CHECKING:
@@ -40,6 +43,10 @@ class ObjectiveSpec:
     factory: ObjectiveFactory | str
     # the objective settings it reads (others are refused as no-ops; see config.inert_settings)
     reads: tuple[str, ...] = ()
+    # its own settings: a frozen dataclass whose fields are declared with config.setting (a
+    # default, a role, a help), given in a run as `objective_options` (NAME=VALUE,...) and
+    # handed to the factory typed by `objective_settings`; None: it has none
+    settings: type | None = None
 
     def factory_fn(self) -> ObjectiveFactory:
         """The factory, imported if it is given as "module:function"."""
@@ -53,20 +60,49 @@ OBJECTIVES: Registry[ObjectiveSpec] = Registry("objective")
 
 
 def add_objective(name: str, description: str, factory: ObjectiveFactory | str,
-                  reads: tuple[str, ...] = ()) -> ObjectiveSpec:
+                  reads: tuple[str, ...] = (), settings: type | None = None) -> ObjectiveSpec:
     """Register ``factory(cfg, model, info, seed, device) -> Objective`` under ``name``:
     the callable, or ``"module:function"`` naming it (imported on first build, so
-    registering imports nothing); ``reads``: the fields of the objective config it uses."""
-    return OBJECTIVES.add(name, ObjectiveSpec(description, factory, tuple(reads)))
+    registering imports nothing); ``reads``: the fields of the objective config it uses;
+    ``settings``: a frozen dataclass of its own settings (fields declared with
+    ``mimdarts.config.setting``), read by the factory with :func:`objective_settings`."""
+    if settings is not None:
+        assert dataclasses.is_dataclass(settings), f"settings of {name!r} must be a dataclass"
+        for f in dataclasses.fields(settings):
+            assert "help" in f.metadata, f"setting {f.name!r} of {name!r}: declare it with config.setting"
+        reads = (*reads, "objective_options")
+    return OBJECTIVES.add(name, ObjectiveSpec(description, factory, tuple(reads), settings))
 
 
-def register_objective(name: str, description: str, reads: tuple[str, ...] = ()
+def register_objective(name: str, description: str, reads: tuple[str, ...] = (),
+                       settings: type | None = None
                        ) -> Callable[[ObjectiveFactory], ObjectiveFactory]:
     """Decorator form of :func:`add_objective`: registers the factory it decorates."""
     def deco(factory: ObjectiveFactory) -> ObjectiveFactory:
-        add_objective(name, description, factory, reads)
+        add_objective(name, description, factory, reads, settings)
         return factory
     return deco
+
+
+def objective_settings(cfg: ObjectiveConfig) -> Any:
+    """The objective's own settings (an instance of its spec's ``settings`` dataclass) from
+    ``cfg.objective_options``, each value parsed to its field's type; None for an objective
+    without settings. A name it does not declare, or a bad value, is a one-line ConfigError
+    (a run calls this before it writes anything)."""
+    from ..config import parse_options, parse_value
+
+    spec = OBJECTIVES[cfg.objective]
+    if spec.settings is None:
+        return None  # (options given to it are refused as inert by config.inert_settings)
+    hints = typing.get_type_hints(spec.settings)
+    known = [f.name for f in dataclasses.fields(spec.settings)]
+    values = {}
+    for name, raw in parse_options(cfg.objective_options).items():
+        if name not in known:
+            raise ConfigError(f"objective_options: objective {cfg.objective!r} has no setting "
+                              f"{name!r}; its settings: {', '.join(known)}")
+        values[name] = parse_value(f"objective_options.{name}", hints[name], raw)
+    return spec.settings(**values)
 
 
 def check_objective(name: str) -> None:

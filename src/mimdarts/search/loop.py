@@ -44,7 +44,7 @@ from .algorithm import (
 )
 from .architect import Architect, Regularizer
 from .bilevel import BilevelStep
-from .catalog import OBJECTIVES, check_objective
+from .catalog import OBJECTIVES, check_objective, objective_settings
 from .cudagraph import GraphedIteration
 from .objectives.base import LossResult, Objective, build_objective
 
@@ -187,6 +187,7 @@ def build_searcher(cfg: SearchConfig) -> Searcher:
     device = dist.device
     refuse_inert(cfg, inert_settings(cfg, OBJECTIVES[cfg.objective.objective].reads,
                                      device.type, dist.world_size))
+    objective_settings(cfg.objective)  # its own settings: a bad name or value stops here
     seed_everything(cfg.run.seed)
     info, train_loader, val_loader = build_search_loaders(
         cfg.data, cfg.optim.batch_size, device, cfg.run.seed, dist.rank, dist.world_size)

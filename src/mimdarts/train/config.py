@@ -9,7 +9,7 @@ evaluation protocol (600 epochs, batch 96, C=36, 20 cells, DARTS_V2).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from ..config import (
     DATASETS,
@@ -19,8 +19,9 @@ from ..config import (
     PresetRegistry,
     RootConfig,
     RunConfig,
-    _check,
+    check,
     register_preset,
+    setting,
 )
 from ..registry import Registry
 
@@ -30,102 +31,97 @@ LR_SCHEDULE_NAMES = ("cosine", "linear-warmup", "exponential")
 @dataclass(frozen=True)
 class TrainDataConfig:
     """Images, augmentation and how many are used."""
-    ROLES: ClassVar[dict[str, str]] = {
-        **dict.fromkeys(("dataset", "train_images", "test_images", "image_size", "cutout",
-                         "color_jitter", "test_split", "skip_bad_images"), RESULT),
-        "data_dir": IO, "download": IO, "workers": RESOURCES}
 
-    # the images; cifar10-sample is the bundled real subset, synthetic-cifar10 random images of
-    # CIFAR-10's size and count (for timing a full-size run only: nothing to learn in them)
-    dataset: str = "cifar10"
-    data_dir: str = "data"  # torchvision's CIFAR files, or an ImageNet folder with train/ and val/
-    download: bool = True  # let torchvision download CIFAR when the files are missing
-    train_images: int = 0  # train on the first N images of a seeded permutation; 0 = all
-    test_images: int = 0  # evaluate on the first N test images (in order); 0 = all
-    image_size: int = 32  # network input side: 32 for CIFAR, 224 for ImageNet
-    cutout: int = 16  # side of the cutout square (CIFAR, on the device); 0 disables
-    color_jitter: float = 0.0  # ImageNet: ColorJitter(j, j, j, j / 2) after the crop; 0 disables
-    test_split: str = "val"  # ImageNet folder holding the evaluation images
-    workers: int = 8  # ImageNet loader worker processes
-    # ImageNet folders: an unreadable image file stops the run with its name (false), or is
-    # skipped with a warning naming it and replaced by the next image (true)
-    skip_bad_images: bool = False
+    dataset: str = setting(
+        "cifar10", RESULT, "the images; cifar10-sample is the bundled real subset, synthetic-cifar10 random "
+        "images of CIFAR-10's size and count (for timing a full-size run only: nothing to learn in them)")
+    data_dir: str = setting(
+        "data", IO, "torchvision's CIFAR files, or an ImageNet folder with train/ and val/")
+    download: bool = setting(True, IO, "let torchvision download CIFAR when the files are missing")
+    train_images: int = setting(0, RESULT, "train on the first N images of a seeded permutation; 0 = all")
+    test_images: int = setting(0, RESULT, "evaluate on the first N test images (in order); 0 = all")
+    image_size: int = setting(32, RESULT, "network input side: 32 for CIFAR, 224 for ImageNet")
+    cutout: int = setting(16, RESULT, "side of the cutout square (CIFAR, on the device); 0 disables")
+    color_jitter: float = setting(
+        0.0, RESULT, "ImageNet: ColorJitter(j, j, j, j / 2) after the crop; 0 disables")
+    test_split: str = setting("val", RESULT, "ImageNet folder holding the evaluation images")
+    workers: int = setting(8, RESOURCES, "ImageNet loader worker processes")
+    skip_bad_images: bool = setting(
+        False, RESULT, "ImageNet folders: an unreadable image file stops the run with its name (false), or "
+        "is skipped with a warning naming it and replaced by the next image (true)")
 
     def __post_init__(self) -> None:
-        _check(self.dataset in DATASETS,
-               f"dataset {self.dataset!r} is not known; choose one of {', '.join(DATASETS)}")
-        _check(self.train_images >= 0, f"train_images must be >= 0 (0 = all), got {self.train_images}")
-        _check(self.test_images >= 0, f"test_images must be >= 0 (0 = all), got {self.test_images}")
-        _check(self.image_size >= 8, f"image_size must be >= 8 pixels, got {self.image_size}")
-        _check(self.cutout >= 0, f"cutout must be >= 0 (0 disables), got {self.cutout}")
-        _check(0 <= self.color_jitter <= 1, f"color_jitter must be in [0, 1], got {self.color_jitter}")
-        _check(self.workers >= 0, f"workers must be >= 0, got {self.workers}")
+        check(self.dataset in DATASETS,
+              f"dataset {self.dataset!r} is not known; choose one of {', '.join(DATASETS)}")
+        check(self.train_images >= 0, f"train_images must be >= 0 (0 = all), got {self.train_images}")
+        check(self.test_images >= 0, f"test_images must be >= 0 (0 = all), got {self.test_images}")
+        check(self.image_size >= 8, f"image_size must be >= 8 pixels, got {self.image_size}")
+        check(self.cutout >= 0, f"cutout must be >= 0 (0 disables), got {self.cutout}")
+        check(0 <= self.color_jitter <= 1, f"color_jitter must be in [0, 1], got {self.color_jitter}")
+        check(self.workers >= 0, f"workers must be >= 0, got {self.workers}")
 
 
 @dataclass(frozen=True)
 class TrainModelConfig:
     """Which network, built from which found cell, at which size."""
-    ROLES: ClassVar[dict[str, str]] = dict.fromkeys(
-        ("network", "genotype", "channels", "layers", "auxiliary"), RESULT)
 
-    # the evaluation network, one of mimdarts.train.networks.NETWORKS: darts-cifar,
-    # darts-imagenet (DARTS cells) or nb201 (NAS-Bench-201 cells)
-    network: str = "darts-cifar"
-    genotype: str = "DARTS_V2"  # a name, a genotype JSON/text file, a search run folder or text
-    channels: int = 36  # C: channels of the first cell
-    layers: int = 20  # cells
-    auxiliary: bool = True  # build the auxiliary head (trained with aux_weight)
+    network: str = setting(
+        "darts-cifar", RESULT, "the evaluation network, one of mimdarts.train.networks.NETWORKS: "
+        "darts-cifar, darts-imagenet (DARTS cells) or nb201 (NAS-Bench-201 cells)")
+    genotype: str = setting(
+        "DARTS_V2", RESULT, "a name, a genotype JSON/text file, a search run folder or text")
+    channels: int = setting(36, RESULT, "C: channels of the first cell")
+    layers: int = setting(20, RESULT, "cells")
+    auxiliary: bool = setting(True, RESULT, "build the auxiliary head (trained with aux_weight)")
 
     def __post_init__(self) -> None:
-        _check(bool(self.genotype.strip()), "genotype must not be empty")
-        _check(self.channels >= 1, f"channels must be >= 1, got {self.channels}")
-        _check(self.layers >= 3 or not self.network.startswith("darts"),
-               f"layers must be >= 3 for a DARTS network (two of them reduce), got {self.layers}")
-        _check(self.layers >= 1, f"layers must be >= 1, got {self.layers}")
+        check(bool(self.genotype.strip()), "genotype must not be empty")
+        check(self.channels >= 1, f"channels must be >= 1, got {self.channels}")
+        check(self.layers >= 3 or not self.network.startswith("darts"),
+              f"layers must be >= 3 for a DARTS network (two of them reduce), got {self.layers}")
+        check(self.layers >= 1, f"layers must be >= 1, got {self.layers}")
 
 
 @dataclass(frozen=True)
 class TrainOptimConfig:
     """SGD with momentum, a per-epoch schedule and the regularisers of the DARTS protocol."""
-    ROLES: ClassVar[dict[str, str]] = dict.fromkeys(
-        ("epochs", "batch_size", "lr", "lr_schedule", "lr_min", "warmup_epochs", "lr_gamma",
-         "momentum", "nesterov", "weight_decay", "grad_clip", "aux_weight", "label_smoothing",
-         "drop_path"), RESULT)
 
-    epochs: int = 600  # passes over the training split
-    batch_size: int = 96  # global batch: split evenly across processes when distributed
-    lr: float = 0.025  # learning rate at the schedule's peak
-    lr_schedule: str = "cosine"  # cosine, linear-warmup (PC-DARTS ImageNet) or exponential
-    lr_min: float = 0.0  # cosine floor
-    warmup_epochs: int = 0  # linear-warmup: first epochs whose rate is scaled by (e + 1) / warmup
-    lr_gamma: float = 0.97  # exponential: factor per epoch
-    momentum: float = 0.9  # SGD momentum
-    nesterov: bool = False  # Nesterov momentum (the NAS-Bench-201 recipe)
-    weight_decay: float = 3e-4  # L2 on every weight
-    grad_clip: float = 5.0  # max global L2 norm of the gradient; 0 disables
-    aux_weight: float = 0.4  # weight of the auxiliary head's loss
-    label_smoothing: float = 0.0  # of the cross-entropy targets (ImageNet recipes: 0.1)
-    drop_path: float = 0.2  # final drop-path probability, ramped linearly from 0 over the epochs
+    epochs: int = setting(600, RESULT, "passes over the training split")
+    batch_size: int = setting(96, RESULT, "global batch: split evenly across processes when distributed")
+    lr: float = setting(0.025, RESULT, "learning rate at the schedule's peak")
+    lr_schedule: str = setting("cosine", RESULT, "cosine, linear-warmup (PC-DARTS ImageNet) or exponential")
+    lr_min: float = setting(0.0, RESULT, "cosine floor")
+    warmup_epochs: int = setting(
+        0, RESULT, "linear-warmup: first epochs whose rate is scaled by (e + 1) / warmup")
+    lr_gamma: float = setting(0.97, RESULT, "exponential: factor per epoch")
+    momentum: float = setting(0.9, RESULT, "SGD momentum")
+    nesterov: bool = setting(False, RESULT, "Nesterov momentum (the NAS-Bench-201 recipe)")
+    weight_decay: float = setting(3e-4, RESULT, "L2 on every weight")
+    grad_clip: float = setting(5.0, RESULT, "max global L2 norm of the gradient; 0 disables")
+    aux_weight: float = setting(0.4, RESULT, "weight of the auxiliary head's loss")
+    label_smoothing: float = setting(0.0, RESULT, "of the cross-entropy targets (ImageNet recipes: 0.1)")
+    drop_path: float = setting(
+        0.2, RESULT, "final drop-path probability, ramped linearly from 0 over the epochs")
 
     def __post_init__(self) -> None:
-        _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
-        _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
-        _check(self.lr > 0, f"lr must be > 0, got {self.lr}")
-        _check(self.lr_schedule in LR_SCHEDULE_NAMES,
-               f"lr_schedule {self.lr_schedule!r} is not known; choose one of "
-               f"{', '.join(LR_SCHEDULE_NAMES)}")
-        _check(0 <= self.lr_min <= self.lr, f"lr_min must be in [0, lr={self.lr}], got {self.lr_min}")
-        _check(0 <= self.warmup_epochs < self.epochs,
-               f"warmup_epochs must be in [0, epochs={self.epochs}), got {self.warmup_epochs}")
-        _check(0 < self.lr_gamma <= 1, f"lr_gamma must be in (0, 1], got {self.lr_gamma}")
-        _check(0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}")
-        _check(not self.nesterov or self.momentum > 0, "nesterov needs momentum > 0")
-        _check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
-        _check(self.grad_clip >= 0, f"grad_clip must be >= 0 (0 disables), got {self.grad_clip}")
-        _check(self.aux_weight >= 0, f"aux_weight must be >= 0, got {self.aux_weight}")
-        _check(0 <= self.label_smoothing < 1,
-               f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        _check(0 <= self.drop_path < 1, f"drop_path must be in [0, 1), got {self.drop_path}")
+        check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        check(self.lr > 0, f"lr must be > 0, got {self.lr}")
+        check(self.lr_schedule in LR_SCHEDULE_NAMES,
+              f"lr_schedule {self.lr_schedule!r} is not known; choose one of "
+              f"{', '.join(LR_SCHEDULE_NAMES)}")
+        check(0 <= self.lr_min <= self.lr, f"lr_min must be in [0, lr={self.lr}], got {self.lr_min}")
+        check(0 <= self.warmup_epochs < self.epochs,
+              f"warmup_epochs must be in [0, epochs={self.epochs}), got {self.warmup_epochs}")
+        check(0 < self.lr_gamma <= 1, f"lr_gamma must be in (0, 1], got {self.lr_gamma}")
+        check(0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}")
+        check(not self.nesterov or self.momentum > 0, "nesterov needs momentum > 0")
+        check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
+        check(self.grad_clip >= 0, f"grad_clip must be >= 0 (0 disables), got {self.grad_clip}")
+        check(self.aux_weight >= 0, f"aux_weight must be >= 0, got {self.aux_weight}")
+        check(0 <= self.label_smoothing < 1,
+              f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        check(0 <= self.drop_path < 1, f"drop_path must be in [0, 1), got {self.drop_path}")
 
 
 @dataclass(frozen=True)

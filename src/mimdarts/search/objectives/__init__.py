@@ -35,6 +35,11 @@ Adding an objective to mimdarts takes one file and one line:
                   "mimdarts.search.objectives.NAME:make_NAME", reads=("aux_weight",))
     ```
 
+4. If it has settings of its own, declare them as the fields of a frozen dataclass, each with
+   ``mimdarts.config.setting(default, role, help)``, pass it as ``settings=`` to
+   ``add_objective``, and read them in the factory with ``catalog.objective_settings(cfg)``;
+   a run gives them as ``--objective-options NAME=VALUE,...`` (no field to add to the config).
+
 ``--objective NAME`` then works in searches, presets and sweeps. Code outside mimdarts
 registers the same way, naming its own module (``add_objective`` with
 ``"its.module:make_x"``, or ``register_objective`` as a decorator on the factory), in the
