@@ -541,13 +541,30 @@ def test_a_search_killed_before_its_result_gets_it_on_resume(finished_search, ca
     assert (finished_search / "result.json").read_text() == result
 
 
-def test_resume_auto_refuses_a_folder_with_a_log_but_no_checkpoint(finished_search, capsys):
+def test_resume_auto_refuses_results_without_a_checkpoint_and_restarts_a_first_epoch(
+        finished_search, capsys):
     (finished_search / "checkpoint.pt").unlink()
     (finished_search / "checkpoint.prev.pt").unlink(missing_ok=True)
-    assert main(["search", "--preset", "tiny", "--out-dir", str(finished_search.parent),
-                 "--run-name", finished_search.name, "--resume", "auto"]) == 2
+    args = ["search", "--preset", "tiny", "--out-dir", str(finished_search.parent),
+            "--run-name", finished_search.name, "--resume", "auto", "--no-progress",
+            "--eval-images", "16", "--device", "cpu"]
+    assert main(args) == 2  # a finished run's results are never replaced by a relaunch
     assert "holds log.jsonl, result.json but no checkpoint.pt" in capsys.readouterr().err
     assert (finished_search / "log.jsonl").is_file()
+    # killed after logging its first epoch, before its first checkpoint: started again, the
+    # same run (a sweep's trial relaunched); another run's log is refused
+    def figures(path):  # the cells and losses (other threads here than in the fixture's run)
+        return [(r["epoch"], r["genotype"], pytest.approx(r["train_loss"], rel=1e-4),
+                 pytest.approx(r["val_loss"], rel=1e-4))
+                for r in map(json.loads, path.read_text().splitlines())]
+
+    log = figures(finished_search / "log.jsonl")
+    (finished_search / "result.json").unlink()
+    assert main([*args, "--seed", "7"]) == 2
+    assert "seed=2 there, 7 here" in capsys.readouterr().err
+    assert main(args) == 0
+    assert figures(finished_search / "log.jsonl") == log
+    assert (finished_search / "result.json").is_file()
 
 
 def test_overwrite_clears_what_a_run_wrote(tmp_path):

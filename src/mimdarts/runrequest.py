@@ -51,7 +51,7 @@ def resolve_run(preset: str | None, config: str | Path | None, overrides: Mappin
     base = preset if preset is not None else (None if config else default_preset)
     if resume == "auto":
         cfg = resolve_config(base, config, overrides, root=root, presets=presets)
-        folder = _auto_folder(cfg)
+        folder = _auto_folder(cfg, root, presets)
         if folder is None:
             return RunRequest(cfg, None, overwrite or (Path(cfg.run.out_dir) / cfg.run.run_name).is_dir())
         _check_same_run(cfg, folder, root, presets)
@@ -70,18 +70,22 @@ def resolve_run(preset: str | None, config: str | Path | None, overrides: Mappin
                       str(resume), False)
 
 
-def _auto_folder(cfg: Any) -> Path | None:
+def _auto_folder(cfg: Any, root: type, presets: Any) -> Path | None:
     """``--resume auto``: OUT_DIR/RUN_NAME if it holds a checkpoint, None if it holds nothing
-    to resume; refused when it holds logged epochs but no checkpoint."""
+    to resume (nothing, or the first epochs of this very run, killed before its first
+    checkpoint: they are computed again, the same); refused when it holds a finished run's
+    results but no checkpoint."""
     if not cfg.run.run_name:
         raise ConfigError("--resume auto needs --run-name: the folder a relaunch looks for")
     folder = Path(cfg.run.out_dir) / cfg.run.run_name
     if (folder / "checkpoint.pt").is_file():
         return folder
     kept = [n for n in ("log.jsonl", "result.json", "summary.json") if (folder / n).is_file()]
-    if kept:  # epochs were logged, yet no checkpoint: not a run killed before its first one
+    if set(kept) - {"log.jsonl"}:  # a finished run's results: never replaced by a relaunch
         raise ConfigError(f"--resume auto: {str(folder)!r} holds {', '.join(kept)} but no "
                           "checkpoint.pt to resume; move it away or choose another --run-name")
+    if kept:  # epochs logged before a first checkpoint: started again if it is this run
+        _check_same_run(cfg, folder, root, presets)
     return None
 
 
@@ -89,14 +93,14 @@ def _check_same_run(cfg: Any, folder: Path, root: type, presets: Any) -> None:
     """``--resume auto`` continues OUT_DIR/RUN_NAME only if the command asks for the run it
     holds: every setting that changes a result (another preset, space, seed...) the same;
     where files go, monitors, resources and exact speed switches may differ."""
-    from .config import RESULT, ROUNDING, SEED, _flat, field_roles
+    from .config import RESULT, ROUNDING, SEED, field_roles, flatten
 
     try:
-        theirs = _flat(resolve_config(None, folder / "config.yaml", {}, root=root,
+        theirs = flatten(resolve_config(None, folder / "config.yaml", {}, root=root,
                                       presets=presets).to_dict())
     except ConfigError:
         return  # an unreadable config.yaml, or another kind of run: the resume says which
-    mine = _flat(cfg.to_dict())
+    mine = flatten(cfg.to_dict())
     roles = field_roles(root)
     diffs = [f"{k}={theirs[k]!r} there, {mine[k]!r} here" for k in mine
              if roles.get(k, "").split(":")[0] in (RESULT, ROUNDING, SEED)

@@ -5,7 +5,7 @@ a time, as Ray tasks or as a SLURM job array (``backend``: :mod:`.backends`); ev
 makes the same run folders, so ``mimdarts report`` reads them all alike. A trial whose
 folder holds ``result.json`` (written last by a finished search) is skipped, so rerunning a
 sweep finishes what is missing, and an interrupted trial (a checkpoint but no result) is
-resumed. ``--print-commands`` writes one command per line, for a scheduler of one's own.
+resumed: every trial runs with ``--resume auto``, the CLI's and the API's one decision. ``--print-commands`` writes one command per line, for a scheduler of one's own.
 """
 
 from __future__ import annotations
@@ -23,11 +23,10 @@ from .trials import (
     make_trials,
     parse_assignments,
     run_trial,
-    trial_argv,
 )
 
 __all__ = ["BACKENDS", "TRIAL_LOG", "SweepOptions", "SweepRun", "Trial", "commands", "is_done",
-           "make_trials", "parse_assignments", "run_sweep", "run_trial", "trial_argv"]
+           "make_trials", "parse_assignments", "run_sweep", "run_trial"]
 
 
 def run_sweep(trials: Sequence[Trial], out_dir: str | Path, jobs: int = 1,

@@ -36,13 +36,13 @@ class Trial:
         parts = [self.preset] + [f"{k}{v}" for k, v in self.settings] + [f"s{self.seed}"]
         return "-".join(p.replace("/", "_") for p in parts)
 
-    def argv(self, out_dir: str | Path, resume_auto: bool = False) -> list[str]:
-        """The trial from its start (``--overwrite``), or with ``resume_auto`` the command that
-        starts, continues or leaves as it is a trial, whatever its folder holds (for job
-        arrays and requeues: see ``--resume auto``)."""
+    def argv(self, out_dir: str | Path) -> list[str]:
+        """The ``mimdarts`` arguments that start, continue or leave as it is the trial,
+        whatever its folder holds: ``--resume auto``, the one decision of
+        :func:`mimdarts.runrequest.resolve_run` (a checkpoint of the same settings: resumed;
+        nothing, or epochs logged before a first checkpoint: started; anything else: refused)."""
         args = ["search", "--preset", self.preset, "--seed", str(self.seed), "--out-dir",
-                str(out_dir), "--run-name", self.name, "--no-progress",
-                *(["--resume", "auto"] if resume_auto else ["--overwrite"])]
+                str(out_dir), "--run-name", self.name, "--no-progress", "--resume", "auto"]
         for k, v in self.settings:
             args += [f"--{k.replace('_', '-')}", v]
         return args
@@ -51,7 +51,7 @@ class Trial:
 def parse_assignments(items: Sequence[str], multi: bool) -> list[tuple[str, list[str]]]:
     """``["mask_ratio=0.2,0.6"]`` -> ``[("mask_ratio", ["0.2", "0.6"])]``, keys validated;
     values equal once parsed (``0.5,0.50``) are refused: they would run one setting twice."""
-    index = field_index()
+    index = field_index(SearchConfig)
     out = []
     for item in items:
         key, sep, values = item.partition("=")
@@ -102,12 +102,13 @@ def check_trial_config(cfg: SearchConfig) -> None:
     unknown objective, a setting that does nothing in the run (``nodes`` in NAS-Bench-201...;
     the device-dependent ones are left to the trial), a patch size or mask ratio that does not
     fit the images."""
-    from ..search.catalog import OBJECTIVES, check_objective
+    from ..search.catalog import OBJECTIVES, check_objective, objective_settings
 
     check_objective(cfg.objective.objective)
     reads = OBJECTIVES[cfg.objective.objective].reads
     refuse_inert(cfg, [(k, why) for k, why in inert_settings(cfg, reads, "cuda")
                        if k != "cuda_graphs"])
+    objective_settings(cfg.objective)
     if "mask_ratio" in reads:
         from ..search.masking import check_patching
         check_patching(cfg.data.image_size, cfg.objective.patch_size, cfg.objective.mask_ratio)
@@ -158,15 +159,6 @@ TRIAL_LOG = "trial.log"  # each trial's stdout and stderr, in its run folder
 MARK = "=== mimdarts sweep:"  # starts the lines the sweep itself writes into a trial.log
 
 
-def trial_argv(t: Trial, out_dir: str | Path, cwd: str | Path | None = None) -> list[str]:
-    """The ``mimdarts`` arguments that run or continue trial ``t`` now: an interrupted trial
-    (a checkpoint, no result) continues from its checkpoint, any other starts afresh."""
-    folder = Path(cwd or ".") / out_dir / t.name
-    if (folder / "checkpoint.pt").is_file():
-        return ["search", "--resume", str(Path(out_dir) / t.name), "--no-progress"]
-    return t.argv(out_dir)
-
-
 def run_trial(t: Trial, out_dir: str, cwd: str | None = None, retries: int = 0) -> tuple[int, int]:
     """Run trial ``t`` as its own ``mimdarts search`` process, up to ``1 + retries`` times
     until it succeeds; returns (exit status of the last attempt, attempts). Its output is
@@ -179,7 +171,7 @@ def run_trial(t: Trial, out_dir: str, cwd: str | None = None, retries: int = 0) 
     folder = Path(cwd or ".") / out_dir / t.name
     code, attempt = 0, 0
     for attempt in range(1, retries + 2):
-        argv = trial_argv(t, out_dir, cwd)  # again each time: a failed attempt may resume
+        argv = t.argv(out_dir)  # a failed attempt's checkpoint is resumed by the next
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / TRIAL_LOG, "a") as out:
             out.write(f"{MARK} attempt {attempt} of {retries + 1}: {shlex.join(['mimdarts', *argv])}\n")
@@ -202,4 +194,4 @@ def last_output_line(folder: str | Path) -> str:
 def commands(trials: Sequence[Trial], out_dir: str | Path) -> list[str]:
     """One shell command per trial (for a job array): each starts its trial, continues it
     from its checkpoint, or leaves a finished one as it is, so the array can be rerun."""
-    return [shlex.join(["mimdarts", *t.argv(out_dir, resume_auto=True)]) for t in trials]
+    return [shlex.join(["mimdarts", *t.argv(out_dir)]) for t in trials]
