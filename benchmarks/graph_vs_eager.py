@@ -69,7 +69,7 @@ def trajectory(space: str, order: int, dtype: str, graphs: bool, reordered: bool
     note = ""
     if s.graphed is not None:
         note = f"failed: {s.graphed.failed}" if s.graphed.failed else f"{s.graphed.captures} captures"
-    return losses, [a.detach().float().clone() for a in s.model.arch_parameters()], note
+    return losses, [a.detach().float().clone() for a in s.model.alpha_parameters()], note
 
 
 def compare(ref: tuple, other: tuple) -> tuple[float, float]:

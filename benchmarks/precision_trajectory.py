@@ -62,9 +62,9 @@ def main() -> None:
               + " | max softmax(α) fp32 |")
         print("| ---: |" + " ---: |" * (len(VARIANTS)))
         for e, r in enumerate(ref):
-            gaps = [max_gap(runs[v][e]["arch_weights"], r["arch_weights"])
+            gaps = [max_gap(runs[v][e]["alpha_weights"], r["alpha_weights"])
                     for v in VARIANTS if v != "fp32"]
-            top = max(x for rows in r["arch_weights"].values() for row in rows for x in row)
+            top = max(x for rows in r["alpha_weights"].values() for row in rows for x in row)
             print(f"| {e + 1} | " + " | ".join(f"{g:.4f}" for g in gaps) + f" | {top:.3f} |")
         print()
         for v, h in runs.items():

@@ -25,10 +25,10 @@ def test_tiny_search_writes_a_valid_run_folder(tmp_path, capsys):
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [1, 2]
     for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s",
-                "images_per_s", "genotype", "n_skip_normal", "n_skip_reduce", "arch_weights"):
+                "images_per_s", "genotype", "n_skip_normal", "n_skip_reduce", "alpha_weights"):
         assert key in log[-1], key
-    assert len(log[-1]["arch_weights"]["alpha_normal"]) == 5  # 2 nodes: 2 + 3 edges
-    assert abs(sum(log[-1]["arch_weights"]["alpha_normal"][0]) - 1) < 1e-3
+    assert len(log[-1]["alpha_weights"]["alpha_normal"]) == 5  # 2 nodes: 2 + 3 edges
+    assert abs(sum(log[-1]["alpha_weights"]["alpha_normal"][0]) - 1) < 1e-3
     assert log[0]["lr"] > log[1]["lr"]  # cosine schedule
     g = Genotype.from_json((run / "genotype.json").read_text())
     assert str(g) == log[-1]["genotype"]

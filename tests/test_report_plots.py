@@ -64,7 +64,7 @@ def _write_run(root, name, cfg, top):
         rows = [[(1 - w) / 4 if k != 1 else w for k in range(5)] for _ in range(6)]
         acc = 10.0 if cfg.run.seed == 2 and e == 2 else 88.0 + e + cfg.run.seed
         log.append({"epoch": e, "epoch_time_s": 1.0, "val_acc": 20.0, "genotype": DENSE, "n_skip": 2,
-                    "nb201_cifar10_test": acc, "arch_weights": {"arch": rows}})
+                    "nb201_cifar10_test": acc, "alpha_weights": {"alpha": rows}})
     (d / "config.yaml").write_text(cfg.to_yaml())
     (d / "meta.json").write_text(json.dumps({"seed": cfg.run.seed, "device": "cpu"}))
     (d / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
@@ -172,7 +172,7 @@ def test_cell_labels_do_not_collide_and_key_says_none(figures, space, cells):
 
 def test_alpha_picture_darts_edges(figures):
     rows = [[0.125] * 8 for _ in range(5)]  # the tiny preset's 2-node cells
-    log = [{"epoch": e, "arch_weights": {"alpha_normal": rows, "alpha_reduce": rows}} for e in (1, 2)]
+    log = [{"epoch": e, "alpha_weights": {"alpha_normal": rows, "alpha_reduce": rows}} for e in (1, 2)]
     from mimdarts.sinks import edge_names
     from mimdarts.spaces.primitives import DARTS_PRIMITIVES
 

@@ -55,7 +55,7 @@ def _nb201_log(seed, collapse, hessian_epochs=()):
                "images_per_s": 100.0, "genotype": cell, "n_skip": n_skip, "n_none": 0,
                "nb201_cifar10_test": (90.0 - 10 * e if collapse else 85.0 + e) + seed,
                "nb201_cifar100_test": 60.0 + e + seed, "nb201_imagenet16_120_test": 30.0 + seed,
-               "arch_weights": {"arch": [[0.2] * 5 for _ in range(6)]}}
+               "alpha_weights": {"alpha": [[0.2] * 5 for _ in range(6)]}}
         if e in hessian_epochs:
             rec["hessian_eig"] = 0.1 * e * seed
         log.append(rec)
@@ -152,7 +152,7 @@ def test_no_hessian_picture_or_column_without_monitor(tmp_path):
         cfg = resolve_config("tiny", overrides={"epochs": 2, "seed": seed, "nodes": 4})
         log = [{"epoch": e, "train_acc": 30.0 + e, "val_acc": 25.0 + e, "epoch_time_s": 2.0,
                 "genotype": str(g), **g.summary(),
-                "arch_weights": {"alpha_normal": [[0.125] * 8] * 14,
+                "alpha_weights": {"alpha_normal": [[0.125] * 8] * 14,
                                  "alpha_reduce": [[0.125] * 8] * 14}} for e in (1, 2)]
         _write_run(tmp_path / "runs", f"darts-s{seed}", cfg, log, g.to_dict())
     runs, _ = find_runs([tmp_path / "runs"])

@@ -42,7 +42,7 @@ WORKER = textwrap.dedent("""
 
         def keep(cfg):  # keep the searcher and its initial α
             s = held["s"] = build(cfg)
-            held["a0"] = [a.detach().clone() for a in s.model.arch_parameters()]
+            held["a0"] = [a.detach().clone() for a in s.model.alpha_parameters()]
             return s
         loop.build_searcher = keep
         cfg = resolve_config("tiny", overrides={**common, "order": 2, "batch_size": 16})

@@ -174,8 +174,9 @@ def test_sigusr1_from_outside_stops_the_search_resumably(tmp_path, references):
 def test_a_checkpoint_of_the_previous_format_resumes(tmp_path, references, kind):
     """Checkpoints written before the run lifecycle (main of 2026-11-29) name a search's data
     halves w_loader/a_loader and carry the retired fault_* fields (and, in a training's
-    config, the search-only eval_images and cuda_graphs): the end-of-epoch-1 checkpoint of the
-    reference, rewritten that way, resumes to the same run."""
+    config, the search-only eval_images and cuda_graphs); those before α had one name (up to
+    2026-12) call its optimizer a_optimizer: the end-of-epoch-1 checkpoint of the reference,
+    rewritten that way, resumes to the same run."""
     ref = references[0 if kind == "search" else 1]
     run = Path(shutil.copytree(ref, tmp_path / "old"))
     old = torch.load(run / "checkpoint.prev.pt", weights_only=True)  # after epoch 1
@@ -185,6 +186,7 @@ def test_a_checkpoint_of_the_previous_format_resumes(tmp_path, references, kind)
     if kind == "search":
         r = old["resume"]
         r["w_loader"], r["a_loader"] = r.pop("train_loader"), r.pop("val_loader")
+        old["a_optimizer"] = old.pop("alpha_optimizer")
         (run / "result.json").unlink()
     else:
         config["run"].update(eval_images=512, cuda_graphs=False)
@@ -296,13 +298,6 @@ def test_checkpoint_of_another_space_or_config_is_refused(finished_search, tmp_p
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["search", "--resume", str(run), "--no-progress"]) == 2
     assert "another config: optim.w_lr=0.025 in the checkpoint, 0.5 now" in one_line_error(capsys)
-
-
-def test_resume_of_a_finished_run_changes_nothing(finished_search):
-    run = finished_search
-    before = (run / "log.jsonl").read_text()
-    assert main(["search", "--resume", str(run), "--no-progress", "--threads", "2"]) == 0
-    assert (run / "log.jsonl").read_text() == before
 
 
 # ---------------------------------------------------------------- full disk
@@ -495,7 +490,8 @@ def test_run_files_follow_the_umask(tmp_path):
 
 def test_resuming_a_finished_search_changes_nothing(finished_search, capsys):
     before = {p.name: p.read_bytes() for p in finished_search.iterdir()}
-    assert main(["search", "--resume", str(finished_search), "--no-progress"]) == 0
+    # (a setting that changes no result may differ on a resume)
+    assert main(["search", "--resume", str(finished_search), "--no-progress", "--threads", "2"]) == 0
     out = capsys.readouterr().out
     assert f"run folder {finished_search} had already finished; nothing changed" in out
     assert "found cell (epoch 1 of 1" in out

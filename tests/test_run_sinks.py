@@ -55,11 +55,11 @@ def test_tensorboard_search(tmp_path, one_thread):
     assert acc.Scalars("epoch/nb201_cifar10_test")[-1].value == pytest.approx(
         log[-1]["nb201_cifar10_test"], abs=1e-4)
     alpha = sorted(t for t in scalars if t.startswith("alpha/"))
-    assert len(alpha) == 6 * 5 and "alpha/arch/1←0/skip_connect" in alpha
-    assert acc.Scalars("alpha/arch/1←0/skip_connect")[-1].value == pytest.approx(
-        log[-1]["arch_weights"]["arch"][0][1], abs=1e-5)
+    assert len(alpha) == 6 * 5 and "alpha/cell/1←0/skip_connect" in alpha
+    assert acc.Scalars("alpha/cell/1←0/skip_connect")[-1].value == pytest.approx(
+        log[-1]["alpha_weights"]["alpha"][0][1], abs=1e-5)
     images = set(acc.Tags()["images"])
-    assert {"alpha_heatmap/arch", "pictures/recon"} <= images
+    assert {"alpha_heatmap/cell", "pictures/recon"} <= images
     assert [e.step for e in acc.Images("pictures/recon")] == [2]  # snapshot_every 0: the last epoch
     tensors = set(acc.Tags()["tensors"])
     assert {"config/text_summary", "genotype/text_summary"} <= tensors
@@ -115,7 +115,7 @@ def _sink_run(tmp_path, epochs=2):
                SimpleNamespace(path=tmp_path))
     for e in range(1, epochs + 1):
         rows = [[0.2 + 0.01 * e * (k == 1) - 0.0025 * e * (k != 1) for k in range(5)] for _ in range(6)]
-        sink.epoch({"epoch": e, "val_acc": 10.0 * e, "arch_weights": {"arch": rows}}, {})
+        sink.epoch({"epoch": e, "val_acc": 10.0 * e, "alpha_weights": {"alpha": rows}}, {})
     sink.close()
     return _events(tmp_path / "tensorboard")
 
@@ -127,19 +127,19 @@ def test_tensorboard_custom_scalars_chart_per_edge(tmp_path):
     acc = _sink_run(tmp_path)
     scalars = set(acc.Tags()["scalars"])
     for edge in ("1←0", "2←0", "2←1", "3←0", "3←1", "3←2"):
-        assert f"alpha/arch/{edge}/skip_connect" in scalars
-    assert [e.step for e in acc.Scalars("alpha/arch/3←2/skip_connect")] == [1, 2]
+        assert f"alpha/cell/{edge}/skip_connect" in scalars
+    assert [e.step for e in acc.Scalars("alpha/cell/3←2/skip_connect")] == [1, 2]
     config = acc.Tensors("custom_scalars__config__")
     assert len(config) == 1  # written once, with the first record
     layout = layout_pb2.Layout.FromString(config[0].tensor_proto.string_val[0])
     charts = {c.title: list(c.multiline.tag) for cat in layout.category for c in cat.chart}
-    assert list(charts) == ["arch 1←0", "arch 2←0", "arch 2←1", "arch 3←0", "arch 3←1", "arch 3←2"]
+    assert list(charts) == ["cell 1←0", "cell 2←0", "cell 2←1", "cell 3←0", "cell 3←1", "cell 3←2"]
     for title, regexes in charts.items():  # each chart: the 5 ops of its edge, nothing else
         edge = title.split()[1]
         matched = {t for t in scalars if any(re.match(r, t) for r in regexes)}
-        assert matched == {t for t in scalars if t.startswith(f"alpha/arch/{edge}/")}
+        assert matched == {t for t in scalars if t.startswith(f"alpha/cell/{edge}/")}
         assert len(matched) == 5
-    assert {"epoch/val_acc"} <= scalars and "alpha_heatmap/arch" in acc.Tags()["images"]
+    assert {"epoch/val_acc"} <= scalars and "alpha_heatmap/cell" in acc.Tags()["images"]
 
 
 def test_alpha_heatmap_fixed_scale_and_colour_bar():

@@ -23,7 +23,7 @@ def setup(order):
     model = DartsSupernet(C=4, num_classes=10, layers=3, steps=2).double()
     obj = ClassificationObjective()
     w_opt = torch.optim.SGD(model.weight_parameters(), lr=0.05, momentum=0.9, weight_decay=3e-4)
-    a_opt = torch.optim.Adam(model.arch_parameters(), lr=3e-4, betas=(0.5, 0.999),
+    a_opt = torch.optim.Adam(model.alpha_parameters(), lr=3e-4, betas=(0.5, 0.999),
                              weight_decay=1e-3)
     g = torch.Generator().manual_seed(1)
     batch = lambda: PreparedBatch(torch.randn(8, 3, 16, 16, generator=g, dtype=torch.float64),  # noqa: E731
@@ -37,7 +37,7 @@ def setup(order):
 
 
 def exact_hypergradient(model, w_opt, train, val, xi):
-    names_a = list(model.arch_names)
+    names_a = list(model.alpha_names)
     params = dict(model.named_parameters())
     buffers = {n: b.clone() for n, b in model.named_buffers()}
     a = {n: params[n].detach().clone().requires_grad_() for n in names_a}
@@ -63,7 +63,7 @@ def test_second_order_matches_exact_hypergradient():
     exact = exact_hypergradient(model, w_opt, train, val, xi)
     approx, _ = arch.alpha_grads(train, val, xi)
     first_order = torch.autograd.grad(F.cross_entropy(model(val.inputs), val.labels),
-                                      model.arch_parameters())
+                                      model.alpha_parameters())
     for e, a, f in zip(exact, approx, first_order):
         err = (e - a).norm() / e.norm()
         assert err < RTOL, float(err)
@@ -77,7 +77,7 @@ def test_alpha_step_leaves_weights_buffers_and_optimizer_untouched(order):
     w_before = [p.detach().clone() for p in model.weight_parameters()]
     b_before = [b.clone() for b in model.buffers()]
     m_before = [w_opt.state[p]["momentum_buffer"].clone() for p in model.weight_parameters()]
-    a_before = [a.detach().clone() for a in model.arch_parameters()]
+    a_before = [a.detach().clone() for a in model.alpha_parameters()]
     arch.step(train, val, 0.05)
     for p, q in zip(model.weight_parameters(), w_before):
         assert torch.equal(p, q)
@@ -85,5 +85,5 @@ def test_alpha_step_leaves_weights_buffers_and_optimizer_untouched(order):
         assert torch.equal(b, q) or order == 1  # first order: one real forward updates BN stats
     for p, m in zip(model.weight_parameters(), m_before):
         assert torch.equal(w_opt.state[p]["momentum_buffer"], m)
-    assert all(not torch.equal(a, q) for a, q in zip(model.arch_parameters(), a_before))
+    assert all(not torch.equal(a, q) for a, q in zip(model.alpha_parameters(), a_before))
     assert all(p.grad is None for p in model.weight_parameters())

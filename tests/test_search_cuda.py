@@ -40,8 +40,8 @@ def test_grouped_channels_last_same_math_on_gpu_float64(space):
     fast = fast.to(memory_format=torch.channels_last)
     x = torch.randn(8, 3, 32, 32, dtype=torch.float64, device="cuda")
     lr, lf = ref(x).square().mean(), fast(x.contiguous(memory_format=torch.channels_last)).square().mean()
-    gr = torch.autograd.grad(lr, ref.arch_parameters())
-    gf = torch.autograd.grad(lf, fast.arch_parameters())
+    gr = torch.autograd.grad(lr, ref.alpha_parameters())
+    gf = torch.autograd.grad(lf, fast.alpha_parameters())
     assert float((lr - lf).abs() / lr.abs()) < 1e-10
     for a, b in zip(gf, gr):
         assert float((a - b).norm() / b.norm()) < 1e-10
@@ -60,7 +60,7 @@ def _trajectory(space: str, order: int, dtype: str, graphs: bool, reordered: boo
     if graphs:
         assert s.graphed is not None and s.graphed.failed is None and s.graphed.captures == 2
     return torch.tensor(losses), torch.cat([a.detach().float().flatten()
-                                            for a in s.model.arch_parameters()])
+                                            for a in s.model.alpha_parameters()])
 
 
 @pytest.fixture
@@ -127,6 +127,6 @@ def test_darts_bf16_iteration_tracks_fp32(path):
                     res, _ = s.graphed(x, y, x_val, y_val, 0.025, None, key=0)
                 else:
                     res, _ = s.bilevel(x, y, x_val, y_val, 0.025)
-        assert all(bool(torch.isfinite(a).all()) for a in s.model.arch_parameters())
+        assert all(bool(torch.isfinite(a).all()) for a in s.model.alpha_parameters())
         losses[dtype] = float(res.loss)
     assert abs(losses["bf16"] - losses["fp32"]) < 0.05 * abs(losses["fp32"])

@@ -60,12 +60,12 @@ def flat_hessian(f, params):
 
 
 def alpha_loss_and_hessian(model, x, y):
-    names = model.arch_names
+    names = model.alpha_names
 
     def f(*alphas):
         return F.cross_entropy(functional_call(model, dict(zip(names, alphas)), (x,)), y)
 
-    return (lambda: F.cross_entropy(model(x), y)), flat_hessian(f, model.arch_parameters())
+    return (lambda: F.cross_entropy(model(x), y)), flat_hessian(f, model.alpha_parameters())
 
 
 def top_by_magnitude(eigs: torch.Tensor) -> float:
@@ -124,7 +124,7 @@ def test_supernet_ops_support_double_backward(space, switches):
     # mode: its running statistics, updated by every forward, do not enter the loss.
     model = supernet(space, switches=switches)
     x, y = images()
-    alphas = model.arch_parameters()
+    alphas = model.alpha_parameters()
     g = torch.Generator().manual_seed(2)
     vs = [torch.randn(a.shape, generator=g, dtype=F64) for a in alphas]
     hv = hessian_vector_product(lambda: F.cross_entropy(model(x), y), alphas, vs)
@@ -184,14 +184,14 @@ def test_dominant_eigenvalue_of_the_alpha_hessian_of_a_real_supernet():
     loss_fn, H = alpha_loss_and_hessian(model, x, y)
     assert H.shape == (30, 30)
     eigs = torch.linalg.eigvalsh(H)
-    res = dominant_eigenvalue(loss_fn, model.arch_parameters(), iters=300, tol=1e-9)
+    res = dominant_eigenvalue(loss_fn, model.alpha_parameters(), iters=300, tol=1e-9)
     assert res.converged
     assert res.eigenvalue == pytest.approx(top_by_magnitude(eigs), rel=1e-3)
-    top = dominant_eigenvalue(loss_fn, model.arch_parameters(), iters=300, tol=1e-9, algebraic=True)
+    top = dominant_eigenvalue(loss_fn, model.alpha_parameters(), iters=300, tol=1e-9, algebraic=True)
     assert top.converged and top.eigenvalue == pytest.approx(float(eigs.max()), rel=1e-3)
     # the defaults (20 iterations, tol 1e-4) are already within 1e-3 here, and so is the
     # search loop's helper with the plain DARTS objective (it keeps the model's float64)
-    quick = dominant_eigenvalue(loss_fn, model.arch_parameters())
+    quick = dominant_eigenvalue(loss_fn, model.alpha_parameters())
     assert quick.eigenvalue == pytest.approx(top_by_magnitude(eigs), rel=1e-3)
     eig = alpha_hessian_eigenvalue(model, ClassificationObjective(), PreparedBatch(x, y))
     assert isinstance(eig, float) and eig == pytest.approx(top_by_magnitude(eigs), rel=1e-3)

@@ -155,7 +155,7 @@ def tiny_setup(name, order, seed=0, **cfg):
     obj = build_objective(ObjectiveConfig(objective=name, **cfg), model, INFO, seed=seed)
     w = model.weight_parameters() + list(obj.parameters())
     w_opt = torch.optim.SGD(w, lr=0.025, momentum=0.9, weight_decay=3e-4)
-    a_opt = torch.optim.Adam(model.arch_parameters(), lr=3e-4)
+    a_opt = torch.optim.Adam(model.alpha_parameters(), lr=3e-4)
     return model, obj, Architect(model, obj, a_opt, w_opt, order=order)
 
 

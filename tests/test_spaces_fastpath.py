@@ -51,7 +51,7 @@ def alpha_grads(skip_none: bool, share_relu: bool, channels_last: bool, objectiv
     model = model.to(memory_format=fmt)
     w_opt = torch.optim.SGD(model.weight_parameters() + list(obj.parameters()), lr=0.025,
                             momentum=0.9)
-    a_opt = torch.optim.Adam(model.arch_parameters(), lr=3e-4)
+    a_opt = torch.optim.Adam(model.alpha_parameters(), lr=3e-4)
     g = torch.Generator().manual_seed(1)
     x, y = torch.randn(8, 3, 32, 32, generator=g, dtype=dtype), torch.randint(0, 10, (8,), generator=g)
     xa = torch.randn(8, 3, 32, 32, generator=g, dtype=dtype)

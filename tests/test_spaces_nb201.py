@@ -220,7 +220,11 @@ def test_every_derived_cell_is_in_the_table():
 
 def test_supernet_shapes_and_every_parameter_gets_a_gradient():
     m = NB201Supernet(C=4, num_classes=10, N=1)
-    assert m.arch.shape == (6, 5) and m.arch_parameters() == [m.arch]
+    assert m.alpha.shape == (6, 5) and m.alpha_parameters() == [m.alpha]
+    # a checkpoint written when α was called `arch` loads into it
+    old = {("arch" if k == "alpha" else k): v + 1 if k == "alpha" else v for k, v in m.state_dict().items()}
+    m.load_state_dict(old)
+    assert torch.equal(m.alpha, old["arch"])
     assert m.feature_channels == 16 and m.feature_stride == 4
     x, y = torch.randn(3, 3, 16, 16), torch.randint(0, 10, (3,))
     feats = m.features(x)
@@ -286,11 +290,11 @@ def test_tiny_nb201_search_logs_benchmark_figures(tmp_path, capsys):
         for m in nb.METRICS:
             assert rec[f"nb201_{m}"] == getattr(bench, m)
         assert rec["n_skip"] == rec["genotype"].count("skip_connect")
-        assert len(rec["arch_weights"]["arch"]) == 6
+        assert len(rec["alpha_weights"]["alpha"]) == 6
     arch = load_nb201_arch(str(run))
     assert str(arch) == log[-1]["genotype"] and str(arch) in capsys.readouterr().out
     ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
-    assert ckpt["model"]["arch"].shape == (6, 5)
+    assert ckpt["model"]["alpha"].shape == (6, 5)
     # the CLI looks the found cell up from the run folder
     assert main(["nb201", str(run)]) == 0
     assert f"{nb.lookup(arch).cifar10_test:.2f}" in capsys.readouterr().out

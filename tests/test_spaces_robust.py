@@ -71,7 +71,7 @@ def test_every_space_builds_and_takes_a_search_step(space, group_edges):
     x, y = torch.randn(4, 3, 16, 16), torch.randint(0, 10, (4,))
     loss = torch.nn.functional.cross_entropy(model(x), y)
     loss.backward()
-    for alpha in model.arch_parameters():
+    for alpha in model.alpha_parameters():
         assert alpha.grad is not None and torch.isfinite(alpha.grad).all() and alpha.grad.abs().sum() > 0
     assert outside_space(space, model.genotype()) == []
 
@@ -187,7 +187,7 @@ def test_cli_search_writes_a_cell_of_the_space(searched, space):
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert ("n_noise_normal" in log[-1]) is (space == "darts-s4")
     width = 3 if space == "darts-s3" else 2
-    assert all(len(row) == width for row in log[-1]["arch_weights"]["alpha_normal"])
+    assert all(len(row) == width for row in log[-1]["alpha_weights"]["alpha_normal"])
     result = json.loads((run / "result.json").read_text())
     assert result["space"] == space and Genotype.from_dict(result["genotype"]) == genotype
 
@@ -262,7 +262,7 @@ def test_looking_changes_no_step_of_an_s4_search():
     def alphas(**overrides):
         cfg = resolve_config("tiny", overrides={"space": "darts-s4", "epochs": 2, "threads": 1,
                                                 "device": "cpu", **overrides})
-        return [r["arch_weights"] for r in search(cfg, write=False, progress=False).history]
+        return [r["alpha_weights"] for r in search(cfg, write=False, progress=False).history]
 
     plain = alphas(eval_images=0)
     assert alphas(eval_images=16, final_arch="best", hessian_every=1) == plain

@@ -12,7 +12,7 @@ def tiny(**kw):
 
 def test_parameters_split_into_weights_and_alphas():
     m = tiny()
-    w, a = m.weight_parameters(), m.arch_parameters()
+    w, a = m.weight_parameters(), m.alpha_parameters()
     assert len(a) == 2 and all(p.shape == (5, 8) for p in a)
     assert {id(p) for p in w}.isdisjoint({id(p) for p in a})
     assert len(w) + len(a) == len(list(m.parameters()))

@@ -397,8 +397,8 @@ def plot_alpha_trajectory(log: list[dict[str, Any]], ops: Sequence[str], path: s
     node pair (``edges``, in α's row order; ``edge i`` without), the panels of each α tensor
     (DARTS: normal, reduce) on rows of their own. ``ymax``: the top of every panel's y axis
     (give the same to every run of a set so they compare); the legend sits to the right."""
-    names = list(log[0]["arch_weights"])
-    per = len(log[0]["arch_weights"][names[0]])
+    names = list(log[0]["alpha_weights"])
+    per = len(log[0]["alpha_weights"][names[0]])
     cols = 3 if per == 6 else min(7, per)  # NAS-Bench-201's 6 edges as 2 x 3
     rows_per = math.ceil(per / cols)
     fig, axes = plt.subplots(rows_per * len(names), cols, squeeze=False, sharex=True, sharey=True,
@@ -414,7 +414,7 @@ def plot_alpha_trajectory(log: list[dict[str, Any]], ops: Sequence[str], path: s
                 axes[t * rows_per + e // cols - 1][e % cols].tick_params(labelbottom=True)
                 continue
             for k, op in enumerate(ops):
-                ax.plot(epochs, [r["arch_weights"][name][e][k] for r in log],
+                ax.plot(epochs, [r["alpha_weights"][name][e][k] for r in log],
                         color=_OP_COLORS.get(op), lw=1.3, label=op)
             edge = _mathtext(edges[e]) if edges else f"edge {e}"
             ax.set_title(f"{cell} {edge}" if len(names) > 1 else edge, fontsize=8)

@@ -24,6 +24,7 @@ import yaml
 
 from .config import SearchConfig, config_from_dict, method_fields, resolve_config
 from .errors import RunDirError
+from .records import parse_log
 from .spaces.facts import alpha_columns, space_facts
 
 # A method is its settings that change the result (config.method_fields, from each field's
@@ -110,7 +111,7 @@ def find_runs(paths: list[str | Path]) -> tuple[list[Run], list[Path]]:
             continue
         try:
             cfg = config_from_dict(yaml.safe_load((f / "config.yaml").read_text()))
-            log = [json.loads(line) for line in (f / "log.jsonl").read_text().splitlines() if line]
+            log = parse_log((f / "log.jsonl").read_text())
             meta = json.loads((f / "meta.json").read_text()) if (f / "meta.json").is_file() else {}
             runs.append(Run(f, cfg, json.loads((f / "result.json").read_text()), log, meta))
         except (OSError, ValueError) as e:
@@ -535,13 +536,13 @@ def _alpha_pictures(runs: list[Run], out: Path) -> list[Path]:
     written = []
     for space in dict.fromkeys(r.cfg.model.space for r in runs):
         mine = [r for r in runs if r.cfg.model.space == space and r.log]
-        top = max((w for r in mine for rec in r.log for rows in rec["arch_weights"].values()
+        top = max((w for r in mine for rec in r.log for rows in rec["alpha_weights"].values()
                    for row in rows for w in row), default=1.0)
         ymax = min(1.0, math.ceil(top * 10 - 1e-9) / 10)
         ylabel = "softmax(α)" + (f", axis 0–{ymax:g} in all {len(mine)} runs' pictures"
                                  if len(mine) > 1 else "")
         for r in mine:
-            first = next(iter(r.log[0]["arch_weights"].values()))
+            first = next(iter(r.log[0]["alpha_weights"].values()))
             ops = alpha_columns(space, len(first[0]))
             edges = edge_names(space, len(first))
             title = f"{r.method()}, seed {r.cfg.run.seed}: softmax(α) per edge (node←input)"

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from .errors import RunDirError
+from .records import parse_log, parse_record
 
 
 def _fsync_dir(path: Path) -> None:
@@ -205,14 +206,14 @@ class RunDir:
         if new != text:
             atomic_write_text(self.log_path, new)
         try:
-            return [json.loads(line) for line in kept]
+            return [parse_record(line) for line in kept]
         except json.JSONDecodeError:
             raise RunDirError(f"{str(self.log_path)!r} holds a line that is not JSON") from None
 
     def read_log(self) -> list[dict[str, Any]]:
         if not self.log_path.is_file():
             return []
-        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.strip()]
+        return parse_log(self.log_path.read_text())
 
     def save_checkpoint(self, state: dict[str, Any], delay_s: float = 0.0) -> None:
         """Atomically save a checkpoint of tensors, numbers and strings (weights_only-safe);

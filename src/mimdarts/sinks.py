@@ -110,7 +110,7 @@ class TensorBoardSink(BaseSink):
         for k, v in record.items():
             if k != "epoch" and isinstance(v, (int, float)) and not isinstance(v, bool):
                 self.writer.add_scalar(f"epoch/{k}", v, e)
-        alphas = record.get("arch_weights", {})
+        alphas = record.get("alpha_weights", {})
         if alphas and not self._layout_written:  # the edges are known from the first record
             self.writer.add_custom_scalars(alpha_layout(alphas, self._ops(alphas), self.space))
             self._layout_written = True
@@ -172,8 +172,8 @@ def _known_spaces() -> set[str]:
 
 def alpha_cell(name: str) -> str:
     """The cell an α tensor belongs to, as tags and titles name it (``alpha_normal`` ->
-    ``normal``; NAS-Bench-201's single ``arch`` stays ``arch``)."""
-    return name.removeprefix("alpha_")
+    ``normal``; NAS-Bench-201's single ``alpha``, shared by every cell, -> ``cell``)."""
+    return "cell" if name == "alpha" else name.removeprefix("alpha_")
 
 
 def alpha_tag(cell: str, edge: str, op: str) -> str:

@@ -67,7 +67,7 @@ class EpochMeter:
         return {k: v / self.counts[k] for k, v in zip(keys, values)}
 
 
-def arch_regularizer(s: Searcher) -> Regularizer | None:
+def alpha_regularizer(s: Searcher) -> Regularizer | None:
     """The β-DARTS term for this epoch, or None: λ_β = beta_weight * epoch / beta_ramp_epochs."""
     o = s.cfg.objective
     if o.beta_weight <= 0:
@@ -166,7 +166,7 @@ def run_epoch(s: Searcher, hook: StepHook | None = None) -> dict[str, float]:
         g["lr"] = lr
     s.model.train()
     s.objective.train()
-    regularizer = arch_regularizer(s)
+    regularizer = alpha_regularizer(s)
     rates = {"w_lr": lr, "alpha_lr": cfg.optim.arch_lr}
     for x, y in s.train_loader:  # a restored loader continues its pass at step s.step
         x_val, y_val = next(s.val_stream)

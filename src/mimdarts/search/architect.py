@@ -55,16 +55,16 @@ FP32_PASSES: frozenset[str] = frozenset({"virtual", "val", "perturbed"})
 class Architect:
     """Owns the α optimizer and computes α gradients with the objective's loss."""
 
-    def __init__(self, model: Supernet, objective: Objective, arch_optimizer: torch.optim.Optimizer,
+    def __init__(self, model: Supernet, objective: Objective, alpha_optimizer: torch.optim.Optimizer,
                  w_optimizer: torch.optim.SGD, order: int = 1, unrolled_eps: float = 0.01,
                  amp_dtype: torch.dtype | None = None, grad_sync: GradSync | None = None) -> None:
         self.model = model
         self.objective = objective
-        self.optimizer = arch_optimizer
+        self.optimizer = alpha_optimizer
         self.w_optimizer = w_optimizer
         self.order = order
         self.unrolled_eps = unrolled_eps
-        self.alphas = model.arch_parameters()
+        self.alphas = model.alpha_parameters()
         # w = network weights + the objective's own heads (decoder...): the list the w
         # optimizer was built with (one list, built once by its owner), in its order
         self.weights = [p for group in w_optimizer.param_groups for p in group["params"]]

@@ -161,7 +161,7 @@ def alpha_hessian_eigen(model: Supernet, objective: Objective, batch: PreparedBa
                         algebraic: bool = False) -> EigenResult:
     """Dominant eigenvalue of ``∇²_α`` of ``objective.loss(model, batch)`` (RobustDARTS).
 
-    ``model``: a supernet (``arch_parameters()``); ``batch``: one fixed, already prepared
+    ``model``: a supernet (``alpha_parameters()``); ``batch``: one fixed, already prepared
     val-half batch, so successive calls are comparable. See :func:`alpha_loss_eigen` for the
     precision, modes, what is left as it was, and the cost.
     """
@@ -200,7 +200,7 @@ def alpha_loss_eigen(model: Supernet, loss_fn: LossFn, extra_modules: Sequence[n
     of that gradient per iteration. With data parallelism each process uses its own batch
     (nothing is averaged across processes).
     """
-    alphas = list(model.arch_parameters())
+    alphas = list(model.alpha_parameters())
     modules: list[nn.Module] = [model, *extra_modules]
     buffers = [b for m in modules for b in m.buffers()]
     saved_buffers = [b.detach().clone() for b in buffers]

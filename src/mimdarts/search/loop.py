@@ -139,8 +139,8 @@ class Searcher:
             "genotype": str(arch),
             **arch.summary(),
             **benchmark_figures(arch),
-            "arch_weights": {k: [[round(x, 5) for x in row] for row in w.cpu().tolist()]
-                             for k, w in self.model.arch_weights().items()},
+            "alpha_weights": {k: [[round(x, 5) for x in row] for row in w.cpu().tolist()]
+                             for k, w in self.model.alpha_weights().items()},
         }
 
     def epoch_files(self, run: RunDir, history: list[dict[str, Any]],
@@ -223,7 +223,7 @@ def _build_bilevel(cfg: SearchConfig, model: Supernet, objective: Objective,
     w_opt = torch.optim.SGD(w_params, lr=o.w_lr, momentum=o.w_momentum,
                             weight_decay=o.w_weight_decay)
     # capturable: Adam keeps its step count on the device, so a CUDA graph can replay it
-    alpha_opt = torch.optim.Adam(model.arch_parameters(), lr=o.arch_lr,
+    alpha_opt = torch.optim.Adam(model.alpha_parameters(), lr=o.arch_lr,
                                  betas=(o.arch_beta1, o.arch_beta2),
                                  weight_decay=o.arch_weight_decay, capturable=capturable)
     architect = Architect(model, objective, alpha_opt, w_opt, o.order, o.unrolled_eps,
@@ -257,7 +257,7 @@ def checkpoint_state(s: Searcher, log_lines: int = 0, epoch_elapsed_s: float = 0
         "model": s.model.state_dict(),
         "objective": s.objective.state_dict(),
         "w_optimizer": s.bilevel.w_optimizer.state_dict(),
-        "a_optimizer": s.bilevel.alpha_optimizer.state_dict(),
+        "alpha_optimizer": s.bilevel.alpha_optimizer.state_dict(),
         "resume": {
             "device": s.device.type,
             "rng": capture_rng(s.device),
@@ -287,7 +287,8 @@ def restore_searcher(s: Searcher, ckpt: dict[str, Any]) -> float:
         s.model.load_state_dict(ckpt["model"])
         s.objective.load_state_dict(ckpt["objective"])
         s.bilevel.w_optimizer.load_state_dict(ckpt["w_optimizer"])
-        s.bilevel.alpha_optimizer.load_state_dict(ckpt["a_optimizer"])
+        # (`a_optimizer` in checkpoints written before α had one name, up to 2026-12)
+        s.bilevel.alpha_optimizer.load_state_dict(ckpt.get("alpha_optimizer", ckpt.get("a_optimizer")))
     except (RuntimeError, ValueError, KeyError) as e:
         raise RunDirError(f"the checkpoint does not fit this run's model: "
                           f"{str(e).splitlines()[0][:200]}") from None

@@ -77,7 +77,7 @@ class DartsSupernet(Supernet):
     """
 
     space = "darts"
-    arch_names = ("alpha_normal", "alpha_reduce")
+    alpha_names = ("alpha_normal", "alpha_reduce")
     op_names = DARTS_PRIMITIVES
 
     def __init__(self, C: int = 16, num_classes: int = 10, layers: int = 8, steps: int = 4,
@@ -132,5 +132,5 @@ class DartsSupernet(Supernet):
         return self.classifier(features.mean(dim=(2, 3)))
 
     def genotype(self) -> Genotype:
-        w_normal, w_reduce = self.arch_weights().values()
+        w_normal, w_reduce = self.alpha_weights().values()
         return derive_genotype(w_normal, w_reduce, self.steps, self.edge_op_names, self.counted)

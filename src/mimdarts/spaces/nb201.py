@@ -102,14 +102,14 @@ class NB201SearchCell(nn.Module):
 
 
 class NB201Supernet(Supernet):
-    """The NAS-Bench-201 search network; one α ``arch`` ``[6, 5]`` shared by all cells.
+    """The NAS-Bench-201 search network; one α ``alpha`` ``[6, 5]`` shared by all cells.
 
     Cells use BN without affine parameters (as in the benchmark's DARTS search); the stem,
     residual blocks and final BN keep theirs.
     """
 
     space = "nb201"
-    arch_names = ("arch",)
+    alpha_names = ("alpha",)
     op_names = NB201_PRIMITIVES
 
     def __init__(self, C: int = 16, num_classes: int = 10, N: int = 5,
@@ -121,18 +121,26 @@ class NB201Supernet(Supernet):
         self.classifier = nn.Linear(4 * C, num_classes)
         self.feature_channels = 4 * C
         self.feature_stride = 4
-        self.arch = nn.Parameter(1e-3 * torch.randn(len(EDGES), len(NB201_PRIMITIVES)))
+        self.alpha = nn.Parameter(1e-3 * torch.randn(len(EDGES), len(NB201_PRIMITIVES)))
+        # checkpoints written before α had one name (up to 2026-12) called it `arch`
+        self.register_load_state_dict_pre_hook(_renamed_alpha)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, 3, H, W] -> [B, 4C, H/4, W/4]`` (after the final BN + ReLU)."""
-        return self.body(x, F.softmax(self.arch, dim=-1))
+        return self.body(x, F.softmax(self.alpha, dim=-1))
 
     def classify(self, features: torch.Tensor) -> torch.Tensor:
         """Global average pool + linear: ``[B, 4C, h, w] -> [B, num_classes]``."""
         return self.classifier(features.mean(dim=(2, 3)))
 
     def genotype(self) -> NB201Arch:
-        return derive_nb201(self.arch_weights()["arch"])
+        return derive_nb201(self.alpha_weights()["alpha"])
+
+
+def _renamed_alpha(module: nn.Module, state_dict: dict, prefix: str, *args: object) -> None:
+    """Load an old checkpoint's α, saved as ``arch``, into ``alpha``."""
+    if prefix + "arch" in state_dict and prefix + "alpha" not in state_dict:
+        state_dict[prefix + "alpha"] = state_dict.pop(prefix + "arch")
 
 
 # ---------------------------------------------------------------- evaluation network

@@ -16,7 +16,7 @@ from .architecture import Architecture
 
 
 class Supernet(nn.Module, metaclass=ABCMeta):
-    """Base class: α are registered parameters listed by name in ``arch_names``.
+    """Base class: α are registered parameters listed by name in ``alpha_names``.
 
     Subclasses define ``features`` (input -> last feature map before pooling),
     ``classify`` (feature map -> logits), ``genotype`` (α -> architecture) and set
@@ -25,23 +25,23 @@ class Supernet(nn.Module, metaclass=ABCMeta):
     """
 
     space: str = ""
-    arch_names: tuple[str, ...] = ()
+    alpha_names: tuple[str, ...] = ()
     op_names: tuple[str, ...] = ()  # the candidate op of each column of every α tensor
     feature_channels: int
     feature_stride: int
 
     def weight_parameters(self) -> list[nn.Parameter]:
         """Network weights w (everything that is not α), trained by SGD."""
-        arch = set(self.arch_names)
+        arch = set(self.alpha_names)
         return [p for n, p in self.named_parameters() if n not in arch]
 
-    def arch_parameters(self) -> list[nn.Parameter]:
+    def alpha_parameters(self) -> list[nn.Parameter]:
         """Architecture parameters α, trained by Adam on the other half of the data."""
-        return [getattr(self, n) for n in self.arch_names]
+        return [getattr(self, n) for n in self.alpha_names]
 
-    def arch_weights(self) -> dict[str, torch.Tensor]:
+    def alpha_weights(self) -> dict[str, torch.Tensor]:
         """softmax(α) over ops, per α tensor, detached."""
-        return {n: F.softmax(getattr(self, n).detach(), dim=-1) for n in self.arch_names}
+        return {n: F.softmax(getattr(self, n).detach(), dim=-1) for n in self.alpha_names}
 
     @abstractmethod
     def features(self, x: torch.Tensor) -> torch.Tensor: ...

@@ -5,7 +5,8 @@ a time, as Ray tasks or as a SLURM job array (``backend``: :mod:`.backends`); ev
 makes the same run folders, so ``mimdarts report`` reads them all alike. A trial whose
 folder holds ``result.json`` (written last by a finished search) is skipped, so rerunning a
 sweep finishes what is missing, and an interrupted trial (a checkpoint but no result) is
-resumed: every trial runs with ``--resume auto``, the CLI's and the API's one decision. ``--print-commands`` writes one command per line, for a scheduler of one's own.
+resumed: every trial runs with ``--resume auto``, the CLI's and the API's one decision.
+``--print-commands`` writes one command per line, for a scheduler of one's own.
 """
 
 from __future__ import annotations
