@@ -12,44 +12,12 @@ capturable optimizer, as under CUDA graphs, keeps them on the device and never r
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import pytest
-import torch
+from hostsync import host_reads_raise
 
 from mimdarts.config import resolve_config
 from mimdarts.search.algorithm import alpha_regularizer
 from mimdarts.search.loop import build_searcher
-
-SYNCS = ("item", "tolist", "numpy", "cpu", "nonzero", "__bool__", "__float__", "__int__",
-         "__index__")
-
-
-@contextlib.contextmanager
-def host_reads_raise(exempt: set[int]) -> Iterator[list[str]]:
-    """Make every host read of a tensor (other than those in ``exempt``, by id) raise."""
-    seen: list[str] = []
-    originals = {name: getattr(torch.Tensor, name) for name in SYNCS}
-
-    def guard(name: str):
-        original = originals[name]
-
-        def read(self, *args, **kwargs):
-            if id(self) not in exempt:
-                seen.append(name)
-                raise AssertionError(f"host sync in a search iteration: Tensor.{name}")
-            return original(self, *args, **kwargs)
-        return read
-
-    try:
-        for name in SYNCS:
-            setattr(torch.Tensor, name, guard(name))
-        yield seen
-    finally:
-        for name, original in originals.items():
-            setattr(torch.Tensor, name, original)
-
 
 CASES = {
     "darts-cls-grouped": ("tiny", {"objective": "cls", "group_edges": "true"}),
@@ -83,7 +51,7 @@ def test_a_search_iteration_reads_nothing_back_to_the_host(case, one_thread):
     steps = {id(st["step"]) for opt in (s.bilevel.w_optimizer, s.bilevel.alpha_optimizer)
              for st in opt.state.values() if "step" in st}
     (x, y), (xv, yv) = batches[1]
-    with host_reads_raise(steps) as seen:
+    with host_reads_raise(steps) as watch:
         iteration(x, y, xv, yv)
-    assert seen == []
+    assert watch.seen == []
     assert s.meter.means()  # (the epoch's means: read once, after the epoch)

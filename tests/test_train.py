@@ -374,3 +374,30 @@ def test_a_genotype_given_as_text_is_no_run_folder():
     from mimdarts.runrequest import check_search_finished
     from mimdarts.spaces import GENOTYPES
     assert check_search_finished(str(GENOTYPES["DARTS_V2"]) * 3) is None  # too long for a path
+
+
+@pytest.mark.parametrize("preset, sizes", [("train-tiny", {}), ("nb201", {
+    "dataset": "cifar10-sample", "channels": 4, "layers": 1, "epochs": 1})])
+def test_a_training_step_reads_nothing_back_to_the_host(preset, sizes, one_thread):
+    """Every step of an epoch after the first (data, forward with drop-path and the auxiliary
+    head, backward, clipping, SGD, the divergence guard, the epoch sums) with host reads made
+    to raise (tests/hostsync.py); only the epoch's end reads its sums."""
+    from hostsync import host_reads_raise
+
+    from mimdarts.train.loop import build_trainer, train_epoch
+    cfg = resolve_config(preset, overrides={"device": "cpu", "train_images": 128, "test_images": 64,
+                                            "batch_size": 32, **sizes}, root=TrainConfig,
+                         presets=TRAIN_PRESETS)
+    t = build_trainer(cfg)
+    steps = {id(st["step"]) for st in t.optimizer.state.values() if "step" in st}  # SGD: none
+
+    armed = []
+
+    def hook(images, terms, rates):
+        watch.armed = t.step < t.steps_per_epoch  # the first step made; off before the epoch's end
+        armed.append(watch.armed)
+
+    with host_reads_raise(steps, armed=False) as watch:
+        out = train_epoch(t, hook)
+    assert watch.seen == [] and out["train_loss"] > 0
+    assert armed == [True] * (t.steps_per_epoch - 1) + [False]  # steps 2.. were watched

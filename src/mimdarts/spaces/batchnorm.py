@@ -114,15 +114,21 @@ def batch_norm(x: torch.Tensor, running_mean: torch.Tensor | None,
 
 class BatchNorm2d(nn.BatchNorm2d):
     """:class:`torch.nn.BatchNorm2d` computed by :func:`batch_norm` (the same parameters,
-    buffers and state dict)."""
+    buffers and state dict).
+
+    One difference: with a ``momentum`` (every BN of mimdarts) it does not count batches in
+    ``num_batches_tracked``, which only a cumulative average (``momentum=None``) reads. The
+    count is one kernel launch per BN per forward: 430 of the 8,000 launches of a DARTS-space
+    grouped iteration (``benchmarks/op_count.py``), and a GPU's eager step is bound by
+    launching its kernels."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input_dim(x)
         momentum = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None \
+                and self.momentum is None:  # a cumulative moving average: counted
             self.num_batches_tracked.add_(1)
-            if self.momentum is None:  # a cumulative moving average
-                momentum = 1.0 / float(self.num_batches_tracked)
+            momentum = 1.0 / float(self.num_batches_tracked)
         batch_stats = self.training or (self.running_mean is None and self.running_var is None)
         keep = not self.training or self.track_running_stats
         return batch_norm(x, self.running_mean if keep else None,
@@ -146,8 +152,10 @@ def mix_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, scale: torch.Tensor | No
     if bn.affine or bn.momentum is None or type(bn) not in (nn.BatchNorm2d, BatchNorm2d):
         y = bn(x)
         return y * scale.to(y.dtype).view(1, -1, 1, 1)
-    # what nn.BatchNorm2d.forward does, with ``scale`` as the weight
-    if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
+    # what nn.BatchNorm2d.forward does, with ``scale`` as the weight (mimdarts' BatchNorm2d
+    # counts no batches: see its docstring)
+    if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None \
+            and type(bn) is nn.BatchNorm2d:
         bn.num_batches_tracked.add_(1)
     batch_stats = bn.training or (bn.running_mean is None and bn.running_var is None)
     keep = not bn.training or bn.track_running_stats  # update / use the running statistics
