@@ -42,6 +42,11 @@ ROWS = {
     + [("darts", "mim-darts", 2, p) for p in ("reference", "default")]
     + [("nb201", "mim-darts", 1, p) for p in ("reference", "fast-fp32", "default")]
     + [("nb201", "cls", 1, p) for p in ("reference", "default")],
+    # the rows a time-limited GPU session cut last (second order, NAS-Bench-201)
+    "gpu-rest": [("darts", "cls", 2, p) for p in ("quark0", "default")]
+    + [("darts", "mim-darts", 2, "default")]
+    + [("nb201", "mim-darts", 1, p) for p in ("reference", "fast-fp32", "default")]
+    + [("nb201", "cls", 1, "default")],
     # on a CPU a paper-shape iteration takes 8-25 s: first order only
     "cpu": [("darts", "cls", 1, p) for p in ("quark0", "reference", "default")]
     + [("darts", "mim-darts", 1, p) for p in ("reference", "default")],
