@@ -246,11 +246,11 @@ class RunConfig:
     device: str = setting("auto", PLACEMENT, "auto (cuda if available), cpu or cuda[:N]")
     out_dir: str = setting("runs", IO, "parent folder of run folders")
     run_name: str = setting(
-        "", IO, "run folder name; empty: one made of the preset, what the run works on, the seed and the "
-        "time")
+        "", IO, "run folder name; empty: one made of the preset, what the run works on, the seed "
+        "and the time")
     log_every: int = setting(
-        10, MONITOR, "steps between step figures: progress-bar loss, TensorBoard step scalars (a host sync "
-        "each)")
+        10, MONITOR, "steps between step figures: progress-bar loss, TensorBoard step scalars "
+        "(a host sync each)")
     # threads: another float reduction order on a CPU (keep it for bit-identical runs)
     threads: int = setting(0, RESOURCES, "torch CPU threads; 0 = torch's default")
     channels_last: bool = setting(True, ROUNDING, "NHWC activations: faster convs on CPU and tensor cores")
@@ -296,8 +296,8 @@ class SearchRunConfig(RunConfig):
         "auto", EXACT, "true, false or auto: replay each search iteration as one CUDA graph; auto = on in "
         "one CUDA process, off elsewhere")
     eval_images: int = setting(
-        512, MONITOR, "val-half images scored clean and as the objective transforms them after each epoch; 0 "
-        "= off")
+        512, MONITOR, "val-half images scored clean and as the objective transforms them after "
+        "each epoch; 0 = off")
 
     def __post_init__(self) -> None:
         super().__post_init__()
