@@ -89,6 +89,7 @@ for _task, _desc in (("rot", "rotation"), ("col", "colorization"), ("jig", "jigs
 
 
 def get_preset(name: str, registry: PresetRegistry = PRESETS) -> dict[str, Any]:
+    """The overrides of preset ``name`` (the registry's one-line error for an unknown one)."""
     return registry[name][1]
 
 
