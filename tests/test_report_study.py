@@ -192,6 +192,30 @@ def test_baseline_comparison_and_its_errors(study, tmp_path, capsys):
     assert "'nope' is none of the runs' methods" in err and "Traceback" not in err
 
 
+def test_one_baseline_per_space(study, tmp_path):
+    """Several --baseline names: each table compares with the one that names its method;
+    two names for one table, or a name of no table, are one-line errors."""
+    g = load_genotype("DARTS_V2")
+    for seed in (1, 2):
+        for objective, skips in (("cls", 2 + seed), ("mim-darts", seed)):
+            cfg = resolve_config("tiny", overrides={"epochs": 2, "seed": seed, "nodes": 4,
+                                                    "objective": objective})
+            log = [{"epoch": e, "train_acc": 30.0, "val_acc": 25.0 + seed, "epoch_time_s": 2.0,
+                    "genotype": str(g), **g.summary(), "n_skip_normal": skips} for e in (1, 2)]
+            _write_run(tmp_path / "darts", f"{objective}-s{seed}", cfg, log, g.to_dict())
+    runs, _ = find_runs([study, tmp_path / "darts"])
+    names = {t["space"]: [r["method"] for r in t["raw"]] for t in build_tables(runs)}
+    darts_cls = next(m for m in names["darts"] if "objective=cls" in m)
+    tables = {t["space"]: t for t in build_tables(runs, [DARTS, darts_cls])}
+    assert tables["nb201"]["baseline"] == DARTS and tables["darts"]["baseline"] == darts_cls
+    (skips,) = [c["result"] for c in tables["darts"]["comparisons"] if c["figure"] == "skips normal"]
+    assert skips.diff == pytest.approx(1.5 - 3.5)  # MIM-DARTS 1, 2 against 3, 4
+    with pytest.raises(RunDirError, match="names 2 methods of the nb201 / cifar10-sample table"):
+        build_tables(runs, [DARTS, MIM])
+    with pytest.raises(RunDirError, match="'nope' is none of the runs' methods"):
+        build_tables(runs, [DARTS, "nope"])
+
+
 def test_unconverged_hessian_is_marked(tmp_path):
     cfg = resolve_config("nb201-tiny", overrides={"epochs": EPOCHS, "hessian_every": 2})
     for seed, flag in ((1, 0.0), (2, 1.0)):

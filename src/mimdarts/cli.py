@@ -201,10 +201,11 @@ def _add_report(sub: Any) -> None:
     p.add_argument("--out", default=None, help="folder for report.md, report.csv and PNGs "
                    "(None: print the tables only)")
     p.add_argument("--no-pictures", action="store_true", help="write no PNG")
-    p.add_argument("--baseline", default=None, metavar="METHOD",
+    p.add_argument("--baseline", default=None, nargs="+", metavar="METHOD",
                    help="compare every method with this one (a preset such as study-darts, or "
                         "a method's full name): difference of means, 95%% bootstrap interval, "
-                        "permutation test")
+                        "permutation test; several: one per search space and dataset "
+                        "(s2-quick s4-quick)")
 
 
 def _add_lookups(sub: Any) -> None:

@@ -16,6 +16,7 @@ import math
 import re
 import statistics
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -330,10 +331,12 @@ def compare_methods(table: dict[str, Any], baseline: str) -> list[dict[str, Any]
     return out
 
 
-def build_tables(runs: list[Run], baseline: str | None = None) -> list[dict[str, Any]]:
+def build_tables(runs: list[Run], baseline: str | Sequence[str] | None = None) -> list[dict[str, Any]]:
     """One table per (space, dataset): header, rows of formatted cells, the raw values and,
-    per method, the found cell of every seed; with ``baseline`` (a method or its preset), the
-    comparison of every other method with it (:func:`compare_methods`)."""
+    per method, the found cell of every seed; with ``baseline`` (a method or its preset, or
+    several: one per table, such as ``s2-darts`` and ``s4-darts``), the comparison of every
+    other method of a table with its baseline (:func:`compare_methods`)."""
+    baselines = [baseline] if isinstance(baseline, str) else list(baseline or [])
     tables = []
     for (space, dataset), methods in group_runs(runs).items():
         cols = _columns(space, [r for rs in methods.values() for r in rs])
@@ -358,16 +361,28 @@ def build_tables(runs: list[Run], baseline: str | None = None) -> list[dict[str,
             cells[method] = [_cell_entry(r) for r in rs]
         table = {"space": space, "dataset": dataset, "header": header, "rows": rows,
                  "raw": raw, "cells": cells}
-        if baseline is not None:
-            table["baseline"] = find_baseline([r["method"] for r in raw], baseline)
+        if baselines:
+            table["baseline"] = _table_baseline(table, baselines)
             if table["baseline"] is not None:
                 table["comparisons"] = compare_methods(table, table["baseline"])
         tables.append(table)
-    if baseline is not None and not any(t.get("baseline") for t in tables):
-        methods = sorted({r["method"].split(" ")[0] for t in tables for r in t["raw"]})
-        raise RunDirError(f"--baseline {baseline!r} is none of the runs' methods; choose one of "
-                          f"{', '.join(methods) or '(no finished runs)'}")
+    methods = sorted({r["method"].split(" ")[0] for t in tables for r in t["raw"]})
+    for name in baselines:
+        if not any(find_baseline([r["method"] for r in t["raw"]], name) for t in tables):
+            raise RunDirError(f"--baseline {name!r} is none of the runs' methods; choose one of "
+                              f"{', '.join(methods) or '(no finished runs)'}")
     return tables
+
+
+def _table_baseline(table: dict[str, Any], baselines: list[str]) -> str | None:
+    """The one method of ``table`` that ``baselines`` names (None when none does)."""
+    methods = [r["method"] for r in table["raw"]]
+    found = [(name, m) for name in baselines if (m := find_baseline(methods, name)) is not None]
+    if len(found) > 1:
+        raise RunDirError(f"--baseline names {len(found)} methods of the {table['space']} / "
+                          f"{table['dataset']} table ({', '.join(n for n, _ in found)}); give one "
+                          "baseline per search space and dataset")
+    return found[0][1] if found else None
 
 
 def _cell_entry(r: Run) -> dict[str, Any]:
