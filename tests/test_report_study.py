@@ -237,11 +237,21 @@ def test_a_run_reached_twice_is_one_run(study):
 
 
 def test_monitoring_and_speed_settings_do_not_split_a_method(tmp_path):
-    # seeds that differ only in settings that change no result are one method
+    # seeds that differ only in settings that change no result (monitors, resources, exact
+    # or rounding speed switches, the device) are one method
     for seed, extra in ((1, {"tensorboard": True}), (2, {"cuda_graphs": True}),
-                        (3, {"checkpoint_every": 5, "threads": 1})):
+                        (3, {"checkpoint_every": 5, "threads": 1}),
+                        (4, {"group_edges": "false", "channels_last": False, "device": "cpu"})):
         cfg = resolve_config("nb201-tiny", overrides={"epochs": EPOCHS, "seed": seed, **extra})
         log = _nb201_log(seed, collapse=False)
         _write_run(tmp_path, f"s{seed}", cfg, log, {"space": "nb201", "arch": CELLS[0]})
     (table,) = build_tables(find_runs([tmp_path])[0])
-    assert [r["seeds"] for r in table["raw"]] == [[1, 2, 3]]
+    assert [r["seeds"] for r in table["raw"]] == [[1, 2, 3, 4]]
+    # a sweep over a rounding switch runs one seed twice: its runs stay apart, by that switch
+    cfg = resolve_config("nb201-tiny", overrides={"epochs": EPOCHS, "seed": 1, "channels_last": False})
+    _write_run(tmp_path, "s1-nchw", cfg, _nb201_log(1, collapse=False), {"space": "nb201", "arch": CELLS[0]})
+    (table,) = build_tables(find_runs([tmp_path])[0])
+    assert [(r["method"], r["seeds"]) for r in table["raw"]] == [
+        ("nb201-tiny group_edges=auto epochs=4 channels_last=False", [1]),
+        ("nb201-tiny group_edges=auto epochs=4 channels_last=True", [1, 2, 3]),
+        ("nb201-tiny group_edges=false epochs=4 channels_last=False", [4])]

@@ -477,6 +477,27 @@ def test_checkpoint_from_before_the_speed_switches_is_accepted():
                          torch.device("cpu"))
 
 
+def test_the_device_is_compared_as_resolved():
+    # `auto` and `cpu` are one device on a CPU: the checkpoint's device type decides, and a
+    # checkpoint written on another device names the flag that resumes it
+    from mimdarts.config import SearchConfig, apply_overrides, changed_settings, flatten
+    from mimdarts.errors import ConfigError
+    from mimdarts.resume import check_checkpoint
+    from mimdarts.search.loop import CHECKPOINT_FORMAT
+
+    cfg = SearchConfig()
+    ckpt = {"format": CHECKPOINT_FORMAT, "resume": {"device": "cpu"}, "config": cfg.to_json()}
+    check_checkpoint(ckpt, apply_overrides(cfg, {"device": "cpu", "threads": 1}),
+                     CHECKPOINT_FORMAT, "c.pt", torch.device("cpu"))
+    with pytest.raises(ConfigError, match="written on cuda, this run would use cpu; pass --device cuda"):
+        check_checkpoint({**ckpt, "resume": {"device": "cuda"}}, cfg, CHECKPOINT_FORMAT, "c.pt",
+                         torch.device("cpu"))
+    # the one rule, as `--resume auto` applies it to a folder without a checkpoint too
+    mine = flatten(apply_overrides(cfg, {"device": "cpu", "channels_last": False, "seed": 3,
+                                         "tensorboard": True, "skip_none": False}).to_dict())
+    assert changed_settings(flatten(cfg.to_dict()), mine) == ["seed", "channels_last"]
+
+
 def test_run_files_follow_the_umask(tmp_path):
     old = os.umask(0o027)
     try:

@@ -23,14 +23,21 @@ from typing import Any
 
 import yaml
 
-from .config import SearchConfig, config_from_dict, method_fields, resolve_config
+from .config import (
+    ROUNDING,
+    SearchConfig,
+    config_from_dict,
+    field_roles,
+    method_fields,
+    resolve_config,
+)
 from .errors import RunDirError
 from .records import parse_log
 from .spaces.facts import alpha_columns, space_facts
 
 # A method is its settings that change the result (config.method_fields, from each field's
-# declared role): runs that differ only in the seed, the device, loggers, monitors or exact
-# speed switches are seeds of one method.
+# declared role): runs that differ only in the seed, the device, loggers, monitors or speed
+# switches (exact, or rounding in another order) are seeds of one method.
 
 
 @dataclass
@@ -41,16 +48,18 @@ class Run:
     log: list[dict[str, Any]]
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def settings(self) -> dict[str, Any]:
-        """Flat field -> value, without the fields that do not change the method."""
+    def settings(self, split: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """Flat field -> value, without the fields that do not change the method (``split``:
+        further fields that tell methods apart here)."""
+        keep = method_fields(type(self.cfg)) | split
         return {k: v for vals in self.cfg.to_dict().values() if isinstance(vals, dict)
-                for k, v in vals.items() if k in method_fields(type(self.cfg))}
+                for k, v in vals.items() if k in keep}
 
-    def method(self, varying: set[str] = frozenset()) -> str:
+    def method(self, varying: set[str] = frozenset(), split: frozenset[str] = frozenset()) -> str:
         """The preset plus the settings that differ from it or that vary across the table."""
         base = {k: v for vals in resolve_config(self.cfg.preset or None).to_dict().values()
                 if isinstance(vals, dict) for k, v in vals.items()}
-        mine = self.settings()
+        mine = self.settings(split)
         shown = [f"{k}={v}" for k, v in mine.items() if k in varying or base[k] != v]
         return " ".join([self.cfg.preset or "custom", *shown])
 
@@ -215,13 +224,24 @@ def group_runs(runs: list[Run]) -> dict[tuple[str, str], dict[str, list[Run]]]:
         by_table[(r.cfg.model.space, r.cfg.data.dataset)].append(r)
     groups = {}
     for key, rs in sorted(by_table.items()):
-        settings = [r.settings() for r in rs]
-        varying = {k for k in settings[0] if len({repr(s.get(k)) for s in settings}) > 1}
-        methods: dict[str, list[Run]] = defaultdict(list)
-        for r in sorted(rs, key=lambda r: (r.cfg.run.seed, str(r.path))):
-            methods[r.method(varying)].append(r)
+        methods = _by_method(rs)
+        if any(len({r.cfg.run.seed for r in m}) < len(m) for m in methods.values()):
+            # one seed twice in a method: runs that differ in a rounding speed switch (a sweep
+            # measuring it) are kept apart, not counted as two seeds
+            methods = _by_method(rs, frozenset(k for k, role in field_roles(SearchConfig).items()
+                                               if role == ROUNDING))
         groups[key] = dict(sorted(methods.items()))
     return groups
+
+
+def _by_method(rs: list[Run], split: frozenset[str] = frozenset()) -> dict[str, list[Run]]:
+    """Method name -> its runs in seed order (``split``: see :meth:`Run.settings`)."""
+    settings = [r.settings(split) for r in rs]
+    varying = {k for k in settings[0] if len({repr(s.get(k)) for s in settings}) > 1}
+    methods: dict[str, list[Run]] = defaultdict(list)
+    for r in sorted(rs, key=lambda r: (r.cfg.run.seed, str(r.path))):
+        methods[r.method(varying, split)].append(r)
+    return methods
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import config_from_dict, no_result_fields, without_retired
+from .config import changed_settings, config_from_dict, without_retired
 from .errors import ConfigError, RunDirError
 from .guard import DivergenceGuard as DivergenceGuard  # re-exported
 from .rundir import RunDir
@@ -96,9 +96,7 @@ def check_checkpoint(ckpt: Mapping[str, Any], cfg: Any, fmt: str, path: str,
     if saved.get("model.space", None) != now.get("model.space", None):
         raise ConfigError(f"checkpoint {path!r} is from the {saved.get('model.space')!r} space, "
                           f"but the run's config.yaml says {now.get('model.space')!r}")
-    ignored = no_result_fields()  # what a resume may change (config.field_roles)
-    diff = [k for k in sorted(set(saved) | set(now))
-            if k.split(".")[-1] not in ignored and saved.get(k) != now.get(k)]
+    diff = changed_settings(saved, now)  # from each field's declared role
     if diff:
         k = diff[0]
         more = f" (and {len(diff) - 1} more)" if len(diff) > 1 else ""

@@ -93,7 +93,7 @@ def _check_same_run(cfg: Any, folder: Path, root: type, presets: Any) -> None:
     """``--resume auto`` continues OUT_DIR/RUN_NAME only if the command asks for the run it
     holds: every setting that changes a result (another preset, space, seed...) the same;
     where files go, monitors, resources and exact speed switches may differ."""
-    from .config import RESULT, ROUNDING, SEED, field_roles, flatten
+    from .config import changed_settings, flatten
 
     try:
         theirs = flatten(resolve_config(None, folder / "config.yaml", {}, root=root,
@@ -101,10 +101,8 @@ def _check_same_run(cfg: Any, folder: Path, root: type, presets: Any) -> None:
     except ConfigError:
         return  # an unreadable config.yaml, or another kind of run: the resume says which
     mine = flatten(cfg.to_dict())
-    roles = field_roles(root)
-    diffs = [f"{k}={theirs[k]!r} there, {mine[k]!r} here" for k in mine
-             if roles.get(k, "").split(":")[0] in (RESULT, ROUNDING, SEED)
-             and k in theirs and theirs[k] != mine[k]]
+    diffs = [f"{k}={theirs.get(k)!r} there, {mine.get(k)!r} here"
+             for k in changed_settings(theirs, mine)]
     if diffs:
         more = f" (and {len(diffs) - 1} more)" if len(diffs) > 1 else ""
         raise ConfigError(f"--resume auto: {str(folder)!r} holds a run of other settings: "

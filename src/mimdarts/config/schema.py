@@ -89,7 +89,7 @@ class ModelConfig:
     nodes: int = setting(4, RESULT, "intermediate nodes per DARTS cell")
     # The speed switches below are exact in exact arithmetic but sum in another order in floats
     # (fold_weights too: the weight multiplies inside BN; measured 3e-6 on α after 2 epochs).
-    skip_none: bool = setting(True, ROUNDING, "do not compute the `none` op (exact: its output is zero)")
+    skip_none: bool = setting(True, EXACT, "do not compute the `none` op (exact: its output is zero)")
     share_relu: bool = setting(
         True, ROUNDING, "one ReLU per source node for all conv ops, and in the DARTS space the pools of the "
         "edges leaving a node computed once (their modules tied) (exact)")

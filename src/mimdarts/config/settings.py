@@ -2,8 +2,9 @@
 its role in a run and its help text; and everything derived from them.
 
 Each field is declared with :func:`setting`. From the roles come which settings a resume may
-change (:func:`no_result_fields`), which ones tell a report's methods apart
-(:func:`method_fields`) and which ones only some objectives read
+change (:func:`resume_may_change`, :func:`changed_settings`), which ones tell a report's
+methods apart (:func:`method_fields`), which ones a sweep may grid (:func:`grid_fields`) and
+which ones only some objectives read
 (:func:`objective_only_fields`); from the help texts, each flag's help.
 tests/test_config.py fails on a field declared without both.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import typing
+from collections.abc import Mapping
 from dataclasses import field, fields
 from typing import Any
 
@@ -109,9 +111,35 @@ def no_result_fields() -> frozenset[str]:
                      if role in (EXACT, RESOURCES, MONITOR, IO))
 
 
+def resume_may_change() -> frozenset[str]:
+    """Settings a resumed or restarted run may give otherwise than the run it continues:
+    those of :func:`no_result_fields`, and the device as written (``auto`` and ``cpu`` are
+    one device on a CPU: a resume compares the device the checkpoint was written on)."""
+    return no_result_fields() | frozenset(
+        k for root in ROOT_CONFIGS for k, role in field_roles(root).items() if role == PLACEMENT)
+
+
+def changed_settings(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """The one rule of "is this the same run?": the settings of two flattened configs (flat
+    or ``section.name`` keys) whose values differ, in the config's order (the space before
+    the widths), leaving out those of :func:`resume_may_change`. Used by ``--resume auto``
+    and by the checkpoint check."""
+    free = resume_may_change()
+    keys = [*now, *(k for k in saved if k not in now)]
+    return [k for k in keys if k.split(".")[-1] not in free and saved.get(k) != now.get(k)]
+
+
 def method_fields(root: type) -> frozenset[str]:
-    """Settings that tell one method from another in a report: all but the seed, the
-    device and those of :func:`no_result_fields`."""
+    """Settings that tell one method from another in a report: those that change the
+    result. Seeds, the device, speed switches (exact or rounding), resources, monitors and
+    paths do not: runs that differ only in them are seeds of one method."""
+    return frozenset(k for k, role in field_roles(root).items() if role == RESULT)
+
+
+def grid_fields(root: type) -> frozenset[str]:
+    """Settings a sweep may take as a grid axis: those that change what a run computes, its
+    rounding included (a grid over a speed switch measures it; one over a monitor would run
+    the same search again)."""
     return frozenset(k for k, role in field_roles(root).items() if role in (RESULT, ROUNDING))
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from ..config import (
     SearchConfig,
     field_index,
+    grid_fields,
     inert_settings,
-    method_fields,
     parse_value,
     refuse_inert,
     resolve_config,
@@ -90,7 +90,7 @@ def _refuse_repeated_keys(grid: list[tuple[str, list[str]]],
 def _refuse_no_result_axes(axes: list[tuple[str, list[str]]]) -> None:
     """A grid over a setting that changes no result (a monitor, a logger, where files go)
     runs the same search several times, which a report would count as several seeds."""
-    results = method_fields(SearchConfig)
+    results = grid_fields(SearchConfig)
     for key, _ in axes:
         if key not in results:
             raise ConfigError(f"--grid {key}=...: {key} changes no result of a search, so its "
