@@ -25,12 +25,11 @@ if TYPE_CHECKING:
     from .loop import Searcher
 
 
-def poisoned(res: LossResult) -> LossResult:
-    """``res`` with a NaN loss and terms: the fault injection of MIMDARTS_FAULT_NAN_STEP
-    (:mod:`mimdarts.faults`), applied before the w step's backward as a real divergence."""
-    nan = float("nan")
-    return LossResult(res.loss * nan, {k: v * nan for k, v in res.terms.items()},
-                      res.logits, res.labels)
+def poisoned(x: torch.Tensor) -> torch.Tensor:
+    """A train batch of NaN images: the fault injection of MIMDARTS_FAULT_NAN_STEP
+    (:mod:`mimdarts.faults`). The w step's loss and gradients turn NaN as in a real
+    divergence, without a hook in the bi-level step."""
+    return x * float("nan")
 
 
 class EpochMeter:

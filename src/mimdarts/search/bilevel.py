@@ -10,16 +10,12 @@ wrapper and the benchmarks all call it the same way::
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
 from .. import distributed
 from ..spaces import Supernet
 from .architect import Architect, Regularizer
 from .objectives.base import LossResult, Objective
-
-LossHook = Callable[[LossResult], LossResult]
 
 
 class BilevelStep:
@@ -43,20 +39,16 @@ class BilevelStep:
         return self.architect.optimizer
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor,
-                 y_val: torch.Tensor, lr: float, regularizer: Regularizer | None = None,
-                 loss_hook: LossHook | None = None) -> tuple[LossResult, LossResult]:
+                 y_val: torch.Tensor, lr: float, regularizer: Regularizer | None = None
+                 ) -> tuple[LossResult, LossResult]:
         """One iteration; returns (w step's loss result, α step's). ``lr``: the w learning
-        rate (set on the optimizer by the caller; second order's virtual step uses it too).
-        ``loss_hook``: called on the w step's loss result before its backward, may replace it
-        (the search's fault injection makes it NaN there: mimdarts.faults)."""
+        rate (set on the optimizer by the caller; second order's virtual step uses it too)."""
         train = self.objective.prepare(x, y)
         val = self.objective.prepare(x_val, y_val)
         alpha_res = self.architect.step(train, val, lr, regularizer)
         self.w_optimizer.zero_grad(set_to_none=True)
         with self.architect.autocast():
             res = self.objective.loss(self.model, train)
-        if loss_hook is not None:
-            res = loss_hook(res)
         # Only w needs gradients here: α's are not accumulated by this backward.
         torch.autograd.backward(res.loss, inputs=self.w_params)
         self.dist.average_gradients(self.w_params)  # no-op on one process

@@ -110,10 +110,11 @@ class Searcher:
                   y_val: torch.Tensor, lr: float, regularizer: Regularizer | None = None
                   ) -> tuple[LossResult, LossResult]:
         """One bi-level iteration, through the CUDA graph when there is one."""
+        if self.global_step + 1 == self.nan_step:  # mimdarts.faults
+            x = poisoned(x)
         if self.graphed is not None:  # lr and λ_β change per epoch: the epoch keys the graph
             return self.graphed(x, y, x_val, y_val, lr, regularizer, key=self.epoch)
-        hook = poisoned if self.global_step + 1 == self.nan_step else None  # mimdarts.faults
-        return self.bilevel(x, y, x_val, y_val, lr, regularizer, hook)
+        return self.bilevel(x, y, x_val, y_val, lr, regularizer)
 
     # ----------------------------------------------------------- the lifecycle's Job
     def train_epoch(self, hook: StepHook | None = None) -> dict[str, float]:
