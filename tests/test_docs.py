@@ -90,9 +90,11 @@ def test_the_extending_page_runs_as_written(tmp_path):
     r = subprocess.run([sys.executable, "-c", space], cwd=tmp_path, capture_output=True, text=True,
                        env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stdout + r.stderr
-    genotype = r.stdout.strip().splitlines()[-1]
+    genotype, count = r.stdout.strip().splitlines()[-2:]
     ops = re.findall(r"\('([a-z_0-9]+)', \d\)", genotype)
-    assert genotype.startswith("Genotype(") and ops and set(ops) <= {"max_pool_3x3", "sep_conv_3x3"}
+    assert genotype.startswith("Genotype(") and ops and set(ops) <= {"noise", "sep_conv_3x3"}
+    normal = genotype.split("normal=[", 1)[1].split("]", 1)[0]
+    assert count == f"{normal.count('noise')} noise ops in the normal cell"
     # an op: registered, put on a reduced space's edges, searched
     r = subprocess.run([sys.executable, "-c", op], cwd=tmp_path, capture_output=True, text=True,
                        env={**os.environ, "OMP_NUM_THREADS": "1"})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._lazy import lazy_package
 from ..errors import GenotypeError
@@ -66,10 +66,23 @@ def _build_nb201(cfg: ModelConfig, num_classes: int) -> Supernet:
 SPACES: Registry[SearchSpace] = Registry("search space")
 SPACES.add("darts", SearchSpace("darts", _build_darts, load_genotype))
 SPACES.add("nb201", SearchSpace("nb201", _build_nb201, load_nb201_arch))
-# RobustDARTS's reduced DARTS spaces S1-S4 (spaces/robust.py): their cells are DARTS genotypes
-for _name in ROBUST_SPACES:
-    SPACES.add(_name, SearchSpace(_name, robust_builder(_name), load_genotype, family="darts",
-                                  alpha_columns=robust_column_names(_name)))
+
+
+def add_reduced_space(name: str, normal: Any, reduce: Any = None) -> SearchSpace:
+    """Register a reduced DARTS space: the DARTS cell and supernet with each edge's candidate
+    ops given per cell type, one op set for every edge (``("noise", "sep_conv_3x3")``) or one
+    per edge (14 at 4 nodes, as S1); ``reduce`` defaults to ``normal``. Its cells are DARTS
+    genotypes, and the DARTS family's facts (report, networks, benchmark shapes) apply."""
+    ROBUST_SPACES[name] = {"normal": normal, "reduce": normal if reduce is None else reduce}
+    space = SearchSpace(name, robust_builder(name), load_genotype, family="darts",
+                        alpha_columns=robust_column_names(name))
+    SPACES.add(name, space)
+    return space
+
+
+# RobustDARTS's reduced DARTS spaces S1-S4 (spaces/robust.py)
+for _name, _cells in list(ROBUST_SPACES.items()):
+    add_reduced_space(_name, _cells["normal"], _cells["reduce"])
 
 
 def get_space(name: str) -> SearchSpace:
@@ -128,7 +141,7 @@ _EXPORTS = {"Supernet": ".supernet", "DartsSupernet": ".darts", "NB201Network": 
             "NB201Supernet": ".nb201"}
 __getattr__ = lazy_package(__name__, _EXPORTS)
 __all__ = ["GENOTYPES", "SPACES", "Architecture", "DartsSupernet", "Genotype", "NB201Arch",  # noqa: F822
-           "NB201Network", "NB201Supernet", "SearchSpace", "Supernet", "derive_cell",
+           "NB201Network", "NB201Supernet", "SearchSpace", "Supernet", "add_reduced_space", "derive_cell",
            "derive_genotype", "derive_nb201", "detect_arch", "get_space", "load_arch",
            "load_genotype", "other_space",
            "load_nb201_arch"]
