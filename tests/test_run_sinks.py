@@ -16,7 +16,7 @@ def test_console_line_names_what_matters():
                          "genotype": "|skip_connect~0|+...", "nb201_cifar10_test": 88.214,
                          "epoch_time_s": 61.23}, 30)
     assert line.startswith("epoch 3/30  loss 2.104  val_loss 2.2  acc 23.1")
-    assert "cell |skip_connect~0|+..." in line and "nb201 C-10 88.21" in line
+    assert "cell |skip_connect~0|+..." in line and "NB201 C-10 88.21" in line
     assert line.endswith("61.2 s")
 
 
@@ -25,7 +25,7 @@ def test_no_progress_prints_a_line_per_epoch(tmp_path, capsys, one_thread):
                  "--eval-images", "16", "--out-dir", str(tmp_path), "--run-name", "r"]) == 0
     lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("epoch ")]
     assert [x.split()[1] for x in lines] == ["1/2", "2/2"]
-    assert all("nb201 C-10" in x for x in lines)
+    assert all("NB201 C-10" in x for x in lines)
 
 
 def _events(path):

@@ -366,10 +366,6 @@ def _search(ns: argparse.Namespace) -> int:
     return 0
 
 
-_NB201_DATASETS = (("cifar10", "CIFAR-10"), ("cifar100", "CIFAR-100"),
-                   ("imagenet16_120", "ImageNet16-120"))
-
-
 def search_ending(summary: dict[str, Any], run_dir: Any, done_before: bool = False) -> str:
     """What a search prints at its end: the cell, its benchmark accuracies next to the
     table's best, its evaluation network's size, the cost, the folder and what to do next."""
@@ -381,8 +377,11 @@ def search_ending(summary: dict[str, Any], run_dir: Any, done_before: bool = Fal
     if summary.get("last_genotype_text", summary["genotype_text"]) != summary["genotype_text"]:
         lines += [f"the last epoch's cell (epoch {summary['last_epoch']}), not returned:",
                   f"  {summary['last_genotype_text']}"]
-    if "nb201_cifar10_test" in summary:
-        lines += _nb201_lines(summary)
+    from .spaces.facts import space_facts
+    bench = space_facts(summary["space"]).benchmark if "space" in summary else None
+    if bench and bench.key in summary:
+        from .nasbench201 import summary_lines  # the one benchmark table so far
+        lines += summary_lines(summary)
     if "eval_params_M" in summary:
         lines.append(f"evaluation network: {summary['eval_params_M']:.3f} M parameters "
                      f"({summary['eval_network']})")
@@ -395,19 +394,6 @@ def search_ending(summary: dict[str, Any], run_dir: Any, done_before: bool = Fal
                   f"  {train_command(summary, run_dir)}    # train the cell from scratch",
                   f"  mimdarts report {run_dir}    # tables and pictures"]
     return "\n".join(lines)
-
-
-def _nb201_lines(summary: dict[str, Any]) -> list[str]:
-    """The cell's benchmark accuracies beside the best cell's, and where it ranks."""
-    from . import nasbench201 as nb
-    lines = ["NAS-Bench-201 test accuracy (%; 200-epoch training, mean over seeds):",
-             f"  {'':<16}{'this cell':>10}{'best cell':>11}{'  better than':>14}"]
-    for key, label in _NB201_DATASETS:
-        mine = summary[f"nb201_{key}_test"]
-        best = getattr(nb.top(1, f"{key}_test")[0], f"{key}_test")
-        share = nb.percentile(mine, f"{key}_test")
-        lines.append(f"  {label:<16}{mine:>10.2f}{best:>11.2f}{share:>10.1f}% of cells")
-    return lines
 
 
 def duration(seconds: float) -> str:

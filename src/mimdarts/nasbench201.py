@@ -193,3 +193,17 @@ def format_top(rows: list[NB201Result], metric: str) -> str:
         figs = " ".join(f"{getattr(r, m):>20.2f}" for m in METRICS)
         lines.append(f"{rank:>4} {r.index:>5} {figs}  {r.arch}")
     return "\n".join(lines)
+
+
+def summary_lines(summary: dict[str, float]) -> list[str]:
+    """A search's ending lines for a NAS-Bench-201 cell (``summary``: its result.json, with
+    the ``nb201_<dataset>_test`` figures): its test accuracies beside the best cell's, and
+    where it ranks among the 15,625."""
+    lines = ["NAS-Bench-201 test accuracy (%; 200-epoch training, mean over seeds):",
+             f"  {'':<16}{'this cell':>10}{'best cell':>11}{'  better than':>14}"]
+    for key, label in _DATASETS:
+        mine = summary[f"nb201_{key}_test"]
+        best = getattr(top(1, f"{key}_test")[0], f"{key}_test")
+        share = percentile(mine, f"{key}_test")
+        lines.append(f"  {label:<16}{mine:>10.2f}{best:>11.2f}{share:>10.1f}% of cells")
+    return lines

@@ -370,11 +370,11 @@ def build_tables(runs: list[Run], baseline: str | Sequence[str] | None = None) -
                            (_unconverged(rs, c[0]) if c[0] in _HESSIAN_KEYS else "") for c in cols],
                          "; ".join(devices)])
             raw.append({"method": method, "seeds": [r.cfg.run.seed for r in rs], **values})
-            if space_facts(space).benchmark and len(rs) > 1:
+            if (bench := space_facts(space).benchmark) and len(rs) > 1:
                 # An oracle pick by the benchmark's test accuracy: labelled so that no one reads
                 # it as the method's result
-                best = max(rs, key=lambda r: r.final_record().get("nb201_cifar10_test", -1))
-                rows.append([f"{method} — best of {len(rs)} seeds by NB201 cifar10 test "
+                best = max(rs, key=lambda r, k=bench.key: r.final_record().get(k, -1))
+                rows.append([f"{method} — best of {len(rs)} seeds by {bench.label} "
                              f"(seed {best.cfg.run.seed}), not an average", "1",
                              *[_fmt([v] if (v := fn(best)) is not None else [], _DIGITS.get(name, 2))
                                for name, fn in cols], _device(best)])
@@ -410,7 +410,7 @@ def _cell_entry(r: Run) -> dict[str, Any]:
     rec = r.final_record()
     return {"seed": r.cfg.run.seed, "cell": r.cell_text(), "arch_epoch": rec.get("epoch"),
             "epochs": r.result.get("epochs", len(r.log)), "final_arch": r.result.get("final_arch"),
-            "nb201_cifar10_test": rec.get("nb201_cifar10_test"),
+            "benchmark": rec.get(bench.key) if (bench := space_facts(r.cfg.model.space).benchmark) else None,
             "n_skip": rec.get("n_skip", rec.get("n_skip_normal")), "path": str(r.path)}
 
 
@@ -488,8 +488,8 @@ def _final_cells(cells: dict[str, list[dict[str, Any]]], space: str) -> str:
             if e["arch_epoch"] is not None and e["arch_epoch"] != e["epochs"]:
                 facts.append(f"from epoch {e['arch_epoch']} of {e['epochs']}, "
                              f"final_arch={e['final_arch']}")
-            if e["nb201_cifar10_test"] is not None:
-                facts.append(f"NB201 cifar10 test {e['nb201_cifar10_test']:.2f}%")
+            if e["benchmark"] is not None:
+                facts.append(f"{space_facts(space).benchmark.label} {e['benchmark']:.2f}%")
             if (n := e["n_skip"]) is not None:
                 facts.append(f"{n} skip connection{'' if n == 1 else 's'} in the "
                              f"{space_facts(space).cell_word}")
@@ -597,8 +597,9 @@ def _cell_pictures(space: str, tag: str, methods: dict[str, list[Run]], names: d
         rows = {}
         for r in rs:
             arch = load_arch(space, json.dumps(r.result["genotype"]))
-            c10 = r.final_record().get("nb201_cifar10_test")
-            label = f"seed {r.cfg.run.seed}" + (f" (NB201 C10 {c10:.2f}%)" if c10 is not None else "")
+            bench = space_facts(space).benchmark
+            score = r.final_record().get(bench.key) if bench else None
+            label = f"seed {r.cfg.run.seed}" + (f" ({bench.short} {score:.2f}%)" if score is not None else "")
             rows[label if label not in rows else f"{label} {r.path.name}"] = arch.graph()
         written.append(plots.plot_cell_grid(rows, out / f"cells-{tag}-{_slug(method, slugs)}.png",
                                             f"{names[method]}: found cells"))
@@ -637,9 +638,10 @@ def _patch_ratio_picture(space: str, tag: str, methods: dict[str, list[Run]], ou
     from . import plots
 
     points = defaultdict(list)
+    bench = space_facts(space).benchmark  # its score of the cell, else the search's val acc
     for x in (x for rs in methods.values() for x in rs):
         rec = x.final_record()
-        metric = rec.get("nb201_cifar10_test", rec.get("val_acc"))
+        metric = rec.get(bench.key) if bench else rec.get("val_acc")
         points[(x.cfg.objective.patch_size, x.cfg.objective.mask_ratio)].append(metric)
     if len({p for p, _ in points}) * len({r_ for _, r_ in points}) <= 1:
         return []

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 import torch
 
 from .errors import ConfigError
+from .spaces.facts import benchmarks
 
 # record keys shown on the console line, in this order, with their short labels
 _CONSOLE_KEYS = (
@@ -57,14 +58,15 @@ class ConsoleSink(BaseSink):
 
 
 def console_line(record: Mapping[str, Any], epochs: int) -> str:
-    """``epoch 3/30  loss 2.104  val_loss 2.201 ... cell |...|  nb201 C-10 88.21  61.2 s``."""
+    """``epoch 3/30  loss 2.104  val_loss 2.201 ... cell |...|  NB201 C-10 88.21  61.2 s``."""
     parts = [f"epoch {record['epoch']}/{epochs}"]
     parts += [f"{label} {record[k]:.4g}" for k, label in _CONSOLE_KEYS
               if isinstance(record.get(k), (int, float))]
     if "genotype" in record:
         parts.append(f"cell {record['genotype']}")
-    if "nb201_cifar10_test" in record:
-        parts.append(f"nb201 C-10 {record['nb201_cifar10_test']:.2f}")
+    for bench in benchmarks():  # the benchmark's score of the derived cell, if it has one
+        if bench.key in record:
+            parts.append(f"{bench.short} {record[bench.key]:.2f}")
     parts.append(f"{record.get('epoch_time_s', 0.0):.1f} s")
     return "  ".join(parts)
 

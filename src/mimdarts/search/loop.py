@@ -31,6 +31,7 @@ from ..resume import capture_rng, restore_rng
 from ..rundir import RunDir, compose_name, run_metadata, save_png
 from ..runtime import autocast_dtype, resolve_device, seed_everything, set_threads
 from ..spaces import Architecture, Supernet, get_space, load_arch
+from ..spaces.facts import space_facts
 from ..switches import resolve_cuda_graphs, resolve_group_edges
 from ..train.networks import paper_network_params
 from .algorithm import (
@@ -353,6 +354,7 @@ def result_summary(s: Searcher, history: list[dict[str, Any]], chosen: int,
     that epoch's accuracies and counts."""
     record = history[chosen - 1] if history else {}
     last = s.model.genotype()
+    bench = space_facts(s.cfg.model.space).benchmark  # its figures are kept, if it has one
     return {"space": s.cfg.model.space, "dataset": s.cfg.data.dataset, "preset": s.cfg.preset,
             "smoke_test": "smoke test" in _preset_description(s.cfg.preset),
             "genotype": arch.to_dict(), "genotype_text": str(arch),
@@ -361,12 +363,12 @@ def result_summary(s: Searcher, history: list[dict[str, Any]], chosen: int,
             "last_epoch": len(history), "last_genotype": last.to_dict(),
             "last_genotype_text": str(last),
             **{f"last_{k}": v for k, v in (history[-1] if history else {}).items()
-               if k.startswith("nb201_")},
+               if bench and k.startswith(bench.prefix)},
             "search_hours": sum(r["epoch_time_s"] for r in history) / 3600,
             "device": str(s.device),
             **_eval_network(arch, s.info.num_classes),
             **{k: record[k] for k in record
-               if k.endswith("_acc") or k.startswith(("n_", "nb201_"))}}
+               if k.endswith("_acc") or k.startswith(("n_", *([bench.prefix] if bench else [])))}}
 
 
 def _preset_description(name: str) -> str:

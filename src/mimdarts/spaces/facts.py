@@ -15,6 +15,17 @@ Shape = tuple[int, int, int]  # (batch, C, layers) of a supernet
 
 
 @dataclass(frozen=True)
+class BenchmarkFacts:
+    """A family whose cells a benchmark table scores (NAS-Bench-201): which logged figures
+    are the table's, and the one that ranks cells."""
+
+    prefix: str  # every log key of the table's figures starts with it (kept in result.json)
+    key: str  # the figure that ranks cells: the oracle "best of N seeds" row, cell labels...
+    label: str  # that figure in the report's words
+    short: str  # ... on a console line and in a picture's labels
+
+
+@dataclass(frozen=True)
 class SpaceFacts:
     """The facts of one family of search spaces (see the module docstring)."""
 
@@ -28,7 +39,7 @@ class SpaceFacts:
     # "optimum" ((benchmark metric, label): the table's best as a line)
     curves: tuple[tuple[str, str, dict[str, str], dict[str, object]], ...]
     patch_ratio_figure: str  # the figure of a patch x ratio sweep's picture
-    benchmark: bool  # its cells have benchmark accuracies (an oracle "best of N seeds" row)
+    benchmark: BenchmarkFacts | None  # a table that scores its cells; None: none
     bench_shapes: dict[str, Shape]  # the benchmarks' shapes: "paper" and "small"
     full_epochs: int  # epochs of the full protocol (projected wall times)
     paper_network: tuple[str, int, int]  # (network, channels, layers) the papers size cells at
@@ -60,7 +71,7 @@ FAMILIES: dict[str, SpaceFacts] = {
                 ("noise-per-epoch", "noise ops in the derived cell",
                  {"normal cell": "n_noise_normal", "reduction cell": "n_noise_reduce"}, {})),
         patch_ratio_figure="search val acc (%)",
-        benchmark=False,
+        benchmark=None,
         bench_shapes={"paper": (64, 16, 8), "small": (16, 8, 5)},
         full_epochs=50,  # DARTS
         paper_network=("darts-cifar", 36, 20),
@@ -78,7 +89,8 @@ FAMILIES: dict[str, SpaceFacts] = {
                  {"robust": True, "optimum": ("cifar10_test", "CIFAR-10 test")}),
                 ("skips-per-epoch", "skip connections in the derived cell", {"": "n_skip"}, {})),
         patch_ratio_figure="NB201 CIFAR-10 test (%)",
-        benchmark=True,
+        benchmark=BenchmarkFacts(prefix="nb201_", key="nb201_cifar10_test",
+                                 label="NB201 cifar10 test", short="NB201 C-10"),
         bench_shapes={"paper": (64, 16, 5), "small": (16, 8, 1)},
         full_epochs=100,  # the β-DARTS script the paper follows
         paper_network=("nb201", 16, 5),
@@ -94,6 +106,11 @@ def space_facts(space: str) -> SpaceFacts:
     from . import SPACES  # the registry (no torch)
     entry = SPACES[space]
     return FAMILIES[entry.family or entry.name]
+
+
+def benchmarks() -> tuple[BenchmarkFacts, ...]:
+    """The benchmark tables of every family (a console line shows whichever a record holds)."""
+    return tuple(f.benchmark for f in FAMILIES.values() if f.benchmark is not None)
 
 
 def alpha_columns(space: str, width: int) -> tuple[str, ...]:
