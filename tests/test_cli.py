@@ -102,6 +102,18 @@ def test_run_names_do_not_repeat_the_preset():
     assert compose_name("quick", "darts", "cls") == "quick-darts-cls"
 
 
+def test_a_default_run_name_says_what_changes_the_result():
+    # from the declared roles: result settings that differ from the preset are named, not
+    # monitors, resources or speed switches (nor the space and objective twice)
+    import re
+
+    from mimdarts.config import resolve_config
+    from mimdarts.search.loop import run_name
+    cfg = resolve_config("tiny", overrides={"space": "darts-s4", "objective": "mim-darts", "w_lr": 0.05,
+                                            "threads": 1, "tensorboard": True, "channels_last": False})
+    assert re.fullmatch(r"tiny-darts-s4-mim-darts-w_lr0\.05-s2-\d{8}-\d{6}", run_name(cfg)), run_name(cfg)
+
+
 def test_every_flag_explains_itself_with_the_bare_commands_value(capsys):
     from mimdarts.config import SearchConfig, field_help, sections
     from mimdarts.train.config import TrainConfig

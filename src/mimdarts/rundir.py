@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -114,6 +115,19 @@ def compose_name(*parts: str) -> str:
         words[i] <= words[j] and (words[i] != words[j] or j < i)
         for j in range(len(parts)) if j != i)]
     return "-".join(kept)
+
+
+def default_run_name(cfg: Any, *words: str) -> str:
+    """A run folder's name when none is given: the preset, ``words`` (the space and the
+    objective; the network and the cell), each setting that changes the result and differs
+    from the preset (from the declared roles: ``w_lr0.05``), the seed and a time stamp."""
+    from .config import changed_from_preset, method_fields
+    results = method_fields(type(cfg))
+    changed = [re.sub(r"[^A-Za-z0-9_.-]", "_", f"{k}{v}") for k, v in changed_from_preset(cfg)
+               if k in results and k != "genotype" and str(v) not in words]  # said already
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return "-".join([compose_name(cfg.preset or "custom", *words), *changed,
+                     f"s{cfg.run.seed}", stamp])
 
 
 class RunDir:

@@ -17,6 +17,7 @@ from .inert import inert_settings, refuse_inert
 from .loading import (
     RETIRED_FIELDS,
     apply_overrides,
+    changed_from_preset,
     config_from_dict,
     flatten,
     load_yaml,
@@ -82,7 +83,8 @@ __all__ = [
     "MONITOR", "OPTION_FIELDS", "PLACEMENT", "PRESETS", "QUICK", "RESOURCES", "RESULT", "RETIRED_FIELDS",
     "ROLE_KINDS", "ROOT_CONFIGS", "ROUNDING", "SEED", "SWITCH_VALUES", "WORD_SWITCHES", "DataConfig",
     "ModelConfig", "ObjectiveConfig", "OptimConfig", "PresetRegistry", "RootConfig", "RunConfig",
-    "SearchConfig", "SearchRunConfig", "apply_overrides", "changed_settings", "check",
+    "SearchConfig", "SearchRunConfig", "apply_overrides", "changed_from_preset", "changed_settings",
+    "check",
     "config_from_dict", "field_help",
     "field_index", "field_roles", "flatten", "format_options", "get_preset", "grid_fields",
     "inert_settings",

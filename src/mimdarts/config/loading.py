@@ -201,12 +201,18 @@ def without_retired(data: Mapping[str, Any], root: type) -> dict[str, Any]:
     return out
 
 
-def start_line(cfg: Any, kind: str) -> str:
-    """What a run says when it starts: its preset and every setting that differs from it."""
+def changed_from_preset(cfg: Any) -> list[tuple[str, Any]]:
+    """The settings of ``cfg`` whose values differ from its preset's (or the defaults'), in
+    the config's order, as (name, value)."""
     registry = getattr(type(cfg), "preset_registry", PRESETS)
     base = resolve_config(cfg.preset or None, root=type(cfg), presets=registry)
     mine, theirs = flatten(cfg.to_dict()), flatten(base.to_dict())
-    diffs = [f"{k}={v}" for k, v in mine.items() if k != "preset" and theirs.get(k) != v]
+    return [(k, v) for k, v in mine.items() if k != "preset" and theirs.get(k) != v]
+
+
+def start_line(cfg: Any, kind: str) -> str:
+    """What a run says when it starts: its preset and every setting that differs from it."""
+    diffs = [f"{k}={v}" for k, v in changed_from_preset(cfg)]
     preset = f"preset {cfg.preset}" if cfg.preset else "no preset (the paper's defaults)"
     return (f"mimdarts {kind}: {preset}" +
             (f", and {' '.join(diffs)}" if diffs else ", as it is"))

@@ -246,8 +246,8 @@ class RunConfig:
     device: str = setting("auto", PLACEMENT, "auto (cuda if available), cpu or cuda[:N]")
     out_dir: str = setting("runs", IO, "parent folder of run folders")
     run_name: str = setting(
-        "", IO, "run folder name; empty: one made of the preset, what the run works on, the seed "
-        "and the time")
+        "", IO, "run folder name; empty: one made of the preset, what the run works on, the "
+        "result settings changed from the preset, the seed and the time")
     log_every: int = setting(
         10, MONITOR, "steps between step figures: progress-bar loss, TensorBoard step scalars "
         "(a host sync each)")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from ..guard import DivergenceGuard
 from ..lifecycle import Sink, StepHook, run_job
 from ..nasbench201 import benchmark_figures
 from ..resume import capture_rng, restore_rng
-from ..rundir import RunDir, compose_name, run_metadata, save_png
+from ..rundir import RunDir, default_run_name, run_metadata, save_png
 from ..runtime import autocast_dtype, resolve_device, seed_everything, set_threads
 from ..spaces import Architecture, Supernet, get_space, load_arch
 from ..spaces.facts import space_facts
@@ -240,9 +239,7 @@ def _build_bilevel(cfg: SearchConfig, model: Supernet, objective: Objective,
 def run_name(cfg: SearchConfig) -> str:
     if cfg.run.run_name:
         return cfg.run.run_name
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return compose_name(cfg.preset or "custom", cfg.model.space, cfg.objective.objective
-                        ) + f"-s{cfg.run.seed}-{stamp}"
+    return default_run_name(cfg, cfg.model.space, cfg.objective.objective)
 
 
 def checkpoint_state(s: Searcher, log_lines: int = 0, epoch_elapsed_s: float = 0.0

@@ -19,7 +19,6 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from ..errors import ConfigError, GenotypeError, RunDirError
 from ..guard import DivergenceGuard
 from ..lifecycle import Sink, StepHook, run_job
 from ..resume import capture_rng, restore_rng
-from ..rundir import RunDir, compose_name
+from ..rundir import RunDir, default_run_name
 from ..runtime import amp_context, autocast_dtype, resolve_device, seed_everything, set_threads
 from ..schedules import lr_at
 from ..spaces import GENOTYPES, Architecture, get_space, other_space
@@ -314,9 +313,7 @@ def _genotype_label(spec: str) -> str:
 def run_name(cfg: TrainConfig) -> str:
     if cfg.run.run_name:
         return cfg.run.run_name
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return compose_name(cfg.preset or "custom", cfg.model.network,
-                        _genotype_label(cfg.model.genotype)) + f"-s{cfg.run.seed}-{stamp}"
+    return default_run_name(cfg, cfg.model.network, _genotype_label(cfg.model.genotype))
 
 
 @dataclass
