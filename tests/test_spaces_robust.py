@@ -10,6 +10,7 @@ so every layout sees the same samples); the evaluation network trains a cell wit
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import test_spaces_fastpath as fastpath
@@ -242,15 +243,18 @@ def test_training_a_cell_with_noise_ops(searched, tmp_path):
 
 
 def test_the_report_reads_an_s4_run(tmp_path, capsys):
-    """α pictures label S4's two columns by their ops; the table has the noise count."""
+    """α pictures label S4's two columns by their ops; the table has the noise count, not the
+    skip count (S4 holds no skip connection), and so do the found cells and the curves."""
     from mimdarts.cli import main
     assert main(["search", "--preset", "tiny", "--space", "darts-s4", "--out-dir", str(tmp_path),
                  "--run-name", "a", "--no-progress"]) == 0
     assert main(["report", str(tmp_path / "a"), "--out", str(tmp_path / "rep")]) == 0
     out = capsys.readouterr().out
-    assert "| noise normal |" in out and "darts-s4 space" in out
+    assert "| noise normal |" in out and "darts-s4 space" in out and "skips normal" not in out
+    assert re.search(r"\(\d+ noise ops? in the normal cell\)", out) and "skip connection" not in out
     assert (tmp_path / "rep" / "a-alpha.png").is_file()
     assert (tmp_path / "rep" / "noise-per-epoch-darts-s4-cifar10-sample.png").is_file()
+    assert not (tmp_path / "rep" / "skips-per-epoch-darts-s4-cifar10-sample.png").exists()
 
 
 def test_looking_changes_no_step_of_an_s4_search():

@@ -33,7 +33,7 @@ from .config import (
 )
 from .errors import RunDirError
 from .records import parse_log
-from .spaces.facts import alpha_columns, space_facts
+from .spaces.facts import COUNTED_OPS, alpha_columns, holds, space_facts
 
 # A method is its settings that change the result (config.method_fields, from each field's
 # declared role): runs that differ only in the seed, the device, loggers, monitors or speed
@@ -291,8 +291,9 @@ def _columns(space: str, runs: list[Run] = ()) -> list[tuple[str, Any]]:
         ("search train acc (%)", lambda r: r.final_record().get("train_acc")),
         ("search val acc (%)", lambda r: r.final_record().get("val_acc")),
     ]
-    for header, key in space_facts(space).cell_columns:  # the space's own figures, if logged
-        if not runs or any(key in r.final_record() for r in runs):
+    for header, key, op in space_facts(space).cell_columns:  # the space's own figures
+        # an op's count only where the space holds the op; a figure only if some run logged it
+        if holds(space, op) and (not runs or any(key in r.final_record() for r in runs)):
             cols.append((header, lambda r, k=key: r.final_record().get(k)))
     for column, (key, _) in _HESSIAN_KEYS.items():
         if any(r.last_logged(key) is not None for r in runs):
@@ -411,7 +412,10 @@ def _cell_entry(r: Run) -> dict[str, Any]:
     return {"seed": r.cfg.run.seed, "cell": r.cell_text(), "arch_epoch": rec.get("epoch"),
             "epochs": r.result.get("epochs", len(r.log)), "final_arch": r.result.get("final_arch"),
             "benchmark": rec.get(bench.key) if (bench := space_facts(r.cfg.model.space).benchmark) else None,
-            "n_skip": rec.get("n_skip", rec.get("n_skip_normal")), "path": str(r.path)}
+            # the collapse ops' counts in the (normal) cell, for the ops the space holds
+            "counts": [(rec[key], op) for _, key, op in space_facts(r.cfg.model.space).cell_columns
+                       if op and holds(r.cfg.model.space, op) and rec.get(key) is not None],
+            "path": str(r.path)}
 
 
 def to_markdown(tables: list[dict[str, Any]], unfinished: list[Path] = ()) -> str:
@@ -490,9 +494,8 @@ def _final_cells(cells: dict[str, list[dict[str, Any]]], space: str) -> str:
                              f"final_arch={e['final_arch']}")
             if e["benchmark"] is not None:
                 facts.append(f"{space_facts(space).benchmark.label} {e['benchmark']:.2f}%")
-            if (n := e["n_skip"]) is not None:
-                facts.append(f"{n} skip connection{'' if n == 1 else 's'} in the "
-                             f"{space_facts(space).cell_word}")
+            for n, op in e["counts"]:
+                facts.append(f"{n} {COUNTED_OPS[op][n != 1]} in the {space_facts(space).cell_word}")
             out.write(f"- seed {e['seed']}: `{e['cell']}`" + (f" ({', '.join(facts)})" if facts else "")
                       + "\n")
         out.write("\n")
@@ -611,7 +614,7 @@ def _curve_pictures(space: str, dataset: str, methods: dict[str, list[Run]],
     """The per-epoch figures of a table (:data:`_CURVES`, the α-Hessian when logged)."""
     from . import nasbench201, plots
 
-    curves = list(space_facts(space).curves)
+    curves = [c for c in space_facts(space).curves if holds(space, str(c[3].get("op", "")))]
     if any(r.last_logged("hessian_eig") is not None for rs in methods.values() for r in rs):
         curves = [*curves, _HESSIAN]
     written = []

@@ -21,6 +21,7 @@ from .nb201_arch import NB201Arch, derive_nb201, load_nb201_arch
 from .robust import ROBUST_SPACES
 from .robust import builder as robust_builder
 from .robust import column_names as robust_column_names
+from .robust import space_ops as robust_space_ops
 
 if TYPE_CHECKING:
     from ..config import ModelConfig
@@ -42,6 +43,9 @@ class SearchSpace:
     # the names of α's columns, when they are not the family's primitives (a space whose
     # edges hold fewer candidates); None: the family's
     alpha_columns: tuple[str, ...] | None = None
+    # every op an edge may hold, when not all the family's primitives (a reduced space's);
+    # None: the family's. The report shows an op's count only where the space holds the op
+    ops: frozenset[str] | None = None
 
 
 # The builders import their supernet (and torch) when called, not when SPACES is imported.
@@ -75,7 +79,7 @@ def add_reduced_space(name: str, normal: Any, reduce: Any = None) -> SearchSpace
     genotypes, and the DARTS family's facts (report, networks, benchmark shapes) apply."""
     ROBUST_SPACES[name] = {"normal": normal, "reduce": normal if reduce is None else reduce}
     space = SearchSpace(name, robust_builder(name), load_genotype, family="darts",
-                        alpha_columns=robust_column_names(name))
+                        alpha_columns=robust_column_names(name), ops=robust_space_ops(name))
     SPACES.add(name, space)
     return space
 

@@ -30,13 +30,15 @@ class SpaceFacts:
     """The facts of one family of search spaces (see the module docstring)."""
 
     primitives: tuple[str, ...]  # the op names of α's columns (α plots)
-    # report columns of the returned cell: (header, log key), besides the common ones
-    cell_columns: tuple[tuple[str, str], ...]
+    # report columns of the returned cell: (header, log key, op), besides the common ones;
+    # a column that counts an op is shown only for spaces that hold it ("": always)
+    cell_columns: tuple[tuple[str, str, str], ...]
     compared: tuple[str, ...]  # the report columns `--baseline` compares
     cell_word: str  # what "the cell" is called in the report's lists
     # per-epoch pictures: (file prefix, y label, {panel title: log key}, options); options:
     # "robust" (medians on an axis fitted to the bulk of the seeds, outliers marked),
-    # "optimum" ((benchmark metric, label): the table's best as a line)
+    # "optimum" ((benchmark metric, label): the table's best as a line), "op" (it counts
+    # that op: drawn only for spaces that hold it)
     curves: tuple[tuple[str, str, dict[str, str], dict[str, object]], ...]
     patch_ratio_figure: str  # the figure of a patch x ratio sweep's picture
     benchmark: BenchmarkFacts | None  # a table that scores its cells; None: none
@@ -52,8 +54,11 @@ class SpaceFacts:
     per_run_skip_plot: bool = False  # a skip-count line per run too (searches are few)
 
 
-_NB201_TABLE = tuple((f"NB201 {ds} test (%)", f"nb201_{ds}_test")
+_NB201_TABLE = tuple((f"NB201 {ds} test (%)", f"nb201_{ds}_test", "")
                      for ds in ("cifar10", "cifar100", "imagenet16_120"))
+# the ops whose count in a found cell signals collapse, named in words (singular, plural)
+COUNTED_OPS = {"skip_connect": ("skip connection", "skip connections"),
+               "noise": ("noise op", "noise ops")}
 
 FAMILIES: dict[str, SpaceFacts] = {
     "darts": SpaceFacts(
@@ -61,15 +66,18 @@ FAMILIES: dict[str, SpaceFacts] = {
         # noise: logged by the spaces that hold the noise op (RobustDARTS's S4) only
         # the val head's accuracy on CLEAN images, whatever the objective feeds the network
         # (the search val acc is on masked ones for MIM-DARTS): the one accuracy to compare
-        cell_columns=(("val head clean acc (%)", "eval_clean_acc"), ("skips normal", "n_skip_normal"),
-                      ("noise normal", "n_noise_normal")),
+        cell_columns=(("val head clean acc (%)", "eval_clean_acc", ""),
+                      ("skips normal", "n_skip_normal", "skip_connect"),
+                      ("noise normal", "n_noise_normal", "noise")),
         # the collapse signal: skip connections, and in S4 (the spaces with the noise op) noise
         compared=("val head clean acc (%)", "skips normal", "noise normal"),
         cell_word="normal cell",
         curves=(("skips-per-epoch", "skip connections in the derived cell",
-                 {"normal cell": "n_skip_normal", "reduction cell": "n_skip_reduce"}, {}),
+                 {"normal cell": "n_skip_normal", "reduction cell": "n_skip_reduce"},
+                 {"op": "skip_connect"}),
                 ("noise-per-epoch", "noise ops in the derived cell",
-                 {"normal cell": "n_noise_normal", "reduction cell": "n_noise_reduce"}, {})),
+                 {"normal cell": "n_noise_normal", "reduction cell": "n_noise_reduce"},
+                 {"op": "noise"})),
         patch_ratio_figure="search val acc (%)",
         benchmark=None,
         bench_shapes={"paper": (64, 16, 8), "small": (16, 8, 5)},
@@ -81,13 +89,14 @@ FAMILIES: dict[str, SpaceFacts] = {
     ),
     "nb201": SpaceFacts(
         primitives=NB201_PRIMITIVES,
-        cell_columns=(*_NB201_TABLE, ("skip edges", "n_skip")),
+        cell_columns=(*_NB201_TABLE, ("skip edges", "n_skip", "skip_connect")),
         compared=("NB201 cifar10 test (%)", "skip edges"),
         cell_word="cell",
         curves=(("nb201-acc-per-epoch", "NB201 CIFAR-10 test accuracy of the derived cell (%)",
                  {"": "nb201_cifar10_test"},
                  {"robust": True, "optimum": ("cifar10_test", "CIFAR-10 test")}),
-                ("skips-per-epoch", "skip connections in the derived cell", {"": "n_skip"}, {})),
+                ("skips-per-epoch", "skip connections in the derived cell", {"": "n_skip"},
+                 {"op": "skip_connect"})),
         patch_ratio_figure="NB201 CIFAR-10 test (%)",
         benchmark=BenchmarkFacts(prefix="nb201_", key="nb201_cifar10_test",
                                  label="NB201 cifar10 test", short="NB201 C-10"),
@@ -106,6 +115,17 @@ def space_facts(space: str) -> SpaceFacts:
     from . import SPACES  # the registry (no torch)
     entry = SPACES[space]
     return FAMILIES[entry.family or entry.name]
+
+
+def space_ops(space: str) -> frozenset[str]:
+    """Every op an edge of ``space`` may hold (a reduced space's own, else its family's)."""
+    from . import SPACES
+    return SPACES[space].ops or frozenset(space_facts(space).primitives)
+
+
+def holds(space: str, op: str) -> bool:
+    """Whether a cell of ``space`` can hold ``op`` ("": no op, always true)."""
+    return not op or op in space_ops(space)
 
 
 def benchmarks() -> tuple[BenchmarkFacts, ...]:

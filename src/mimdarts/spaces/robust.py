@@ -84,6 +84,11 @@ def column_names(space: str) -> tuple[str, ...]:
     return tuple(f"candidate {k + 1}" for k in range(len(next(iter(sets)))))
 
 
+def space_ops(space: str) -> frozenset[str]:
+    """Every op an edge of ``space`` may hold, in either cell type (4 nodes)."""
+    return frozenset(op for cell in CELLS for ops in edge_op_names(space, cell) for op in ops)
+
+
 def outside_space(space: str, genotype: Genotype) -> list[str]:
     """The edges of ``genotype`` whose op is not among its edge's candidates in ``space``
     (empty: the cell belongs to the space), as ``"normal node 0 input 1: sep_conv_5x5"``."""
