@@ -550,7 +550,8 @@ def write_pictures(runs: list[Run], out: Path) -> list[Path]:
         tag, names = f"{space}-{dataset}", _legend_names(methods)
         written += _cell_pictures(space, tag, methods, names, out)
         written += _curve_pictures(space, dataset, methods, names, out)
-        if space_facts(space).per_run_skip_plot and holds(space, "skip_connect"):  # each run's own line: such searches are few
+        # each run's own line (such searches are few), where the space holds skips
+        if space_facts(space).per_run_skip_plot and holds(space, "skip_connect"):
             written.append(plots.plot_skip_counts({x.path.name: x.log for rs in methods.values()
                                                    for x in rs}, out / f"skips-{tag}.png"))
         written += _patch_ratio_picture(space, tag, methods, out)
