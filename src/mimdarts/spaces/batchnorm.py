@@ -22,7 +22,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-_DIMS = (0, 2, 3)
+
+def _channel_sum(t: torch.Tensor) -> torch.Tensor:
+    """Per-channel sum of ``t [N, C, H, W]`` -> ``[C]``: over H*W for each image, then over N.
+
+    Why two reductions, not ``t.sum((0, 2, 3))``: both are cascade sums, but ATen's kernel for
+    one reduction of N*H*W terms into only C outputs is slow on a CPU (64x16x32x32 in
+    channels_last, 2 threads: 0.18-0.43 ms), while N*C outputs of H*W terms each go 2-5x
+    faster (0.07-0.08 ms). ``flatten(2)`` is a view in both memory formats.
+    """
+    return t.flatten(2).sum(2).sum(0)
 
 
 def _accurate_path(x: torch.Tensor, training: bool) -> bool:
@@ -41,9 +50,9 @@ def _reference(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor 
                eps: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Train-mode BN from differentiable ops (the backward of a backward uses it)."""
     n = x.numel() // x.shape[1]
-    mean = x.sum(_DIMS) / n
+    mean = _channel_sum(x) / n
     xc = x - _per_channel(mean)
-    var = (xc * xc).sum(_DIMS) / n
+    var = _channel_sum(xc * xc) / n
     scale = torch.rsqrt(var + eps)
     if weight is not None:
         scale = scale * weight
@@ -58,9 +67,9 @@ class _BatchNormFunction(torch.autograd.Function):
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor | None,
                 bias: torch.Tensor | None, eps: float) -> tuple[torch.Tensor, ...]:
         n = x.numel() // x.shape[1]
-        mean = x.sum(_DIMS) / n
+        mean = _channel_sum(x) / n
         xc = x - _per_channel(mean)
-        var = (xc * xc).sum(_DIMS) / n
+        var = _channel_sum(xc * xc) / n
         invstd = torch.rsqrt(var + eps)
         scale = invstd if weight is None else invstd * weight
         y = xc.mul_(_per_channel(scale))  # (xc is not needed any more: reuse its memory)
@@ -80,9 +89,9 @@ class _BatchNormFunction(torch.autograd.Function):
             grads = iter(torch.autograd.grad(y, wanted, g, create_graph=True))
             return (*(next(grads) if need else None for need in ctx.needs_input_grad[:3]), None)
         n = x.numel() // x.shape[1]
-        sum_g = g.sum(_DIMS)
+        sum_g = _channel_sum(g)
         xc = x - _per_channel(mean)
-        sum_gxc = (g * xc).sum(_DIMS)
+        sum_gxc = _channel_sum(g * xc)
         scale = invstd if weight is None else invstd * weight
         # grad_x = scale * (g - mean(g) - xc * invstd^2 * mean(g * xc)), in two passes:
         # xc * k + c, then + scale * g
