@@ -51,7 +51,7 @@ def test_plain_ops_know_nothing_of_the_supernet():
                 for n in ast.walk(ast.parse(Path(ops.__file__).read_text()))
                 if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
     # (batchnorm: torch's BatchNorm with exact CPU sums, itself importing torch alone)
-    assert imported == {"__future__", "torch", "batchnorm"}
+    assert imported == {"__future__", "torch", "torch.nn.functional", "batchnorm"}
     import mimdarts.spaces.batchnorm as bn
     assert {n.module if isinstance(n, ast.ImportFrom) else a.name
             for n in ast.walk(ast.parse(Path(bn.__file__).read_text()))
@@ -67,3 +67,30 @@ def test_the_op_registries_follow_the_name_tuples():
 
     assert DARTS_OPS.names == primitives.DARTS_PRIMITIVES == DARTS_PRIMITIVES
     assert NB201_OPS.names == primitives.NB201_PRIMITIVES
+
+
+@pytest.mark.parametrize("hw", [8, 9])
+@pytest.mark.parametrize("kernel", [3, 5])
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
+def test_dilated_conv_computes_torchs_conv(hw, kernel, layout):
+    # a reduction cell's dil_conv (stride 2 = dilation 2) run at stride 1 on every other row
+    # and column: the same output and gradients (float64), also for an odd input size
+    from torch import nn
+
+    from mimdarts.spaces.ops import DilatedConv2d
+
+    plain = nn.Conv2d(6, 6, kernel, 2, kernel - 1, dilation=2, groups=6, bias=False).double()
+    ours = DilatedConv2d(6, 6, kernel, 2, kernel - 1, dilation=2, groups=6, bias=False).double()
+    ours.load_state_dict(plain.state_dict())
+    x = torch.randn(3, 6, hw, hw, dtype=torch.float64).contiguous(memory_format=layout)
+    outs = []
+    for conv in (plain, ours):
+        xi = x.clone().requires_grad_()
+        y = conv(xi)
+        gx, gw = torch.autograd.grad(y, (xi, conv.weight), torch.ones_like(y))
+        outs.append((y, gx, gw))
+    for a, b in zip(*outs):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    # a conv the identity does not cover (stride 1) is torch's own call
+    same = DilatedConv2d(6, 6, 3, 1, 2, dilation=2, groups=6, bias=False).double()
+    torch.testing.assert_close(same(x), torch.nn.functional.conv2d(x, same.weight, None, 1, 2, 2, 6))

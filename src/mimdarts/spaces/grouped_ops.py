@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .batchnorm import BatchNorm2d, mix_batch_norm
+from .ops import DilatedConv2d
 
 
 class GroupedOp(nn.Module):
@@ -49,8 +50,8 @@ class GroupedDilConv(GroupedOp):
         self.uses_r_m = shared_input and m > 1
         # Conv2d's default init draws each edge's filters from the same distribution as the
         # per-edge convs (fan_in = k*k for depthwise, C for the grouped pointwise).
-        self.depthwise = nn.Conv2d(m * C, m * C, kernel, stride, padding, dilation=dilation,
-                                   groups=m * C, bias=False)
+        self.depthwise = DilatedConv2d(m * C, m * C, kernel, stride, padding,
+                                       dilation=dilation, groups=m * C, bias=False)
         self.pointwise = nn.Conv2d(m * C, m * C, 1, groups=m, bias=False)
         self.bn = BatchNorm2d(m * C, affine=False)
 
