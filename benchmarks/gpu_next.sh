@@ -6,7 +6,9 @@
 #     times, the cuDNN autotuner off and on, the top kernels of a bf16 eager iteration);
 #  3. benchmarks/side_by_side.py, the NAS-Bench-201 and second-order rows cut last time;
 #  4. the eager grouped iteration now that the BatchNorms count no batches
-#     (benchmarks/op_count.py: 7,594 launches, 430 fewer), for docs/speed.md's GPU table.
+#     (benchmarks/op_count.py: 7,594 launches, 430 fewer), for docs/speed.md's GPU table;
+#  5. benchmarks/dilated_conv.py: whether the stride-1-on-every-other-row form of a reduction
+#     cell's dil_conv (used on the CPU only) would pay on the GPU too.
 # Usage: bash benchmarks/gpu_next.sh [OUT_DIR]  (carry .anchors/ for quark0, as gpu_speed.sh)
 set -uo pipefail
 out=${1:-${OUT:-gpu_next}}
@@ -28,4 +30,6 @@ timeout 100 $py benchmarks/side_by_side.py --device cuda --rows gpu-rest --timeo
 lap eager
 timeout 40 $py -m mimdarts.bench --device cuda --shape paper --spaces darts nb201 \
   --objectives mim-darts --paths grouped fast-fp32 --steps 10 --warmup 3 2>&1 | tee "$out/eager.md"
+lap dilated_conv
+timeout 30 $py benchmarks/dilated_conv.py --device cuda --repeat 20 2>&1 | tee "$out/dilated_conv.md"
 lap done

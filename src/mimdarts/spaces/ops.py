@@ -77,12 +77,14 @@ class DilatedConv2d(nn.Conv2d):
     Why: torch's CPU kernels for strided dilated depthwise convs are slow, in channels_last
     most: forward + backward at 64x32x32x32, 3x3, channels_last, took 21.9 ms, this 4.4 ms
     (NCHW: 7.2 and 3.0; ``benchmarks/dilated_conv.py``). GPUs keep the plain call (not
-    measured there).
+    measured there: the benchmark sets ``devices`` on its instance to time both).
     """
+
+    devices: tuple[str, ...] = ("cpu",)  # device types that run the stride-1 form
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         d, s, p = self.dilation, self.stride, self.padding
-        if (x.device.type != "cpu" or isinstance(p, str) or self.padding_mode != "zeros"
+        if (x.device.type not in self.devices or isinstance(p, str) or self.padding_mode != "zeros"
                 or d != s or min(d) < 2 or p[0] % d[0] or p[1] % d[1]):
             return super().forward(x)
         return F.conv2d(x[:, :, ::d[0], ::d[1]], self.weight, self.bias, 1,
