@@ -63,7 +63,7 @@ def main() -> None:
             plain = nn.Conv2d(C, C, k, 2, k - 1, dilation=2, groups=C, bias=False).to(dev)
             ours = DilatedConv2d(C, C, k, 2, k - 1, dilation=2, groups=C, bias=False).to(dev)
             ours.load_state_dict(plain.state_dict())
-            ours.devices = (dev.type,)  # the stride-1 form on this device too
+            ours.devices = (dev.type,)  # the stride-1 form on this device too (a GPU)
             for layout in (torch.channels_last, torch.contiguous_format):
                 gen = torch.Generator().manual_seed(0)
                 x = torch.randn(64, C, hw, hw, generator=gen).to(dev).contiguous(
