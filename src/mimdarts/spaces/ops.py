@@ -75,9 +75,10 @@ class DilatedConv2d(nn.Conv2d):
     The same products (output ``i`` reads input ``d*i + d*a - p = d*(i + a - p/d)`` for tap
     ``a``: only rows and columns that are multiples of ``d``), summed in the kernel's order.
     Why: torch's CPU kernels for strided dilated depthwise convs are slow, in channels_last
-    most: forward + backward at 64x32x32x32, 3x3, channels_last, took 21.9 ms, this 4.4 ms
-    (NCHW: 7.2 and 3.0; ``benchmarks/dilated_conv.py``). GPUs keep the plain call (not
-    measured there: the benchmark sets ``devices`` on its instance to time both).
+    most: forward + backward at 64x32x32x32, 3x3, channels_last, took 20-22 ms, this form
+    1.6-4.4 ms (NCHW: 6.7-7.2 and 2.4-3.0; ``benchmarks/dilated_conv.py``, two runs). GPUs
+    keep the plain call (not measured there: the benchmark sets ``devices`` on its instance
+    to time both).
     """
 
     devices: tuple[str, ...] = ("cpu",)  # device types that run the stride-1 form
