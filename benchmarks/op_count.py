@@ -11,8 +11,9 @@ the width, only on the supernet's structure and the path, so a small shape is en
         [--paths reference per-edge grouped] [--top 8]
 
 The ops are those a GPU would launch: the supernet's BatchNorms take torch's fused kernel,
-and the optimizers their foreach forms, as torch does for CUDA tensors. ``--cpu-bn`` counts
-the CPU's path instead: its exact BatchNorm sums (``spaces/batchnorm.py``) and a loop over
+the dil_convs torch's dilated conv, and the optimizers their foreach forms, as torch does
+for CUDA tensors. ``--cpu-bn`` counts the CPU's path instead: its exact BatchNorm sums
+(``spaces/batchnorm.py``), the dil_convs' undilated forms (``spaces/ops.py``) and a loop over
 the weights in SGD dispatch about twice as many ops in all.
 """
 
@@ -71,12 +72,15 @@ def main() -> None:
     ap.add_argument("--paths", nargs="+", choices=list(PATHS), default=["reference", "per-edge", "grouped"])
     ap.add_argument("--top", type=int, default=8, help="the most frequent ops to list per row")
     ap.add_argument("--cpu-bn", action="store_true",
-                    help="count the CPU's path: exact BatchNorm sums, optimizers looping over "
-                         "weights (default: fused BN and foreach optimizers, as on a GPU)")
+                    help="count the CPU's path: exact BatchNorm sums, undilated dil_convs, "
+                         "optimizers looping over weights (default: fused BN, dilated convs and "
+                         "foreach optimizers, as on a GPU)")
     args = ap.parse_args()
     if not args.cpu_bn:
         import mimdarts.spaces.batchnorm as bn
+        from mimdarts.spaces.ops import DilatedConv2d
         bn._accurate_path = lambda x, training: False  # the branch a CUDA tensor takes
+        DilatedConv2d.devices = ()  # (its undilated forms run on the CPU only)
     print("| space | objective | order | path | ops per iteration | most frequent |")
     print("| --- | --- | ---: | --- | ---: | --- |")
     for space in args.spaces:
