@@ -1,12 +1,16 @@
-"""A reduction cell's dil_conv (depthwise, stride 2, dilation 2): torch's conv against
-mimdarts' ``DilatedConv2d`` (the same filter at stride 1 on every other row and column).
+"""The dil_convs' depthwise convs (dilation 2): torch's conv against mimdarts'
+``DilatedConv2d`` (a reduction cell's, stride 2: the same filter at stride 1 on every other
+row and column), and against an undilated depthwise conv of the same kernel and stride.
 
 Forward + backward (input and weight gradients) of one depthwise conv at the DARTS paper
-shape's two reduction cells (batch 64: 32 channels at 32x32, 64 at 16x16), 3x3 and 5x5, in
-channels_last and NCHW, median of ``--repeat`` after two warm-ups; and the largest relative
-difference of the output and of both gradients between the two (float32):
+shape's cells (batch 64; stride 2: the reduction cells' inputs, 32 channels at 32x32 and 64
+at 16x16; stride 1: the normal cells', where ``DilatedConv2d`` is torch's call), 3x3 and
+5x5, channels_last and NCHW, median of ``--repeat`` after two warm-ups; and the largest
+relative difference of the output and both gradients between the first two. On a GPU,
+``--dtype bf16`` asks whether cuDNN's bf16 dilated kernels are behind the slow bf16 search
+step (docs/speed.md, "GPU"):
 
-    python benchmarks/dilated_conv.py [--threads 2] [--repeat 10] [--device cpu]
+    python benchmarks/dilated_conv.py [--threads 2] [--repeat 10] [--device cpu] [--dtype fp32]
 """
 
 from __future__ import annotations
@@ -50,34 +54,44 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"],
+                    help="bf16: modules and tensors in bfloat16 (what autocast hands a GPU's convs)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    print(f"torch {torch.__version__}, {dev.type}, {args.threads} threads, median of {args.repeat}")
-    print("\n| channels, input | kernel | layout | torch's conv (ms) | DilatedConv2d (ms) | ratio "
-          "| max rel. diff (y, dx, dw) |")
-    print("| --- | --- | --- | ---: | ---: | ---: | --- |")
-    for C, hw in [(32, 32), (64, 16)]:
+    print(f"torch {torch.__version__}, {dev.type}, {args.dtype}, {args.threads} threads, "
+          f"median of {args.repeat}")
+    print("\n| stride | channels, input | kernel | layout | torch's conv (ms) | DilatedConv2d (ms) "
+          "| ratio | undilated, same k and stride (ms) | max rel. diff (y, dx, dw) |")
+    print("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |")
+    # stride 2: the reduction cells' dil_convs (their undilated form); stride 1: the normal
+    # cells' (DilatedConv2d runs torch's call there), timed for the dilated kernels' cost
+    for stride, C, hw in [(2, 32, 32), (2, 64, 16), (1, 16, 32), (1, 32, 16), (1, 64, 8)]:
         for k in (3, 5):
-            plain = nn.Conv2d(C, C, k, 2, k - 1, dilation=2, groups=C, bias=False).to(dev)
-            ours = DilatedConv2d(C, C, k, 2, k - 1, dilation=2, groups=C, bias=False).to(dev)
+            plain = nn.Conv2d(C, C, k, stride, k - 1, dilation=2, groups=C, bias=False)
+            ours = DilatedConv2d(C, C, k, stride, k - 1, dilation=2, groups=C, bias=False)
             ours.load_state_dict(plain.state_dict())
-            ours.devices = (dev.type,)  # the stride-1 form on this device too (a GPU)
+            ours.devices = (dev.type,)  # the undilated form on this device too (a GPU)
+            undilated = nn.Conv2d(C, C, k, stride, k // 2, groups=C, bias=False)
+            plain, ours, undilated = (m.to(dev, dtype) for m in (plain, ours, undilated))
             for layout in (torch.channels_last, torch.contiguous_format):
                 gen = torch.Generator().manual_seed(0)
-                x = torch.randn(64, C, hw, hw, generator=gen).to(dev).contiguous(
+                x = torch.randn(64, C, hw, hw, generator=gen).to(dev, dtype).contiguous(
                     memory_format=layout).requires_grad_()
-                g = torch.randn(64, C, hw // 2, hw // 2, generator=gen).to(dev).contiguous(
-                    memory_format=layout)
+                g = torch.randn(64, C, hw // stride, hw // stride, generator=gen).to(
+                    dev, dtype).contiguous(memory_format=layout)
                 a, b = fwd_bwd(plain, x, g), fwd_bwd(ours, x, g)
                 diff = ", ".join(f"{float((u - v).abs().max() / v.abs().max()):.0e}"
                                  for u, v in zip(a, b))
                 t_plain = timed(plain, x, g, args.repeat, sync)
                 t_ours = timed(ours, x, g, args.repeat, sync)
+                t_undilated = timed(undilated, x, g, args.repeat, sync)
                 name = "channels_last" if layout is torch.channels_last else "NCHW"
-                print(f"| {C}, {hw}x{hw} | {k}x{k} | {name} | {t_plain:.2f} | {t_ours:.2f} "
-                      f"| {t_plain / t_ours:.1f}x | {diff} |")
+                print(f"| {stride} | {C}, {hw}x{hw} | {k}x{k} | {name} | {t_plain:.2f} "
+                      f"| {t_ours:.2f} | {t_plain / t_ours:.1f}x | {t_undilated:.2f} | {diff} |",
+                      flush=True)
 
 
 if __name__ == "__main__":
