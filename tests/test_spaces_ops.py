@@ -94,3 +94,42 @@ def test_dilated_conv_computes_torchs_conv(hw, kernel, layout):
     # a conv the identity does not cover (stride 1) is torch's own call
     same = DilatedConv2d(6, 6, 3, 1, 2, dilation=2, groups=6, bias=False).double()
     torch.testing.assert_close(same(x), torch.nn.functional.conv2d(x, same.weight, None, 1, 2, 2, 6))
+
+
+def test_dilated_conv_twice_differentiable_and_unbatched():
+    # second-order search and the curvature monitor differentiate the undilated form twice
+    from mimdarts.spaces.ops import DilatedConv2d
+
+    conv = DilatedConv2d(2, 2, 3, 2, 2, dilation=2, groups=2, bias=True).double()
+    x = torch.randn(2, 2, 7, 7, dtype=torch.float64, requires_grad=True)
+    w = conv.weight.detach().clone().requires_grad_()
+    b = conv.bias.detach().clone().requires_grad_()
+    assert torch.autograd.gradgradcheck(
+        lambda a, w_, b_: torch.func.functional_call(conv, {"weight": w_, "bias": b_}, (a,)),
+        (x, w, b))
+    # an unbatched [C, H, W] input is torch's own call, as for nn.Conv2d
+    torch.testing.assert_close(conv(x[0].detach()), super(DilatedConv2d, conv).forward(x[0].detach()))
+
+
+def test_grouped_dil_conv_matches_torchs_dilated_conv(monkeypatch):
+    # the grouped form (m edges as one depthwise conv) takes the undilated form as well
+    from mimdarts.spaces.grouped_ops import GroupedDilConv
+    from mimdarts.spaces.ops import DilatedConv2d
+
+    torch.manual_seed(0)
+    op = GroupedDilConv(3, 5, 2, 4, 2, m=2).double()
+    x = torch.randn(2, 3, 9, 9, dtype=torch.float64)
+    r = x.relu()
+
+    def run():
+        op.zero_grad()
+        y = op(x, r, r.repeat(1, 2, 1, 1))
+        y.square().sum().backward()
+        return y.detach(), [p.grad.clone() for p in op.parameters()]
+
+    ours = run()
+    monkeypatch.setattr(DilatedConv2d, "devices", ())  # torch's dilated conv
+    plain = run()
+    torch.testing.assert_close(ours[0], plain[0], rtol=1e-12, atol=1e-12)
+    for a, b in zip(ours[1], plain[1]):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)

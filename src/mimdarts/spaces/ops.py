@@ -73,20 +73,21 @@ class DilatedConv2d(nn.Conv2d):
     ``p / d`` on the input's every ``d``-th row and column, on the CPU.
 
     The same products (output ``i`` reads input ``d*i + d*a - p = d*(i + a - p/d)`` for tap
-    ``a``: only rows and columns that are multiples of ``d``), summed in the kernel's order.
-    Why: torch's CPU kernels for strided dilated depthwise convs are slow, in channels_last
-    most: forward + backward at 64x32x32x32, 3x3, channels_last, took 20-22 ms, this form
-    1.6-4.4 ms (NCHW: 6.7-7.2 and 2.4-3.0; ``benchmarks/dilated_conv.py``, two runs). GPUs
-    keep the plain call (not measured there: the benchmark sets ``devices`` on its instance
-    to time both).
+    ``a``: only rows and columns that are multiples of ``d``): the fp32 forward is the same,
+    the gradients' sums run in another order (1e-7 to 2e-6 relative). Why: torch's CPU
+    kernels for strided dilated depthwise convs are slow, in channels_last most: forward +
+    backward at 64x32x32x32, 3x3, channels_last, about 19-22 ms, this form 1.6-4.4 ms (NCHW:
+    about 7 and 2.3-3.0; ``benchmarks/dilated_conv.py``, several runs). GPUs keep the plain
+    call (not measured there: the benchmark sets ``devices`` on its instance to time both).
+    Unbatched ``[C, H, W]`` inputs take torch's call. Not scriptable (``torch.jit``).
     """
 
     devices: tuple[str, ...] = ("cpu",)  # device types that run the stride-1 form
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         d, s, p = self.dilation, self.stride, self.padding
-        if (x.device.type not in self.devices or isinstance(p, str) or self.padding_mode != "zeros"
-                or d != s or min(d) < 2 or p[0] % d[0] or p[1] % d[1]):
+        if (x.device.type not in self.devices or x.dim() != 4 or isinstance(p, str)
+                or self.padding_mode != "zeros" or d != s or min(d) < 2 or p[0] % d[0] or p[1] % d[1]):
             return super().forward(x)
         return F.conv2d(x[:, :, ::d[0], ::d[1]], self.weight, self.bias, 1,
                         (p[0] // d[0], p[1] // d[1]), 1, self.groups)
