@@ -255,3 +255,14 @@ def test_monitoring_and_speed_settings_do_not_split_a_method(tmp_path):
         ("nb201-tiny group_edges=auto epochs=4 channels_last=False", [1]),
         ("nb201-tiny group_edges=auto epochs=4 channels_last=True", [1, 2, 3]),
         ("nb201-tiny group_edges=false epochs=4 channels_last=False", [4])]
+
+
+def test_long_method_names_are_cut_between_words():
+    # a file name cut inside a value would misread it ("epochs-100" as "epochs-10")
+    from mimdarts.report import _slug
+
+    name = "study-mim-darts layers=5 objective=mim-darts beta_weight=0.0 beta_ramp_epochs=100"
+    slug = _slug(name, set())
+    assert len(slug) <= 80 and name.replace("=", "-").replace(" ", "-").replace(
+        "_", "-").startswith(slug + "-")
+    assert _slug("short name", set()) == "short-name"

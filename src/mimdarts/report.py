@@ -514,7 +514,10 @@ def to_csv(tables: list[dict[str, Any]]) -> str:
 
 def _slug(text: str, taken: set[str]) -> str:
     """A file-name-safe, unique form of a method name."""
-    base = re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-")[:80] or "method"
+    base = re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-")
+    if len(base) > 80:  # whole words only: a cut "epochs-100" would read "epochs-10"
+        base = base[:81].rsplit("-", 1)[0]
+    base = base or "method"
     slug, k = base, 2
     while slug in taken:
         slug, k = f"{base}-{k}", k + 1
