@@ -28,15 +28,14 @@ def one_case(device: str, shape: str, dtype: str, graphs: str, cudnn_benchmark: 
     sys.path.insert(0, SRC)
     import torch
 
-    from mimdarts.bench import case_config
+    from mimdarts.bench import case_config, first_batches
     from mimdarts.search.loop import build_searcher
 
     torch.backends.cudnn.benchmark = cudnn_benchmark
     cfg = case_config("darts", "mim-darts", 1, shape, "fast", device,
                       {"dtype": dtype, "cuda_graphs": graphs if device == "cuda" else "false"})
     s = build_searcher(cfg)
-    x, y = next(iter(s.train_loader))
-    xv, yv = next(iter(s.val_loader))
+    x, y, xv, yv = first_batches(s)
     sync = torch.cuda.synchronize if s.device.type == "cuda" else (lambda: None)
     times = []
     for _ in range(steps):

@@ -24,7 +24,7 @@ def run(mode: str, shape: str, space: str, objective: str, device: str, steps: i
     import torch
     import torch._dynamo
 
-    from mimdarts.bench import case_config
+    from mimdarts.bench import case_config, first_batches
     from mimdarts.search.loop import build_searcher
     from mimdarts.spaces.mixing import EdgeGroup
 
@@ -35,8 +35,7 @@ def run(mode: str, shape: str, space: str, objective: str, device: str, steps: i
         for m in s.model.modules():
             if isinstance(m, EdgeGroup):
                 m.forward = torch.compile(m.forward, dynamic=False)
-    x, y = next(iter(s.train_loader))
-    x_val, y_val = next(iter(s.val_loader))
+    x, y, x_val, y_val = first_batches(s)
 
     def step() -> float:
         if s.device.type == "cuda":

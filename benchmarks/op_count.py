@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import torch  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
-from mimdarts.bench import PATHS, case_config  # noqa: E402
+from mimdarts.bench import PATHS, case_config, first_batches  # noqa: E402
 from mimdarts.search.loop import build_searcher  # noqa: E402
 
 
@@ -56,8 +56,7 @@ def count_iteration(space: str, objective: str, order: int, path: str,
         for opt in (s.bilevel.w_optimizer, s.bilevel.alpha_optimizer):
             for group in opt.param_groups:
                 group["foreach"] = True
-    x, y = next(iter(s.train_loader))
-    xv, yv = next(iter(s.val_loader))
+    x, y, xv, yv = first_batches(s)
     s.iteration(x, y, xv, yv, cfg.optim.w_lr)  # warm-up: the optimizers' state
     with OpCounter() as counter:
         s.iteration(x, y, xv, yv, cfg.optim.w_lr)

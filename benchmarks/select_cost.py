@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from mimdarts.bench import shape_of
+from mimdarts.bench import first_batches, shape_of
 from mimdarts.config import SearchConfig, apply_overrides
 from mimdarts.search.algorithm import score_val_half
 from mimdarts.search.loop import build_searcher
@@ -50,8 +50,7 @@ def main() -> None:
     })
     s = build_searcher(cfg)
     dev = s.device
-    x, y = next(iter(s.train_loader))
-    xv, yv = next(iter(s.val_loader))
+    x, y, xv, yv = first_batches(s)
     times = []
     for i in range(args.iters + 1):  # the first is a warm-up
         sync(dev)

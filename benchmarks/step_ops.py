@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import torch  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
-from mimdarts.bench import case_config  # noqa: E402
+from mimdarts.bench import case_config, first_batches  # noqa: E402
 from mimdarts.search.loop import build_searcher  # noqa: E402
 
 
@@ -65,8 +65,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cfg = case_config(args.space, args.objective, args.order, args.shape, args.path, "cpu", {})
     s = build_searcher(cfg)
-    x, y = next(iter(s.train_loader))
-    xv, yv = next(iter(s.val_loader))
+    x, y, xv, yv = first_batches(s)
     for _ in range(2):
         s.iteration(x, y, xv, yv, cfg.optim.w_lr)
     timer = OpTimer()

@@ -99,14 +99,21 @@ def case_config(space: str, objective: str, order: int, shape: str, path: str,
     return apply_overrides(cfg, sets) if sets else cfg
 
 
+def first_batches(s: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(x, y, x_val, y_val)``: the first train and val batches of searcher ``s``, the
+    batches a benchmark times its iterations on."""
+    x, y = next(iter(s.train_loader))
+    x_val, y_val = next(iter(s.val_loader))
+    return x, y, x_val, y_val
+
+
 def time_search_step(cfg: SearchConfig, steps: int, warmup: int) -> dict[str, Any]:
     """Median seconds per search iteration, images/s (both batches) and peak memory."""
     from .search.loop import build_searcher
 
     s = build_searcher(cfg)
     dev = s.device
-    x, y = next(iter(s.train_loader))
-    x_val, y_val = next(iter(s.val_loader))
+    x, y, x_val, y_val = first_batches(s)
     times = []
     if s.graphed is not None:  # its eager warm-up and the capture happen in our warm-up
         warmup = max(warmup, s.graphed.warmup + 1)

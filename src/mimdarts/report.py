@@ -33,7 +33,7 @@ from .config import (
 )
 from .errors import RunDirError
 from .records import parse_log
-from .spaces.facts import COUNTED_OPS, alpha_columns, holds, space_facts
+from .spaces.facts import COUNTED_OPS, alpha_columns, cell_columns, curves, holds, space_facts
 
 # A method is its settings that change the result (config.method_fields, from each field's
 # declared role): runs that differ only in the seed, the device, loggers, monitors or speed
@@ -291,9 +291,8 @@ def _columns(space: str, runs: list[Run] = ()) -> list[tuple[str, Any]]:
         ("search train acc (%)", lambda r: r.final_record().get("train_acc")),
         ("search val acc (%)", lambda r: r.final_record().get("val_acc")),
     ]
-    for header, key, op in space_facts(space).cell_columns:  # the space's own figures
-        # an op's count only where the space holds the op; a figure only if some run logged it
-        if holds(space, op) and (not runs or any(key in r.final_record() for r in runs)):
+    for header, key, _ in cell_columns(space):  # the space's own figures, if some run logged them
+        if not runs or any(key in r.final_record() for r in runs):
             cols.append((header, lambda r, k=key: r.final_record().get(k)))
     for column, (key, _) in _HESSIAN_KEYS.items():
         if any(r.last_logged(key) is not None for r in runs):
@@ -358,6 +357,7 @@ def build_tables(runs: list[Run], baseline: str | Sequence[str] | None = None) -
     several: one per table, such as ``s2-darts`` and ``s4-darts``), the comparison of every
     other method of a table with its baseline (:func:`compare_methods`)."""
     baselines = [baseline] if isinstance(baseline, str) else list(baseline or [])
+    named: set[str] = set()  # the baselines some table holds
     tables = []
     for (space, dataset), methods in group_runs(runs).items():
         cols = _columns(space, [r for rs in methods.values() for r in rs])
@@ -383,27 +383,29 @@ def build_tables(runs: list[Run], baseline: str | Sequence[str] | None = None) -
         table = {"space": space, "dataset": dataset, "header": header, "rows": rows,
                  "raw": raw, "cells": cells}
         if baselines:
-            table["baseline"] = _table_baseline(table, baselines)
+            found = _table_baselines(table, baselines)
+            named.update(name for name, _ in found)
+            table["baseline"] = found[0][1] if found else None
             if table["baseline"] is not None:
                 table["comparisons"] = compare_methods(table, table["baseline"])
         tables.append(table)
-    methods = sorted({r["method"].split(" ")[0] for t in tables for r in t["raw"]})
     for name in baselines:
-        if not any(find_baseline([r["method"] for r in t["raw"]], name) for t in tables):
+        if name not in named:
+            methods = sorted({r["method"].split(" ")[0] for t in tables for r in t["raw"]})
             raise RunDirError(f"--baseline {name!r} is none of the runs' methods; choose one of "
                               f"{', '.join(methods) or '(no finished runs)'}")
     return tables
 
 
-def _table_baseline(table: dict[str, Any], baselines: list[str]) -> str | None:
-    """The one method of ``table`` that ``baselines`` names (None when none does)."""
+def _table_baselines(table: dict[str, Any], baselines: list[str]) -> list[tuple[str, str]]:
+    """(name, method) for the method of ``table`` that ``baselines`` names: none or one."""
     methods = [r["method"] for r in table["raw"]]
     found = [(name, m) for name in baselines if (m := find_baseline(methods, name)) is not None]
     if len(found) > 1:
         raise RunDirError(f"--baseline names {len(found)} methods of the {table['space']} / "
                           f"{table['dataset']} table ({', '.join(n for n, _ in found)}); give one "
                           "baseline per search space and dataset")
-    return found[0][1] if found else None
+    return found
 
 
 def _cell_entry(r: Run) -> dict[str, Any]:
@@ -413,8 +415,8 @@ def _cell_entry(r: Run) -> dict[str, Any]:
             "epochs": r.result.get("epochs", len(r.log)), "final_arch": r.result.get("final_arch"),
             "benchmark": rec.get(bench.key) if (bench := space_facts(r.cfg.model.space).benchmark) else None,
             # the collapse ops' counts in the (normal) cell, for the ops the space holds
-            "counts": [(rec[key], op) for _, key, op in space_facts(r.cfg.model.space).cell_columns
-                       if op and holds(r.cfg.model.space, op) and rec.get(key) is not None],
+            "counts": [(rec[key], op) for _, key, op in cell_columns(r.cfg.model.space)
+                       if op and rec.get(key) is not None],
             "path": str(r.path)}
 
 
@@ -618,11 +620,11 @@ def _curve_pictures(space: str, dataset: str, methods: dict[str, list[Run]],
     """The per-epoch figures of a table (:data:`_CURVES`, the α-Hessian when logged)."""
     from . import nasbench201, plots
 
-    curves = [c for c in space_facts(space).curves if holds(space, str(c[3].get("op", "")))]
+    figures = list(curves(space))
     if any(r.last_logged("hessian_eig") is not None for rs in methods.values() for r in rs):
-        curves = [*curves, _HESSIAN]
+        figures = [*figures, _HESSIAN]
     written = []
-    for prefix, ylabel, keys, options in curves:
+    for prefix, ylabel, keys, options in figures:
         panels = {title: {names[m]: c for m, c in _method_curves(methods, key).items()}
                   for title, key in keys.items()}
         panels = {title: p for title, p in panels.items() if p}

@@ -128,6 +128,17 @@ def holds(space: str, op: str) -> bool:
     return not op or op in space_ops(space)
 
 
+def cell_columns(space: str) -> tuple[tuple[str, str, str], ...]:
+    """The family's cell columns that ``space`` can fill: an op's count only where a cell of
+    ``space`` can hold the op (S4's table counts noise, S2's skips)."""
+    return tuple(c for c in space_facts(space).cell_columns if holds(space, c[2]))
+
+
+def curves(space: str) -> tuple[tuple[str, str, dict[str, str], dict[str, object]], ...]:
+    """The family's per-epoch pictures that ``space`` can fill (as :func:`cell_columns`)."""
+    return tuple(c for c in space_facts(space).curves if holds(space, str(c[3].get("op", ""))))
+
+
 def benchmarks() -> tuple[BenchmarkFacts, ...]:
     """The benchmark tables of every family (a console line shows whichever a record holds)."""
     return tuple(f.benchmark for f in FAMILIES.values() if f.benchmark is not None)
