@@ -78,6 +78,11 @@ def add_reduced_space(name: str, normal: Any, reduce: Any = None) -> SearchSpace
     per edge (14 at 4 nodes, as S1); ``reduce`` defaults to ``normal``. Its cells are DARTS
     genotypes, and the DARTS family's facts (report, networks, benchmark shapes) apply."""
     ROBUST_SPACES[name] = {"normal": normal, "reduce": normal if reduce is None else reduce}
+    return _register_reduced(name)
+
+
+def _register_reduced(name: str) -> SearchSpace:
+    """The registry entry of a reduced space whose op sets ``ROBUST_SPACES`` holds."""
     space = SearchSpace(name, robust_builder(name), load_genotype, family="darts",
                         alpha_columns=robust_column_names(name), ops=robust_space_ops(name))
     SPACES.add(name, space)
@@ -85,8 +90,8 @@ def add_reduced_space(name: str, normal: Any, reduce: Any = None) -> SearchSpace
 
 
 # RobustDARTS's reduced DARTS spaces S1-S4 (spaces/robust.py)
-for _name, _cells in list(ROBUST_SPACES.items()):
-    add_reduced_space(_name, _cells["normal"], _cells["reduce"])
+for _name in ROBUST_SPACES:
+    _register_reduced(_name)
 
 
 def get_space(name: str) -> SearchSpace:
