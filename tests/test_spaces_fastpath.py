@@ -10,6 +10,8 @@ first-order α gradients to ~2e-5 (mim-darts) / 2e-6 (cls), while the second-ord
 difference (a difference of two gradients divided by 2ε) amplifies fp32 rounding to ~1e-3.
 """
 
+import copy
+
 import pytest
 import torch
 from layouts import load_group, load_per_edge_state
@@ -313,3 +315,109 @@ def test_op_without_a_grouped_form_runs_per_edge():
     assert out.shape == (2, 12, 8, 8)
     for e, mo in enumerate(mixed):
         torch.testing.assert_close(out[:, 4 * e:4 * (e + 1)], mo(x, w[e]))
+
+
+def _kept_bytes(fn):
+    """``fn()``'s output, and the bytes its graph keeps for the backward (each storage once)."""
+    kept: dict[int, int] = {}
+
+    def pack(t):
+        kept[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn()
+    return out, sum(kept.values())
+
+
+def _pooled_bn(kind: str):
+    from torch import nn
+
+    from mimdarts.spaces.batchnorm import BatchNorm2d
+    from mimdarts.spaces.darts import PoolBN
+    from mimdarts.spaces.ops import MaxPool2d
+
+    pool = MaxPool2d(3, 2, 1) if kind == "max" else nn.AvgPool2d(3, 1, 1, count_include_pad=False)
+    return PoolBN(pool, BatchNorm2d(6, affine=False))
+
+
+@pytest.mark.parametrize("op", ["dil_conv", "sep_conv", "relu_conv_bn", "max_pool_bn", "avg_pool_bn",
+                                "grouped_dil_conv"])
+def test_recomputed_tensors_give_the_same_gradients_and_are_not_kept(op):
+    # a BN's input computed again in its backward (a pointwise conv's output, a pool's), and
+    # max-pool indices found again: bit-identical outputs and gradients to the plain modules
+    # (the same kernels on the same tensors), and less kept for the backward
+    from torch import nn
+
+    from mimdarts.spaces.batchnorm import mix_batch_norm
+    from mimdarts.spaces.grouped_ops import GroupedDilConv
+    from mimdarts.spaces.ops import DilConv, ReLUConvBN, SepConv
+
+    torch.manual_seed(0)
+    scale = None
+    if op == "dil_conv":
+        m = DilConv(6, 6, 3, 1, 2, 2, affine=False)
+        plain = nn.Sequential(*m)
+    elif op == "sep_conv":
+        m = SepConv(6, 6, 5, 2, 2, affine=True)
+        plain = nn.Sequential(*(nn.Sequential(*half) for half in m))
+    elif op == "relu_conv_bn":
+        m = ReLUConvBN(6, 6, 1, 1, 0, affine=True)
+        plain = nn.Sequential(*m)
+    elif op == "grouped_dil_conv":
+        m = GroupedDilConv(6, 3, 1, 1, 1, 2, shared_input=False)
+        scale = torch.rand(12, requires_grad=True)
+        plain = None
+    else:
+        m = _pooled_bn(op.split("_")[0])
+        plain = nn.Sequential(nn.MaxPool2d(3, 2, 1) if op == "max_pool_bn" else m[0], m[1])
+    x = torch.randn(4, 6 if op != "grouped_dil_conv" else 12, 8, 8).contiguous(
+        memory_format=torch.channels_last).requires_grad_()
+    dy = torch.randn_like(m(x) if scale is None else m(x, x, scale=scale))
+
+    def run(module, plain_form: bool):
+        twin = copy.deepcopy(module)  # the same weights and BN buffers each time
+        s = None if scale is None else scale.detach().requires_grad_()
+        if op != "grouped_dil_conv":
+            fn = lambda: twin(x)  # noqa: E731
+        elif plain_form:  # BN on the pointwise conv's output, kept
+            fn = lambda: mix_batch_norm(twin.bn, twin.pointwise(twin.depthwise(x)), s)  # noqa: E731
+        else:
+            fn = lambda: twin(x, x, scale=s)  # noqa: E731
+        y, kept = _kept_bytes(fn)
+        params = [*twin.parameters(), *([s] if s is not None else [])]
+        grads = torch.autograd.grad(y, [x, *params], dy)
+        return y.detach(), grads, [b.clone() for b in twin.buffers()], kept
+
+    y1, g1, b1, kept1 = run(m, False)
+    y0, g0, b0, kept0 = run(plain if plain is not None else m, True)
+    assert torch.equal(y1, y0)
+    assert all(torch.equal(a, b) for a, b in zip(g1, g0))
+    assert all(torch.equal(a, b) for a, b in zip(b1, b0))  # running statistics updated once
+    assert kept1 < kept0, (kept1, kept0)
+
+
+def test_recomputed_tensors_twice_differentiable():
+    # the curvature monitor and second order differentiate the backward: a recomputed tensor
+    # carries its sources' graph there (float64, channels_last: the path that recomputes)
+    from torch import nn
+
+    from mimdarts.spaces.batchnorm import BatchNorm2d, conv_batch_norm
+    from mimdarts.spaces.ops import MaxPool2d
+
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 4, 1, bias=False).double()
+    bn = BatchNorm2d(4, affine=False).double()
+    pool = MaxPool2d(3, 1, 1)
+    x = torch.randn(2, 3, 5, 5, dtype=torch.float64).contiguous(
+        memory_format=torch.channels_last).requires_grad_()
+    w = conv.weight.detach().clone().requires_grad_()
+    del conv.weight  # a plain tensor attribute from now on: the check's input
+    s = torch.rand(4, dtype=torch.float64, requires_grad=True)
+
+    def pointwise_bn(x, w, s):
+        conv.weight = w
+        return conv_batch_norm(conv, bn, x, s)
+
+    assert torch.autograd.gradgradcheck(pointwise_bn, (x, w, s))
+    assert torch.autograd.gradgradcheck(lambda x: pool(x), (x,))

@@ -50,13 +50,14 @@ def test_plain_ops_know_nothing_of_the_supernet():
     imported = {n.module if isinstance(n, ast.ImportFrom) else a.name
                 for n in ast.walk(ast.parse(Path(ops.__file__).read_text()))
                 if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
-    # (batchnorm: torch's BatchNorm with exact CPU sums, itself importing torch alone)
-    assert imported == {"__future__", "torch", "torch.nn.functional", "batchnorm"}
+    # (batchnorm: torch's BatchNorm with exact CPU sums, itself importing torch and the
+    # standard library alone)
+    assert imported == {"__future__", "typing", "torch", "torch.nn.functional", "batchnorm"}
     import mimdarts.spaces.batchnorm as bn
     assert {n.module if isinstance(n, ast.ImportFrom) else a.name
             for n in ast.walk(ast.parse(Path(bn.__file__).read_text()))
             if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names} <= \
-        {"__future__", "torch", "torch.nn.functional", "typing"}
+        {"__future__", "functools", "collections.abc", "torch", "torch.nn.functional", "typing"}
 
 
 def test_the_op_registries_follow_the_name_tuples():

@@ -16,6 +16,8 @@ and the elementwise work stays one pass each way. Elsewhere (CUDA, NCHW, eval mo
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -60,12 +62,23 @@ def _reference(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor 
     return (y if bias is None else y + _per_channel(bias)), mean, var
 
 
+# How to compute a BN's input again from tensors kept anyway: ``fn(*sources)`` gives the
+# input bit for bit (a pointwise conv from its input and weight, a pool from its input).
+Recompute = tuple[Callable[..., torch.Tensor], tuple[torch.Tensor, ...]]
+
+
 class _BatchNormFunction(torch.autograd.Function):
-    """Train-mode BN over (N, H, W); returns (y, batch mean, biased batch variance)."""
+    """Train-mode BN over (N, H, W); returns (y, batch mean, biased batch variance).
+
+    With ``producer``, the input is not kept for the backward: ``producer(*sources)``
+    computes it again there (see :func:`conv_batch_norm`).
+    """
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor | None,
-                bias: torch.Tensor | None, eps: float) -> tuple[torch.Tensor, ...]:
+                bias: torch.Tensor | None, eps: float,
+                producer: Callable[..., torch.Tensor] | None,
+                *sources: torch.Tensor) -> tuple[torch.Tensor, ...]:
         n = x.numel() // x.shape[1]
         mean = _channel_sum(x) / n
         xc = x - _per_channel(mean)
@@ -75,22 +88,28 @@ class _BatchNormFunction(torch.autograd.Function):
         y = xc.mul_(_per_channel(scale))  # (xc is not needed any more: reuse its memory)
         if bias is not None:
             y.add_(_per_channel(bias))
-        ctx.save_for_backward(x, weight, bias, mean, invstd)
-        ctx.eps = eps
+        ctx.save_for_backward(weight, bias, mean, invstd, *(sources if producer else (x,)))
+        ctx.eps, ctx.producer = eps, producer
         ctx.mark_non_differentiable(mean, var)
         return y, mean, var
 
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor, _gm: Any, _gv: Any) -> tuple[Any, ...]:
-        x, weight, bias, mean, invstd = ctx.saved_tensors
+        weight, bias, mean, invstd, *kept = ctx.saved_tensors
+        x = ctx.producer(*kept) if ctx.producer else kept[0]
+        unused = (None,) * (2 + len(kept) * (ctx.producer is not None))  # eps, producer, sources
         if torch.is_grad_enabled():  # a gradient of this gradient will be asked: go through ops
+            # (a recomputed x carries its sources' graph: the gradient's gradient reaches them)
             wanted = [t for t, need in zip((x, weight, bias), ctx.needs_input_grad[:3]) if need]
             y = _reference(x, weight, bias, ctx.eps)[0]  # (on the saved tensors: their graph)
             grads = iter(torch.autograd.grad(y, wanted, g, create_graph=True))
-            return (*(next(grads) if need else None for need in ctx.needs_input_grad[:3]), None)
+            return (*(next(grads) if need else None for need in ctx.needs_input_grad[:3]), *unused)
         n = x.numel() // x.shape[1]
         sum_g = _channel_sum(g)
-        xc = x - _per_channel(mean)
+        # a recomputed x is ours to overwrite (unless the producer handed back a source)
+        own = ctx.producer is not None and all(x.data_ptr() != t.data_ptr() for t in kept)
+        xc = x.sub_(_per_channel(mean)) if own else x - _per_channel(mean)
+        del x
         sum_gxc = _channel_sum(g * xc)
         scale = invstd if weight is None else invstd * weight
         # grad_x = scale * (g - mean(g) - xc * invstd^2 * mean(g * xc)), in two passes:
@@ -100,19 +119,24 @@ class _BatchNormFunction(torch.autograd.Function):
         gx.addcmul_(g, _per_channel(scale))
         gw = sum_gxc * invstd if weight is not None and ctx.needs_input_grad[1] else None
         gb = sum_g if bias is not None and ctx.needs_input_grad[2] else None
-        return gx, gw, gb, None
+        return gx, gw, gb, *unused
 
 
 def batch_norm(x: torch.Tensor, running_mean: torch.Tensor | None,
                running_var: torch.Tensor | None, weight: torch.Tensor | None = None,
                bias: torch.Tensor | None = None, training: bool = False,
-               momentum: float | None = 0.1, eps: float = 1e-5) -> torch.Tensor:
+               momentum: float | None = 0.1, eps: float = 1e-5,
+               recompute: Recompute | None = None) -> torch.Tensor:
     """:func:`torch.nn.functional.batch_norm`, with accurate statistics for a channels_last
-    CPU input in training mode (see the module docstring)."""
+    CPU input in training mode (see the module docstring). ``recompute``: how to compute
+    ``x`` again in the backward instead of keeping it (used on that path only)."""
     if not _accurate_path(x, training) or (momentum is None and running_mean is not None):
         return F.batch_norm(x, running_mean, running_var, weight, bias, training,
                             0.0 if momentum is None else momentum, eps)
-    y, mean, var = _BatchNormFunction.apply(x, weight, bias, eps)
+    # (under autocast the recomputed input could come back in another dtype: keep x)
+    producer, sources = (recompute if recompute is not None and torch.is_grad_enabled()
+                         and not torch.is_autocast_enabled(x.device.type) else (None, ()))
+    y, mean, var = _BatchNormFunction.apply(x, weight, bias, eps, producer, *sources)
     if running_mean is not None and running_var is not None:
         n = x.numel() // x.shape[1]
         with torch.no_grad():  # as ATen: the running variance takes the unbiased estimate
@@ -131,7 +155,8 @@ class BatchNorm2d(nn.BatchNorm2d):
     grouped iteration (``benchmarks/op_count.py``), and a GPU's eager step is bound by
     launching its kernels."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, recompute: Recompute | None = None) -> torch.Tensor:
+        """``recompute``: see :func:`batch_norm`."""
         self._check_input_dim(x)
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None \
@@ -142,12 +167,14 @@ class BatchNorm2d(nn.BatchNorm2d):
         keep = not self.training or self.track_running_stats
         return batch_norm(x, self.running_mean if keep else None,
                           self.running_var if keep else None, self.weight, self.bias,
-                          batch_stats, momentum, self.eps)
+                          batch_stats, momentum, self.eps, recompute)
 
 
-def mix_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, scale: torch.Tensor | None = None
-                   ) -> torch.Tensor:
-    """``bn(x)``, times ``scale [C]`` per channel when given (the op's mixing weight).
+def mix_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, scale: torch.Tensor | None = None,
+                   recompute: Recompute | None = None) -> torch.Tensor:
+    """``bn(x)``, times ``scale [C]`` per channel when given (the op's mixing weight);
+    ``recompute``: how to compute ``x`` again in BN's backward (:func:`batch_norm`), for
+    mimdarts' :class:`BatchNorm2d`.
 
     For an affine-free ``bn`` the scale becomes BN's own weight: the product costs no extra
     pass over memory, and its gradient, ``sum(grad * x_hat)``, is a sum BN's backward
@@ -156,11 +183,10 @@ def mix_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, scale: torch.Tensor | No
     cumulative average, a subclass such as SyncBatchNorm) falls back to ``bn(x) * scale``.
     The folded call bypasses ``bn``'s forward hooks.
     """
-    if scale is None:
-        return bn(x)
-    if bn.affine or bn.momentum is None or type(bn) not in (nn.BatchNorm2d, BatchNorm2d):
-        y = bn(x)
-        return y * scale.to(y.dtype).view(1, -1, 1, 1)
+    if scale is None or bn.affine or bn.momentum is None \
+            or type(bn) not in (nn.BatchNorm2d, BatchNorm2d):
+        y = bn(x, recompute) if type(bn) is BatchNorm2d else bn(x)
+        return y if scale is None else y * scale.to(y.dtype).view(1, -1, 1, 1)
     # what nn.BatchNorm2d.forward does, with ``scale`` as the weight (mimdarts' BatchNorm2d
     # counts no batches: see its docstring)
     if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None \
@@ -169,4 +195,26 @@ def mix_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, scale: torch.Tensor | No
     batch_stats = bn.training or (bn.running_mean is None and bn.running_var is None)
     keep = not bn.training or bn.track_running_stats  # update / use the running statistics
     return batch_norm(x, bn.running_mean if keep else None, bn.running_var if keep else None,
-                      scale, None, batch_stats, bn.momentum, bn.eps)
+                      scale, None, batch_stats, bn.momentum, bn.eps, recompute)
+
+
+def conv_batch_norm(conv: nn.Conv2d, bn: nn.BatchNorm2d, u: torch.Tensor,
+                    scale: torch.Tensor | None = None) -> torch.Tensor:
+    """``mix_batch_norm(bn, conv(u), scale)``; for a pointwise ``conv`` (1x1, no bias), BN's
+    backward computes the conv's output again from ``u`` and the conv's weight instead of
+    keeping it.
+
+    Why: the conv's backward keeps ``u`` and its weight anyway, so its output was kept only
+    for BN's backward, a tensor per op (two per sep_conv): about 38% of what a DARTS-space
+    search step keeps for its backward. Computing it again costs one 1x1 conv forward per BN
+    backward (a [C, C] matrix product per pixel), and it is the same output bit for bit: the
+    gradients do not change. Only on :func:`batch_norm`'s accurate path (a channels_last
+    fp32 CPU input in training, with mimdarts' :class:`BatchNorm2d`); elsewhere BN keeps it.
+    """
+    z = conv(u)
+    if conv.kernel_size != (1, 1) or conv.bias is not None or conv.padding_mode != "zeros" \
+            or type(conv) is not nn.Conv2d:
+        return mix_batch_norm(bn, z, scale)
+    pointwise = functools.partial(F.conv2d, bias=None, stride=conv.stride, padding=conv.padding,
+                                  dilation=conv.dilation, groups=conv.groups)
+    return mix_batch_norm(bn, z, scale, recompute=(pointwise, (u, conv.weight)))

@@ -20,7 +20,7 @@ from torch import nn
 from ..errors import ConfigError, GenotypeError
 from ..registry import Registry
 from .grouped_ops import GroupedDilConv, GroupedFactorizedReduce, GroupedReLUConvBN, GroupedSepConv
-from .ops import DilConv, FactorizedReduce, Identity, Noise, ReLUConvBN, SepConv, Zero
+from .ops import DilConv, FactorizedReduce, Identity, MaxPool2d, Noise, ReLUConvBN, SepConv, Zero
 from .primitives import DARTS_EXTRA_OPS, DARTS_PRIMITIVES, NB201_PRIMITIVES
 
 OpFactory = Callable[[int, int, bool], nn.Module]  # (C, stride, affine) -> [B, C, H, W] -> [B, C, H/s, W/s]
@@ -125,8 +125,8 @@ def _nor_conv(kernel: int, padding: int) -> OpSpec:
 
 DARTS_OPS = OpRegistry("darts")
 DARTS_OPS.add("none", NONE)
-DARTS_OPS.add("max_pool_3x3", OpSpec(lambda C, stride, affine: nn.MaxPool2d(3, stride, padding=1),
-                                     lambda C, stride, m: nn.MaxPool2d(3, stride, padding=1)))
+DARTS_OPS.add("max_pool_3x3", OpSpec(lambda C, stride, affine: MaxPool2d(3, stride, padding=1),
+                                     lambda C, stride, m: MaxPool2d(3, stride, padding=1)))
 DARTS_OPS.add("avg_pool_3x3", AVG_POOL_3X3)
 DARTS_OPS.add("skip_connect", SKIP_CONNECT)
 DARTS_OPS.add("sep_conv_3x3", _sep_conv(3, 1))

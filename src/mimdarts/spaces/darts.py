@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .batchnorm import BatchNorm2d
+from .batchnorm import BatchNorm2d, mix_batch_norm
 from .candidates import DARTS_OPS, DARTS_PRIMITIVES, OpRegistry
 from .genotype import Genotype, derive_genotype
 from .mixing import CellEdges, cell_edges
@@ -19,9 +19,19 @@ from .ops import FactorizedReduce, ReLUConvBN
 from .supernet import Supernet
 
 
+class PoolBN(nn.Sequential):
+    """A pool, then BN without affine (the DARTS search net normalises pooled features).
+
+    BN's backward pools again instead of keeping the pooled tensor (the pool's input is kept
+    anyway; :func:`~mimdarts.spaces.batchnorm.batch_norm`'s ``recompute``).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return mix_batch_norm(self[1], self[0](x), recompute=(self[0], (x,)))
+
+
 def _with_pool_bn(C: int, name: str, op: nn.Module) -> nn.Module:
-    """The DARTS search net normalises pooled features (BN without affine)."""
-    return nn.Sequential(op, BatchNorm2d(C, affine=False)) if "pool" in name else op
+    return PoolBN(op, BatchNorm2d(C, affine=False)) if "pool" in name else op
 
 
 class SearchCell(nn.Module):

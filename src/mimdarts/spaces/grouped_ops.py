@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .batchnorm import BatchNorm2d, mix_batch_norm
+from .batchnorm import BatchNorm2d, conv_batch_norm, mix_batch_norm
 from .ops import DilatedConv2d
 
 
@@ -59,7 +59,7 @@ class GroupedDilConv(GroupedOp):
                 scale: torch.Tensor | None = None) -> torch.Tensor:
         # the depthwise conv of edge e reads copy e of the shared input
         z = r_m if self.uses_r_m else r
-        return mix_batch_norm(self.bn, self.pointwise(self.depthwise(z)), scale)
+        return conv_batch_norm(self.pointwise, self.bn, self.depthwise(z), scale)
 
 
 class GroupedSepConv(GroupedOp):
@@ -92,7 +92,7 @@ class GroupedReLUConvBN(GroupedOp):
 
     def forward(self, x: torch.Tensor, r: torch.Tensor, r_m: torch.Tensor | None = None,
                 scale: torch.Tensor | None = None) -> torch.Tensor:
-        return mix_batch_norm(self.bn, self.conv(r), scale)
+        return conv_batch_norm(self.conv, self.bn, r, scale)
 
 
 class GroupedFactorizedReduce(GroupedOp):

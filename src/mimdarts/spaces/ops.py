@@ -8,11 +8,13 @@ knows how to run them from a shared ReLU with the mixing weight folded into thei
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .batchnorm import BatchNorm2d
+from .batchnorm import BatchNorm2d, conv_batch_norm
 
 
 class Zero(nn.Module):
@@ -93,6 +95,47 @@ class DilatedConv2d(nn.Conv2d):
                         (p[0] // d[0], p[1] // d[1]), 1, self.groups)
 
 
+class _MaxPoolFunction(torch.autograd.Function):
+    """``F.max_pool2d`` whose backward finds the maxima again instead of keeping them."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, kernel: Any, stride: Any, padding: Any
+                ) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.args = (kernel, stride, padding)
+        return F.max_pool2d(x, *ctx.args)
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[Any, ...]:
+        x, = ctx.saved_tensors
+        if torch.is_grad_enabled():  # a gradient of this gradient will be asked: through ops
+            return torch.autograd.grad(F.max_pool2d(x, *ctx.args), x, g, create_graph=True)[0], \
+                None, None, None
+        k, s, p = (torch.nn.modules.utils._pair(a) for a in ctx.args)
+        _, where = torch.ops.aten.max_pool2d_with_indices(x, k, s, p, [1, 1], False)
+        return (torch.ops.aten.max_pool2d_with_indices_backward(g, x, k, s, p, [1, 1], False, where),
+                None, None, None)
+
+
+class MaxPool2d(nn.MaxPool2d):
+    """:class:`torch.nn.MaxPool2d` whose backward, on the CPU, finds each window's maximum
+    again instead of keeping where it was.
+
+    Why: torch keeps the maxima's indices for the backward, int64, twice the size of the fp32
+    output, on top of the input it keeps anyway; finding them again costs one pooling pass.
+    The same gradient bit for bit (the same ATen backward on the same indices). Only for
+    dilation 1, floor mode and no returned indices; elsewhere torch's call.
+    """
+
+    devices: tuple[str, ...] = ("cpu",)  # device types that find the maxima again
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (x.device.type not in self.devices or not (torch.is_grad_enabled() and x.requires_grad)
+                or x.dim() != 4 or self.return_indices or self.ceil_mode or self.dilation not in (1, (1, 1))):
+            return super().forward(x)
+        return _MaxPoolFunction.apply(x, self.kernel_size, self.stride, self.padding)
+
+
 class ReLUConvBN(nn.Sequential):
     """ReLU -> Conv(k, stride, no bias) -> BN."""
 
@@ -103,6 +146,10 @@ class ReLUConvBN(nn.Sequential):
             nn.Conv2d(C_in, C_out, kernel, stride, padding, dilation=dilation, bias=False),
             BatchNorm2d(C_out, affine=affine),
         )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # (a 1x1 conv's output is computed again in BN's backward: conv_batch_norm)
+        return conv_batch_norm(self[1], self[2], self[0](x))
 
 
 class DilConv(nn.Sequential):
@@ -117,6 +164,10 @@ class DilConv(nn.Sequential):
             nn.Conv2d(C_in, C_out, 1, bias=False),
             BatchNorm2d(C_out, affine=affine),
         )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # (the pointwise conv's output is computed again in BN's backward: conv_batch_norm)
+        return conv_batch_norm(self[2], self[3], self[1](self[0](x)))
 
 
 class SepConv(nn.Sequential):

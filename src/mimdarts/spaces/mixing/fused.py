@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..batchnorm import mix_batch_norm
+from ..batchnorm import conv_batch_norm, mix_batch_norm
 from ..ops import DilConv, FactorizedReduce, ReLUConvBN, SepConv
 
 # ---------------------------------------------------------------- ops from a shared ReLU
@@ -23,11 +23,11 @@ ActivatedForm = Callable[[Any, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
 
 def _relu_conv_bn(op: ReLUConvBN, r: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
-    return mix_batch_norm(op[2], op[1](r), scale)
+    return conv_batch_norm(op[1], op[2], r, scale)
 
 
 def _dil_conv(op: DilConv, r: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
-    return mix_batch_norm(op[3], op[2](op[1](r)), scale)
+    return conv_batch_norm(op[2], op[3], op[1](r), scale)
 
 
 def _sep_conv(op: SepConv, r: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
