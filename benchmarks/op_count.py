@@ -13,8 +13,9 @@ the width, only on the supernet's structure and the path, so a small shape is en
 The ops are those a GPU would launch: the supernet's BatchNorms take torch's fused kernel,
 the dil_convs torch's dilated conv, and the optimizers their foreach forms, as torch does
 for CUDA tensors. ``--cpu-bn`` counts the CPU's path instead: its exact BatchNorm sums
-(``spaces/batchnorm.py``), the dil_convs' undilated forms (``spaces/ops.py``) and a loop over
-the weights in SGD dispatch about twice as many ops in all.
+(``spaces/batchnorm.py``, with the pointwise convs' and pools' outputs computed again in
+their backward), the dil_convs' undilated forms and the max pools' maxima found again
+(``spaces/ops.py``) and a loop over the weights in SGD dispatch about twice as many ops in all.
 """
 
 from __future__ import annotations
@@ -72,14 +73,15 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=8, help="the most frequent ops to list per row")
     ap.add_argument("--cpu-bn", action="store_true",
                     help="count the CPU's path: exact BatchNorm sums, undilated dil_convs, "
-                         "optimizers looping over weights (default: fused BN, dilated convs and "
-                         "foreach optimizers, as on a GPU)")
+                         "recomputed tensors, optimizers looping over weights (default: fused "
+                         "BN, dilated convs and foreach optimizers, as on a GPU)")
     args = ap.parse_args()
     if not args.cpu_bn:
         import mimdarts.spaces.batchnorm as bn
-        from mimdarts.spaces.ops import DilatedConv2d
+        from mimdarts.spaces.ops import DilatedConv2d, MaxPool2d
         bn._accurate_path = lambda x, training: False  # the branch a CUDA tensor takes
-        DilatedConv2d.devices = ()  # (its undilated forms run on the CPU only)
+        # (the undilated forms and the max pools' recomputed maxima are the CPU's only)
+        DilatedConv2d.devices = MaxPool2d.devices = ()
     print("| space | objective | order | path | ops per iteration | most frequent |")
     print("| --- | --- | ---: | --- | ---: | --- |")
     for space in args.spaces:
