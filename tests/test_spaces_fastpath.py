@@ -394,8 +394,63 @@ def test_recomputed_tensors_give_the_same_gradients_and_are_not_kept(op):
     assert torch.equal(y1, y0)
     assert all(torch.equal(a, b) for a, b in zip(g1, g0))
     assert all(torch.equal(a, b) for a, b in zip(b1, b0))  # running statistics updated once
-    assert kept1 < kept0, (kept1, kept0)
+    # what is not kept: each BN's input (a sep_conv has two), and a max pool's int64 indices
+    units = {"sep_conv": 2, "max_pool_bn": 1 + 2}.get(op, 1)
+    assert kept0 - kept1 == units * y1.numel() * 4, (kept0, kept1, y1.shape)
 
+
+def _bn_inputs(loss: torch.Tensor):
+    """For every mimdarts BN in ``loss``'s graph: (what made its input, whether its backward
+    computes that input again)."""
+    seen, stack, out = set(), [loss.grad_fn], []
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        if type(node).__name__ == "_BatchNormFunctionBackward":
+            made_by = node.next_functions[0][0]
+            kind = type(made_by).__name__
+            if kind == "ConvolutionBackward0":
+                kind += "-1x1" if tuple(made_by._saved_weight.shape[-2:]) == (1, 1) else ""
+            out.append((kind, node.producer is not None))
+        stack += [n for n, _ in node.next_functions]
+    return out, {type(n).__name__ for n in seen}
+
+
+@pytest.mark.parametrize("space", ["darts", "nb201"])
+@pytest.mark.parametrize("group_edges", [False, True])
+def test_every_bn_after_a_pointwise_conv_or_a_pool_recomputes_its_input(space, group_edges):
+    # in the supernets as a search runs them (shared ReLUs, folded weights, channels_last)
+    torch.manual_seed(0)
+    model = build_supernet(space, True, True, group_edges, fold_weights=True).to(
+        memory_format=torch.channels_last)
+    x = torch.randn(2, 3, 16, 16).contiguous(memory_format=torch.channels_last)
+    inputs, nodes = _bn_inputs(model(x).logsumexp(1).sum())
+    recomputable = {"ConvolutionBackward0-1x1", "_MaxPoolFunctionBackward", "AvgPool2DBackward0"}
+    assert {kind for kind, _ in inputs} & recomputable  # (the test sees the ops it is about)
+    assert all(again == (kind in recomputable) for kind, again in inputs), inputs
+    assert "MaxPool2DWithIndicesBackward0" not in nodes  # no max pool keeps its indices
+
+
+def test_a_hooked_conv_keeps_its_output():
+    # a forward hook changes what the conv hands BN: computing it again without the hook
+    # would differ, so that conv's output is kept (and the gradients are the plain ones)
+    from torch import nn
+
+    from mimdarts.spaces.ops import ReLUConvBN
+
+    torch.manual_seed(0)
+    m = ReLUConvBN(6, 6, 1, 1, 0, affine=True)
+    plain = copy.deepcopy(nn.Sequential(*m))
+    for mod in (m, plain):
+        mod[1].register_forward_hook(lambda _m, _i, out: out * 2)
+    x = torch.randn(4, 6, 8, 8).contiguous(memory_format=torch.channels_last).requires_grad_()
+    y = m(x)
+    assert y.grad_fn.producer is None
+    g = torch.randn_like(y)
+    assert all(torch.equal(a, b) for a, b in zip(torch.autograd.grad(y, [x, *m.parameters()], g),
+                                                  torch.autograd.grad(plain(x), [x, *plain.parameters()], g)))
 
 def test_recomputed_tensors_twice_differentiable():
     # the curvature monitor and second order differentiate the backward: a recomputed tensor
@@ -419,5 +474,11 @@ def test_recomputed_tensors_twice_differentiable():
         conv.weight = w
         return conv_batch_norm(conv, bn, x, s)
 
+    assert pointwise_bn(x, w, s).grad_fn.producer is not None  # (the path that recomputes)
     assert torch.autograd.gradgradcheck(pointwise_bn, (x, w, s))
     assert torch.autograd.gradgradcheck(lambda x: pool(x), (x,))
+    for kind in ("max", "avg"):
+        pooled = _pooled_bn(kind).double()
+        pooled[1] = BatchNorm2d(3, affine=False).double()
+        assert pooled(x).grad_fn.producer is not None
+        assert torch.autograd.gradgradcheck(pooled, (x,))

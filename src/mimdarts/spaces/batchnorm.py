@@ -88,7 +88,8 @@ class _BatchNormFunction(torch.autograd.Function):
         y = xc.mul_(_per_channel(scale))  # (xc is not needed any more: reuse its memory)
         if bias is not None:
             y.add_(_per_channel(bias))
-        ctx.save_for_backward(weight, bias, mean, invstd, *(sources if producer else (x,)))
+        ctx.save_for_backward(weight, bias, mean, invstd,
+                              *(sources if producer is not None else (x,)))
         ctx.eps, ctx.producer = eps, producer
         ctx.mark_non_differentiable(mean, var)
         return y, mean, var
@@ -96,8 +97,14 @@ class _BatchNormFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor, _gm: Any, _gv: Any) -> tuple[Any, ...]:
         weight, bias, mean, invstd, *kept = ctx.saved_tensors
-        x = ctx.producer(*kept) if ctx.producer else kept[0]
-        unused = (None,) * (2 + len(kept) * (ctx.producer is not None))  # eps, producer, sources
+        recomputed = ctx.producer is not None
+        if recomputed:
+            # (as the forward computed it: an autocast around this backward does not apply)
+            with torch.autocast(kept[0].device.type, enabled=False):
+                x = ctx.producer(*kept)
+        else:
+            x = kept[0]
+        unused = (None,) * (2 + (len(kept) if recomputed else 0))  # eps, producer, sources
         if torch.is_grad_enabled():  # a gradient of this gradient will be asked: go through ops
             # (a recomputed x carries its sources' graph: the gradient's gradient reaches them)
             wanted = [t for t, need in zip((x, weight, bias), ctx.needs_input_grad[:3]) if need]
@@ -107,7 +114,8 @@ class _BatchNormFunction(torch.autograd.Function):
         n = x.numel() // x.shape[1]
         sum_g = _channel_sum(g)
         # a recomputed x is ours to overwrite (unless the producer handed back a source)
-        own = ctx.producer is not None and all(x.data_ptr() != t.data_ptr() for t in kept)
+        own = recomputed and all(x.untyped_storage().data_ptr() != t.untyped_storage().data_ptr()
+                                 for t in kept)
         xc = x.sub_(_per_channel(mean)) if own else x - _per_channel(mean)
         del x
         sum_gxc = _channel_sum(g * xc)
@@ -174,7 +182,7 @@ def mix_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, scale: torch.Tensor | No
                    recompute: Recompute | None = None) -> torch.Tensor:
     """``bn(x)``, times ``scale [C]`` per channel when given (the op's mixing weight);
     ``recompute``: how to compute ``x`` again in BN's backward (:func:`batch_norm`), for
-    mimdarts' :class:`BatchNorm2d`.
+    mimdarts' :class:`BatchNorm2d` (its forward hooks receive it as a second argument).
 
     For an affine-free ``bn`` the scale becomes BN's own weight: the product costs no extra
     pass over memory, and its gradient, ``sum(grad * x_hat)``, is a sum BN's backward
@@ -198,6 +206,14 @@ def mix_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, scale: torch.Tensor | No
                       scale, None, batch_stats, bn.momentum, bn.eps, recompute)
 
 
+def hooked(*modules: nn.Module) -> bool:
+    """Whether a forward hook (of these modules, or a global one) would see a call: a tensor
+    computed again without the module's call would miss what the hook does."""
+    m = nn.modules.module  # (the global hooks' registries)
+    return bool(m._global_forward_hooks or m._global_forward_pre_hooks or any(
+        mod._forward_hooks or mod._forward_pre_hooks for mod in modules))
+
+
 def conv_batch_norm(conv: nn.Conv2d, bn: nn.BatchNorm2d, u: torch.Tensor,
                     scale: torch.Tensor | None = None) -> torch.Tensor:
     """``mix_batch_norm(bn, conv(u), scale)``; for a pointwise ``conv`` (1x1, no bias), BN's
@@ -208,12 +224,15 @@ def conv_batch_norm(conv: nn.Conv2d, bn: nn.BatchNorm2d, u: torch.Tensor,
     for BN's backward, a tensor per op (two per sep_conv): about 38% of what a DARTS-space
     search step keeps for its backward. Computing it again costs one 1x1 conv forward per BN
     backward (a [C, C] matrix product per pixel), and it is the same output bit for bit: the
-    gradients do not change. Only on :func:`batch_norm`'s accurate path (a channels_last
-    fp32 CPU input in training, with mimdarts' :class:`BatchNorm2d`); elsewhere BN keeps it.
+    gradients do not change (a gradient of the gradient sums in another order: 1e-16). Only
+    on :func:`batch_norm`'s accurate path (a channels_last fp32 or fp64 CPU input in
+    training, through mimdarts' :class:`BatchNorm2d` or a folded ``scale``), and not for a
+    conv or BN with forward hooks (the recomputation would not run them); elsewhere BN
+    keeps the conv's output.
     """
     z = conv(u)
     if conv.kernel_size != (1, 1) or conv.bias is not None or conv.padding_mode != "zeros" \
-            or type(conv) is not nn.Conv2d:
+            or type(conv) is not nn.Conv2d or hooked(conv, bn):
         return mix_batch_norm(bn, z, scale)
     pointwise = functools.partial(F.conv2d, bias=None, stride=conv.stride, padding=conv.padding,
                                   dilation=conv.dilation, groups=conv.groups)

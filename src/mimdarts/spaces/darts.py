@@ -10,12 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .batchnorm import BatchNorm2d, mix_batch_norm
+from .batchnorm import BatchNorm2d, hooked, mix_batch_norm
 from .candidates import DARTS_OPS, DARTS_PRIMITIVES, OpRegistry
 from .genotype import Genotype, derive_genotype
 from .mixing import CellEdges, cell_edges
 from .noise import bind_noise
-from .ops import FactorizedReduce, ReLUConvBN
+from .ops import FactorizedReduce, MaxPool2d, ReLUConvBN
 from .supernet import Supernet
 
 
@@ -23,11 +23,15 @@ class PoolBN(nn.Sequential):
     """A pool, then BN without affine (the DARTS search net normalises pooled features).
 
     BN's backward pools again instead of keeping the pooled tensor (the pool's input is kept
-    anyway; :func:`~mimdarts.spaces.batchnorm.batch_norm`'s ``recompute``).
+    anyway; :func:`~mimdarts.spaces.batchnorm.batch_norm`'s ``recompute``): for torch's max
+    and average pools without hooks, which are pure functions of their input. Any other op
+    (a user's "pool" may draw random numbers) keeps its output.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return mix_batch_norm(self[1], self[0](x), recompute=(self[0], (x,)))
+        pool, bn = self[0], self[1]
+        pure = type(pool) in (nn.MaxPool2d, MaxPool2d, nn.AvgPool2d) and not hooked(pool, bn)
+        return mix_batch_norm(bn, pool(x), recompute=(pool.forward, (x,)) if pure else None)
 
 
 def _with_pool_bn(C: int, name: str, op: nn.Module) -> nn.Module:

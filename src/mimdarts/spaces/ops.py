@@ -95,15 +95,25 @@ class DilatedConv2d(nn.Conv2d):
                         (p[0] // d[0], p[1] // d[1]), 1, self.groups)
 
 
+def _pair(v: int | tuple[int, ...] | list[int]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (v[0], v[1])
+
+
 class _MaxPoolFunction(torch.autograd.Function):
-    """``F.max_pool2d`` whose backward finds the maxima again instead of keeping them."""
+    """``F.max_pool2d`` (dilation 1, floor mode) whose backward finds the maxima again
+    instead of keeping them. ``kernel``, ``stride``, ``padding``: pairs of ints."""
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, kernel: Any, stride: Any, padding: Any
-                ) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        ctx.args = (kernel, stride, padding)
-        return F.max_pool2d(x, *ctx.args)
+    def forward(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int],
+                padding: tuple[int, int]) -> torch.Tensor:
+        return F.max_pool2d(x, kernel, stride, padding)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+        ctx.save_for_backward(inputs[0])
+        ctx.args = inputs[1:]
 
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor) -> tuple[Any, ...]:
@@ -111,9 +121,9 @@ class _MaxPoolFunction(torch.autograd.Function):
         if torch.is_grad_enabled():  # a gradient of this gradient will be asked: through ops
             return torch.autograd.grad(F.max_pool2d(x, *ctx.args), x, g, create_graph=True)[0], \
                 None, None, None
-        k, s, p = (torch.nn.modules.utils._pair(a) for a in ctx.args)
-        _, where = torch.ops.aten.max_pool2d_with_indices(x, k, s, p, [1, 1], False)
-        return (torch.ops.aten.max_pool2d_with_indices_backward(g, x, k, s, p, [1, 1], False, where),
+        k, s, p = ctx.args
+        _, where = F.max_pool2d(x, k, s, p, return_indices=True)
+        return (torch.ops.aten.max_pool2d_with_indices_backward(g, x, k, s, p, (1, 1), False, where),
                 None, None, None)
 
 
@@ -131,9 +141,11 @@ class MaxPool2d(nn.MaxPool2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if (x.device.type not in self.devices or not (torch.is_grad_enabled() and x.requires_grad)
-                or x.dim() != 4 or self.return_indices or self.ceil_mode or self.dilation not in (1, (1, 1))):
+                or x.dim() != 4 or self.return_indices or self.ceil_mode
+                or _pair(self.dilation) != (1, 1)):
             return super().forward(x)
-        return _MaxPoolFunction.apply(x, self.kernel_size, self.stride, self.padding)
+        return _MaxPoolFunction.apply(x, _pair(self.kernel_size), _pair(self.stride),
+                                      _pair(self.padding))
 
 
 class ReLUConvBN(nn.Sequential):
