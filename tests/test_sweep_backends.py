@@ -56,6 +56,29 @@ def test_ray_sweep_equals_local_sweep(local_sweep, tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_ray_places_fractional_gpus_and_refuses_more_than_the_cluster_has(tmp_path, capsys):
+    # Ray counts GPUs as resources: a cluster declaring one lets four trials of 0.25 share it
+    # (here on CPUs: the trials' device stays the CPU), and a request above what the cluster
+    # has is refused at once (Ray itself would wait for it without end)
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False)
+    try:
+        assert main([*SWEEP, "--out-dir", str(tmp_path), "--backend", "ray",
+                     "--gpus-per-trial", "0.25"]) == 0
+        assert "[2/2 done, 0 failed" in capsys.readouterr().out
+        assert main([*SWEEP, "--out-dir", str(tmp_path / "more"), "--backend", "ray",
+                     "--gpus-per-trial", "2"]) == 2
+        assert ("--gpus-per-trial 2 asks for more than the Ray cluster's 1 GPUs; give at most 1"
+                in capsys.readouterr().err)
+    finally:
+        ray.shutdown()
+    assert main([*SWEEP, "--out-dir", str(tmp_path / "none"), "--backend", "ray",
+                 "--gpus-per-trial", "0.5"]) == 2  # a Ray started by the sweep, on this machine
+    if not __import__("torch").cuda.is_available():
+        assert "asks for GPUs, and the Ray cluster has none; give 0" in capsys.readouterr().err
+
+
+@pytest.mark.slow
 def test_slurm_sweep_through_submitit_equals_local_sweep(local_sweep, tmp_path, capsys,
                                                          monkeypatch):
     pytest.importorskip("submitit")

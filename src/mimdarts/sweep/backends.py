@@ -163,6 +163,13 @@ def _ray(run: SweepRun) -> None:
     run.active_word = "submitted"
     pending: dict[Any, Trial] = {}
     try:
+        # Ray waits, without end and without an error, for resources no node has
+        gpus = ray.cluster_resources().get("GPU", 0)
+        if o.gpus_per_trial > gpus:
+            raise ConfigError(f"--gpus-per-trial {o.gpus_per_trial:g} asks for more than the Ray "
+                              f"cluster's {gpus:g} GPUs; give at most {gpus:g}" if gpus else
+                              f"--gpus-per-trial {o.gpus_per_trial:g} asks for GPUs, and the Ray "
+                              f"cluster has none; give 0 (trials on CPUs)")
         for t in run.todo:
             pending[task.options(name=t.name).remote(*run.args(t))] = t
             run.started(t)
