@@ -30,10 +30,11 @@ def node_tensors(node: object) -> list[torch.Tensor]:
     """The tensors ``node`` keeps for its backward."""
     out: list[torch.Tensor] = []
     for name in dir(node):
-        if name.startswith("_saved_"):
-            v = getattr(node, name)
-            out += [v] if isinstance(v, torch.Tensor) else \
-                [t for t in v if isinstance(t, torch.Tensor)] if isinstance(v, (tuple, list)) else []
+        if not name.startswith("_saved_"):
+            continue
+        v = getattr(node, name)
+        out += [t for t in (v if isinstance(v, (tuple, list)) else [v])
+                if isinstance(t, torch.Tensor)]
     try:  # a custom Function's node
         out += [t for t in getattr(node, "saved_tensors", ()) if isinstance(t, torch.Tensor)]
     except RuntimeError:  # (freed: not this graph's)
